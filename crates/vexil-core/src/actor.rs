@@ -1,0 +1,138 @@
+//! The evaluation context: who is asking, with which properties, and the caller's clock and
+//! random draw (the core has neither).
+
+/// A property value, as Flipper's `flipper_properties` may hold it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// Ruby's `nil`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (never NaN when it comes from JSON).
+    Float(f64),
+    /// A string.
+    Str(&'a str),
+}
+
+/// One actor: its Flipper id (`User:42`) and properties for expressions and feature groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Actor<'a> {
+    /// The flipper id, `<Model>:<id>` by GitLab's convention.
+    pub id: &'a str,
+    /// Properties by name. Flipper adds `flipper_id` itself; one given here is shadowed.
+    pub properties: &'a [(&'a str, Value<'a>)],
+}
+
+impl<'a> Actor<'a> {
+    /// An actor with no properties.
+    pub const fn new(id: &'a str) -> Self {
+        Actor { id, properties: &[] }
+    }
+
+    /// An actor with properties.
+    pub const fn with_properties(id: &'a str, properties: &'a [(&'a str, Value<'a>)]) -> Self {
+        Actor { id, properties }
+    }
+
+    /// The value of property `name`, with `flipper_id` as Flipper's expression gate sees it.
+    pub fn property(&self, name: &str) -> Option<Value<'a>> {
+        if name == "flipper_id" {
+            return Some(Value::Str(self.id));
+        }
+        self.properties.iter().find(|(k, _)| *k == name).map(|&(_, v)| v)
+    }
+}
+
+/// A point in time, in nanoseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// From nanoseconds since the epoch.
+    pub const fn from_unix_nanos(nanos: i64) -> Self {
+        Timestamp(nanos)
+    }
+    /// From milliseconds since the epoch (JavaScript's `Date.now()`), saturating.
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Timestamp(millis.saturating_mul(1_000_000))
+    }
+    /// Nanoseconds since the epoch.
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+}
+
+/// Everything an evaluation depends on besides the snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Context<'a> {
+    /// The actors, usually one. None: only the boolean, time and expression gates can open.
+    pub actors: &'a [Actor<'a>],
+    /// A uniform draw from `[0, 1)` for the percentage-of-time gate and `Random`.
+    pub random: f64,
+    /// The time for `Now`.
+    pub now: Timestamp,
+}
+
+impl<'a> Context<'a> {
+    /// A context with the given actors, random draw and time.
+    pub const fn new(actors: &'a [Actor<'a>], random: f64, now: Timestamp) -> Self {
+        Context { actors, random, now }
+    }
+}
+
+/// How a snapshot stores an actor id: ids of the form `<Kind>:<decimal>` (by far the most
+/// common: `User:42`) as a kind and a number, everything else as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ActorKey<'a> {
+    Numeric { kind: &'a str, key: u64 },
+    Text(&'a str),
+}
+
+impl<'a> ActorKey<'a> {
+    pub fn of(id: &'a str) -> Self {
+        match id.split_once(':') {
+            Some((kind, key)) if !kind.is_empty() => match canonical_u64(key) {
+                Some(key) => ActorKey::Numeric { kind, key },
+                None => ActorKey::Text(id),
+            },
+            _ => ActorKey::Text(id),
+        }
+    }
+}
+
+/// The number a decimal text stands for, if it is written the one way `u64::to_string`
+/// writes it (no sign, no leading zeros), so that the id text can be rebuilt exactly.
+fn canonical_u64(text: &str) -> Option<u64> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_numeric_ids_only_when_lossless() {
+        assert_eq!(ActorKey::of("User:42"), ActorKey::Numeric { kind: "User", key: 42 });
+        assert_eq!(ActorKey::of("User:0"), ActorKey::Numeric { kind: "User", key: 0 });
+        for text in ["User:042", "User:", ":42", "User:4a", "User:+4", "Ci::Runner:5", "42", "", "User:18446744073709551616"] {
+            assert_eq!(ActorKey::of(text), ActorKey::Text(text), "{text}");
+        }
+        assert_eq!(
+            ActorKey::of("User:18446744073709551615"),
+            ActorKey::Numeric { kind: "User", key: u64::MAX }
+        );
+    }
+}

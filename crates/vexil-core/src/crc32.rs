@@ -1,0 +1,86 @@
+//! CRC-32 (IEEE 802.3, zlib's `crc32`), the hash behind Flipper's percentage-of-actors gate.
+//!
+//! A single 256-entry table keeps the WebAssembly build small (slice-by-N tables would add
+//! kilobytes of incompressible data) and is fast enough for the short strings we hash: a flag
+//! name once per lookup and an actor id once per percentage check. The running state is
+//! exposed so that the state after a flag's name can be reused for every actor id that follows
+//! it in Flipper's `"#{feature_name}#{actor_id}"`.
+
+const TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            bit += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// A CRC-32 computation in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crc32(u32);
+
+impl Crc32 {
+    /// The state before any byte.
+    pub const fn new() -> Self {
+        Crc32(!0)
+    }
+
+    /// Continues the computation over `bytes`.
+    #[inline]
+    #[must_use]
+    pub fn update(self, bytes: &[u8]) -> Self {
+        let mut c = self.0;
+        for &b in bytes {
+            c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+        }
+        Crc32(c)
+    }
+
+    /// The CRC-32 of everything fed so far.
+    #[inline]
+    pub fn finish(self) -> u32 {
+        !self.0
+    }
+}
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// zlib's `crc32(bytes)`, as Ruby's `Zlib.crc32`.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    Crc32::new().update(bytes).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Values from shared/reference/gitlab_flipper.md (Python's zlib.crc32, equal to Ruby's).
+    #[test]
+    fn matches_zlib() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b"some_featureUser:123"), 2_523_499_591);
+        assert_eq!(crc32(b"my_flagProject:42"), 592_261_382);
+        assert_eq!(crc32(b"my_flagGroup:9970"), 3_215_619_444);
+        assert_eq!(crc32(b"new_navigation_barUser:1"), 713_722_713);
+        assert_eq!(crc32(b"my_flagFlipperGitlabInstance:gitlab.com"), 3_773_190_026);
+    }
+
+    #[test]
+    fn resumes() {
+        let whole = crc32(b"some_featureUser:123");
+        let split = Crc32::new().update(b"some_feature").update(b"User:123").finish();
+        assert_eq!(whole, split);
+    }
+}

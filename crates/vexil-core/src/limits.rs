@@ -1,0 +1,20 @@
+//! Limits that keep decoding and evaluation bounded, each with what it means in practice.
+
+/// Largest snapshot accepted: GitLab.com runs about 600 flags; 64 MiB is room for a
+/// hundred thousand flags with large allow-lists, and far below what would hurt a worker.
+pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
+
+/// Deepest expression nesting. Flipper's own expressions rarely pass 4 levels; the limit
+/// keeps recursive decoding and evaluation far from any stack's end, in wasm too.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+
+/// Most arguments to one expression function (`All`/`Any` over many conditions).
+pub const MAX_EXPRESSION_ARGS: usize = 1024;
+
+/// How deep `FeatureEnabled` may chain flags before answering false. GitLab's `Feature`
+/// gives up after 10 nested checks of the same kind (its recursion guard).
+pub const MAX_FLAG_DEPTH: usize = 10;
+
+/// Most actors in one evaluation context. Flipper ≥ 0.28 hashes them sorted and joined; more
+/// than a handful (user, project, group, namespace, request) has no use.
+pub const MAX_CONTEXT_ACTORS: usize = 64;

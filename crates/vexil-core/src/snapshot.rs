@@ -1,0 +1,690 @@
+//! The snapshot: one environment's flag state as bytes, decoded once into an index fit for
+//! evaluation on the hot path.
+//!
+//! ```text
+//!  bytes ──decode──▶ Snapshot ──find(name)──▶ flag index ──evaluate(ctx)──▶ Decision
+//!   ▲                  │  (names hashed into an open-addressing table; the CRC state after
+//!   │                  │   each name doubles as the prefix of Flipper's percentage hash)
+//!   └──── encode ◀── Environment (owned model) ◀── to_environment
+//! ```
+//!
+//! The layout is specified in `docs/snapshot-format.md`. Decoding checks everything — order,
+//! references, ranges, the signature when keys are given — so evaluation can trust the index
+//! without re-checking, and never panics on anything it was handed.
+
+use crate::actor::ActorKey;
+use crate::crc32::Crc32;
+use crate::error::{DecodeError, DecodeErrorKind as K};
+use crate::expr::Arena;
+use crate::limits::MAX_SNAPSHOT_BYTES;
+use crate::model::{ActorSet, Audience, Environment, Flag, FlagType, Gates, State};
+use crate::percentage::Percentage;
+use crate::wire::{rice::BitReader, Reader, Span};
+use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+use core::fmt;
+
+/// The first four bytes of every snapshot.
+pub const MAGIC: [u8; 4] = *b"VEXL";
+/// The snapshot format version this build reads and writes.
+pub const FORMAT_VERSION: u8 = 1;
+
+pub(crate) const BIT_DEFAULT_ENABLED: u8 = 1;
+pub(crate) const BIT_PERSISTED: u8 = 2;
+pub(crate) const BIT_BOOLEAN: u8 = 4;
+pub(crate) const BIT_CLIENT_SIDE: u8 = 8;
+const KNOWN_BITS: u8 = 15;
+
+/// Length of the signature trailer's public key and signature.
+pub const PUBLIC_KEY_LEN: usize = 32;
+/// Length of an ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+const EMPTY: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Range32 {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Range32 {
+    fn of<T>(self, items: &[T]) -> &[T] {
+        &items[self.start as usize..(self.start + self.len) as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ActorSetRef {
+    runs: Range32,
+    texts: Range32,
+    hashes: Range32,
+}
+
+impl ActorSetRef {
+    fn is_empty(&self) -> bool {
+        self.runs.len == 0 && self.texts.len == 0 && self.hashes.len == 0
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    kind: u32,
+    /// The smallest key; the others follow as Rice-coded gaps.
+    first: u64,
+    k: u8,
+    keys: Range32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct GroupEntry {
+    name: Span,
+    expression: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlagEntry {
+    pub name: Span,
+    /// CRC-32 state after the name: the index hash and the percentage hash's prefix.
+    pub name_crc: Crc32,
+    pub flag_type: FlagType,
+    pub bits: u8,
+    pub percentage_of_actors: Percentage,
+    pub percentage_of_time: Percentage,
+    pub open_buckets: u32,
+    pub time_cutoff: f64,
+    pub actors: ActorSetRef,
+    pub opt_outs: ActorSetRef,
+    pub groups: Range32,
+    pub expression: Option<u32>,
+}
+
+/// A decoded, verified snapshot, indexed for evaluation.
+pub struct Snapshot {
+    bytes: Box<[u8]>,
+    environment: Span,
+    version: u64,
+    published_at: i64,
+    audience: Audience,
+    signer: Option<[u8; PUBLIC_KEY_LEN]>,
+    kinds: Vec<Span>,
+    groups: Vec<GroupEntry>,
+    pub(crate) flags: Vec<FlagEntry>,
+    runs: Vec<Run>,
+    keys: Vec<u64>,
+    texts: Vec<Span>,
+    pub(crate) group_refs: Vec<u32>,
+    arena: Arena,
+    index: Vec<u32>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("environment", &self.environment())
+            .field("version", &self.version)
+            .field("flags", &self.flags.len())
+            .field("signed", &self.signer.is_some())
+            .finish()
+    }
+}
+
+/// SipHash-2-4 of an actor id under a browser snapshot's salt.
+pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
+    use core::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher24::new_with_key(salt);
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+impl Snapshot {
+    /// Decodes `bytes`. With `trusted_keys` empty the signature, if any, is not checked;
+    /// otherwise the snapshot must be signed by one of them and the signature must verify.
+    pub fn decode(bytes: &[u8], trusted_keys: &[[u8; PUBLIC_KEY_LEN]]) -> Result<Snapshot, DecodeError> {
+        let (snapshot, signed) = Decoder::run(bytes)?;
+        if !trusted_keys.is_empty() {
+            let Some((message_len, key, signature)) = signed else {
+                return Err(DecodeError::new(K::Unsigned, bytes.len()));
+            };
+            let at = message_len;
+            if !trusted_keys.contains(&key) {
+                return Err(DecodeError::new(K::UntrustedKey, at));
+            }
+            let key = ed25519_compact::PublicKey::new(key);
+            let signature = ed25519_compact::Signature::new(signature);
+            key.verify(&bytes[..message_len], &signature)
+                .map_err(|_| DecodeError::new(K::BadSignature, at))?;
+        }
+        Ok(snapshot)
+    }
+
+    /// The exact bytes this snapshot was decoded from.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The environment's name.
+    pub fn environment(&self) -> &str {
+        self.environment.str(&self.bytes)
+    }
+
+    /// The version: it increases with every published change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// When this version was published, in milliseconds since the Unix epoch.
+    pub fn published_at(&self) -> i64 {
+        self.published_at
+    }
+
+    /// Who the snapshot is for.
+    pub fn audience(&self) -> Audience {
+        self.audience
+    }
+
+    /// The public key of the signature trailer, if the snapshot is signed. Only meaningful
+    /// as a trust statement when the snapshot was decoded with trusted keys.
+    pub fn signer(&self) -> Option<&[u8; PUBLIC_KEY_LEN]> {
+        self.signer.as_ref()
+    }
+
+    /// How many flags the snapshot holds.
+    pub fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Whether the snapshot holds no flag.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// The index of flag `name`, for [`Snapshot::evaluate_index`].
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.find_with_crc(name).map(|(i, _)| i)
+    }
+
+    pub(crate) fn find_with_crc(&self, name: &str) -> Option<(u32, Crc32)> {
+        let crc = Crc32::new().update(name.as_bytes());
+        let mask = self.index.len() - 1;
+        let mut slot = crc.finish() as usize & mask;
+        loop {
+            let i = self.index[slot];
+            if i == EMPTY {
+                return None;
+            }
+            let f = &self.flags[i as usize];
+            if f.name_crc == crc && f.name.get(&self.bytes) == name.as_bytes() {
+                return Some((i, crc));
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// The flag called `name`.
+    pub fn flag(&self, name: &str) -> Option<FlagView<'_>> {
+        self.find(name).map(|index| FlagView { snapshot: self, index })
+    }
+
+    /// The flag at `index` (`0..len()`, in name order).
+    pub fn flag_at(&self, index: u32) -> Option<FlagView<'_>> {
+        ((index as usize) < self.flags.len()).then_some(FlagView { snapshot: self, index })
+    }
+
+    /// Every flag, in name order.
+    pub fn flags(&self) -> impl ExactSizeIterator<Item = FlagView<'_>> {
+        (0..self.flags.len() as u32).map(|index| FlagView { snapshot: self, index })
+    }
+
+    /// The feature groups defined in the snapshot, by name.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().filter(|g| g.expression.is_some()).map(|g| g.name.str(&self.bytes))
+    }
+
+    pub(crate) fn arena(&self) -> &Arena {
+        &self.arena
+    }
+
+    pub(crate) fn name_crc(&self, flag: u32) -> Crc32 {
+        self.flags[flag as usize].name_crc
+    }
+
+    pub(crate) fn group_expression(&self, group: u32) -> Option<u32> {
+        self.groups[group as usize].expression
+    }
+
+    /// Whether `id` is in an actor set of this snapshot.
+    pub(crate) fn contains(&self, set: &ActorSetRef, id: &str) -> bool {
+        if set.is_empty() {
+            return false;
+        }
+        if let Audience::Browser { salt } = &self.audience {
+            return set.hashes.of(&self.keys).binary_search(&actor_hash(salt, id)).is_ok();
+        }
+        if let ActorKey::Numeric { kind, key } = ActorKey::of(id) {
+            if let Ok(kind) = self.kinds.binary_search_by(|k| k.get(&self.bytes).cmp(kind.as_bytes())) {
+                return match set.runs.of(&self.runs).iter().find(|r| r.kind as usize == kind) {
+                    Some(run) => run.keys.of(&self.keys).binary_search(&key).is_ok(),
+                    None => false,
+                };
+            }
+        }
+        set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(id.as_bytes())).is_ok()
+    }
+
+    /// GitLab keeps opt-outs as `<id>:opt_out` entries of the actor gate, so an actor whose
+    /// id is literally `X:opt_out` passes the actor gate when `X` is opted out.
+    pub(crate) fn in_actor_gate(&self, f: &FlagEntry, id: &str) -> bool {
+        self.contains(&f.actors, id)
+            || id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner))
+    }
+
+    /// Rebuilds the owned model, e.g. to inspect or modify a snapshot.
+    pub fn to_environment(&self) -> Environment {
+        let mut env = Environment::new(self.environment(), self.version, self.published_at);
+        env.audience = self.audience;
+        for g in &self.groups {
+            if let Some(root) = g.expression {
+                env.groups.insert(g.name.str(&self.bytes).into(), self.arena.to_expr(&self.bytes, root));
+            }
+        }
+        for view in self.flags() {
+            env.flags.insert(view.name().into(), view.to_flag());
+        }
+        env
+    }
+
+    fn actor_set(&self, set: &ActorSetRef) -> ActorSet {
+        if let Audience::Browser { .. } = self.audience {
+            return ActorSet::Hashed(set.hashes.of(&self.keys).iter().copied().collect());
+        }
+        let mut ids: BTreeSet<String> = set.texts.of(&self.texts).iter().map(|t| String::from(t.str(&self.bytes))).collect();
+        for run in set.runs.of(&self.runs) {
+            let kind = self.kinds[run.kind as usize].str(&self.bytes);
+            for key in run.keys.of(&self.keys) {
+                ids.insert(alloc::format!("{kind}:{key}"));
+            }
+        }
+        ActorSet::Ids(ids)
+    }
+}
+
+/// One flag of a snapshot.
+#[derive(Clone, Copy)]
+pub struct FlagView<'s> {
+    snapshot: &'s Snapshot,
+    index: u32,
+}
+
+impl<'s> FlagView<'s> {
+    fn entry(&self) -> &'s FlagEntry {
+        &self.snapshot.flags[self.index as usize]
+    }
+    /// The index for [`Snapshot::evaluate_index`].
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+    /// The flag's name.
+    pub fn name(&self) -> &'s str {
+        self.entry().name.str(&self.snapshot.bytes)
+    }
+    /// The definition's type.
+    pub fn flag_type(&self) -> FlagType {
+        self.entry().flag_type
+    }
+    /// The definition's `default_enabled`.
+    pub fn default_enabled(&self) -> bool {
+        self.entry().bits & BIT_DEFAULT_ENABLED != 0
+    }
+    /// Whether the environment holds state for the flag.
+    pub fn persisted(&self) -> bool {
+        self.entry().bits & BIT_PERSISTED != 0
+    }
+    /// Whether browsers may see the flag.
+    pub fn client_side(&self) -> bool {
+        self.entry().bits & BIT_CLIENT_SIDE != 0
+    }
+    /// Flipper's state of the gates.
+    pub fn state(&self) -> State {
+        let e = self.entry();
+        if e.bits & BIT_BOOLEAN != 0 || e.percentage_of_time == Percentage::HUNDRED {
+            State::On
+        } else if !e.actors.is_empty()
+            || !e.opt_outs.is_empty()
+            || e.groups.len > 0
+            || !e.percentage_of_actors.is_zero()
+            || !e.percentage_of_time.is_zero()
+            || e.expression.is_some()
+        {
+            State::Conditional
+        } else {
+            State::Off
+        }
+    }
+    /// The flag as an owned model value.
+    pub fn to_flag(&self) -> Flag {
+        let s = self.snapshot;
+        let e = self.entry();
+        Flag {
+            flag_type: e.flag_type,
+            default_enabled: self.default_enabled(),
+            client_side: self.client_side(),
+            persisted: self.persisted(),
+            gates: Gates {
+                boolean: e.bits & BIT_BOOLEAN != 0,
+                actors: s.actor_set(&e.actors),
+                opt_outs: s.actor_set(&e.opt_outs),
+                groups: e.groups.of(&s.group_refs).iter().map(|&g| s.groups[g as usize].name.str(&s.bytes).into()).collect(),
+                percentage_of_actors: e.percentage_of_actors,
+                percentage_of_time: e.percentage_of_time,
+                expression: e.expression.map(|root| s.arena.to_expr(&s.bytes, root)),
+            },
+        }
+    }
+}
+
+type SignedPart = Option<(usize, [u8; PUBLIC_KEY_LEN], [u8; SIGNATURE_LEN])>;
+
+struct Decoder<'a> {
+    r: Reader<'a>,
+    s: Snapshot,
+    total_keys: u64,
+}
+
+impl<'a> Decoder<'a> {
+    fn run(bytes: &'a [u8]) -> Result<(Snapshot, SignedPart), DecodeError> {
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
+            return Err(DecodeError::new(K::TooLarge, MAX_SNAPSHOT_BYTES));
+        }
+        if bytes.len() < 4 || bytes[..4] != MAGIC {
+            return Err(DecodeError::new(K::BadMagic, 0));
+        }
+        match bytes.get(4) {
+            Some(&FORMAT_VERSION) => {}
+            Some(&found) => {
+                return Err(DecodeError::new(K::VersionMismatch { expected: FORMAT_VERSION, found }, 4))
+            }
+            None => return Err(DecodeError::new(K::UnexpectedEnd, 4)),
+        }
+        let mut d = Decoder {
+            r: Reader::new(bytes, 5),
+            s: Snapshot {
+                bytes: Box::from(bytes),
+                environment: Span::default(),
+                version: 0,
+                published_at: 0,
+                audience: Audience::Server,
+                signer: None,
+                kinds: Vec::new(),
+                groups: Vec::new(),
+                flags: Vec::new(),
+                runs: Vec::new(),
+                keys: Vec::new(),
+                texts: Vec::new(),
+                group_refs: Vec::new(),
+                arena: Arena::default(),
+                index: Vec::new(),
+            },
+            total_keys: 0,
+        };
+        let signed = d.body()?;
+        d.build_index();
+        Ok((d.s, signed))
+    }
+
+    /// The caller's bytes, identical to the copy the snapshot owns.
+    fn bytes(&self) -> &'a [u8] {
+        self.r.bytes()
+    }
+
+    fn body(&mut self) -> Result<SignedPart, DecodeError> {
+        self.s.environment = self.r.str_span()?;
+        self.s.version = self.r.varint()?;
+        self.s.published_at = self.r.zigzag()?;
+        self.s.audience = match self.r.varint()? {
+            0 => Audience::Server,
+            1 => Audience::Browser { salt: self.r.array()? },
+            _ => return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1)),
+        };
+
+        let n = self.r.len(2)?;
+        self.s.kinds.reserve_exact(n);
+        for _ in 0..n {
+            let at = self.r.pos();
+            let span = self.r.str_span()?;
+            let name = span.get(self.bytes());
+            if name.is_empty() || name.contains(&b':') || !self.increasing(self.s.kinds.last(), span) {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
+            self.s.kinds.push(span);
+        }
+        let mut kind_used = alloc::vec![false; n];
+
+        let n = self.r.len(2)?;
+        self.s.groups.reserve_exact(n);
+        for _ in 0..n {
+            let at = self.r.pos();
+            let name = self.r.str_span()?;
+            if name.len == 0 || !self.increasing(self.s.groups.last().map(|g| &g.name), name) {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
+            let expression = self.option_expression()?;
+            self.s.groups.push(GroupEntry { name, expression });
+        }
+
+        // A flag takes at least 12 bytes: name, type, bits, two percentages, two empty actor
+        // sets of two counts each, no groups, no expression.
+        let n = self.r.len(12)?;
+        self.s.flags.reserve_exact(n);
+        for _ in 0..n {
+            let flag = self.flag(&mut kind_used)?;
+            self.s.flags.push(flag);
+        }
+        if kind_used.iter().any(|used| !used) {
+            return Err(DecodeError::new(K::NotCanonical, self.r.pos()));
+        }
+
+        let blob_at = self.r.pos();
+        let blob = self.r.bytes_span()?;
+        self.actor_keys(blob, blob_at)?;
+
+        let tag_at = self.r.pos();
+        let signed = match self.r.byte()? {
+            0 => None,
+            1 => {
+                let key: [u8; PUBLIC_KEY_LEN] = self.r.array()?;
+                let signature: [u8; SIGNATURE_LEN] = self.r.array()?;
+                self.s.signer = Some(key);
+                Some((tag_at, key, signature))
+            }
+            _ => return Err(DecodeError::new(K::UnknownTag, tag_at)),
+        };
+        if self.r.remaining() != 0 {
+            return Err(self.r.err(K::TrailingBytes));
+        }
+        Ok(signed)
+    }
+
+    fn increasing(&self, prev: Option<&Span>, next: Span) -> bool {
+        let bytes = self.bytes();
+        prev.is_none_or(|p| p.get(bytes).cmp(next.get(bytes)) == Ordering::Less)
+    }
+
+    fn option_expression(&mut self) -> Result<Option<u32>, DecodeError> {
+        Ok(if self.r.bool()? { Some(self.s.arena.decode(&mut self.r, 1)?) } else { None })
+    }
+
+    fn flag(&mut self, kind_used: &mut [bool]) -> Result<FlagEntry, DecodeError> {
+        let at = self.r.pos();
+        let name = self.r.str_span()?;
+        if name.len == 0 || !self.increasing(self.s.flags.last().map(|f| &f.name), name) {
+            return Err(DecodeError::new(K::NotCanonical, at));
+        }
+        let flag_type = FlagType::from_index(self.r.varint()?).ok_or_else(|| self.r.err(K::UnknownTag))?;
+        let bits = self.r.byte()?;
+        if bits & !KNOWN_BITS != 0 {
+            return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1));
+        }
+        let percentage_of_actors = self.percentage()?;
+        let percentage_of_time = self.percentage()?;
+        let actors = self.actor_set(kind_used)?;
+        let opt_outs = self.actor_set(kind_used)?;
+
+        let n = self.r.len(1)?;
+        let start = self.s.group_refs.len() as u32;
+        for _ in 0..n {
+            let g_at = self.r.pos();
+            let g = self.r.varint_u32()?;
+            if g as usize >= self.s.groups.len() {
+                return Err(DecodeError::new(K::BadReference, g_at));
+            }
+            if self.s.group_refs.len() > start as usize && *self.s.group_refs.last().unwrap_or(&0) >= g {
+                return Err(DecodeError::new(K::NotCanonical, g_at));
+            }
+            self.s.group_refs.push(g);
+        }
+        let groups = Range32 { start, len: n as u32 };
+        let expression = self.option_expression()?;
+
+        let persisted = bits & BIT_PERSISTED != 0;
+        let gated = bits & BIT_BOOLEAN != 0
+            || !percentage_of_actors.is_zero()
+            || !percentage_of_time.is_zero()
+            || !actors.is_empty()
+            || !opt_outs.is_empty()
+            || n > 0
+            || expression.is_some();
+        if !persisted && gated {
+            return Err(DecodeError::new(K::GatesWithoutState, at));
+        }
+        Ok(FlagEntry {
+            name,
+            name_crc: Crc32::new().update(name.get(self.bytes())),
+            flag_type,
+            bits,
+            percentage_of_actors,
+            percentage_of_time,
+            open_buckets: percentage_of_actors.open_buckets(),
+            time_cutoff: percentage_of_time.time_cutoff(),
+            actors,
+            opt_outs,
+            groups,
+            expression,
+        })
+    }
+
+    fn percentage(&mut self) -> Result<Percentage, DecodeError> {
+        let at = self.r.pos();
+        Percentage::from_thousandths(self.r.varint_u32()?).ok_or(DecodeError::new(K::BadPercentage, at))
+    }
+
+    fn actor_set(&mut self, kind_used: &mut [bool]) -> Result<ActorSetRef, DecodeError> {
+        if let Audience::Browser { .. } = self.s.audience {
+            let at = self.r.pos();
+            let span = self.r.bytes_span()?;
+            let raw = span.get(self.bytes());
+            if raw.len() % 8 != 0 {
+                return Err(DecodeError::new(K::BadActorKeys, at));
+            }
+            let start = self.s.keys.len() as u32;
+            for chunk in raw.chunks_exact(8) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(chunk);
+                let h = u64::from_le_bytes(b);
+                if self.s.keys.len() > start as usize && *self.s.keys.last().unwrap_or(&0) >= h {
+                    return Err(DecodeError::new(K::NotCanonical, at));
+                }
+                self.s.keys.push(h);
+            }
+            let len = (raw.len() / 8) as u32;
+            return Ok(ActorSetRef { hashes: Range32 { start, len }, ..ActorSetRef::default() });
+        }
+
+        // Each run takes at least four bytes: kind, count, first key, parameter.
+        let n = self.r.len(4)?;
+        let runs_start = self.s.runs.len() as u32;
+        for i in 0..n {
+            let at = self.r.pos();
+            let kind = self.r.varint_u32()?;
+            if kind as usize >= kind_used.len() {
+                return Err(DecodeError::new(K::BadReference, at));
+            }
+            if i > 0 && self.s.runs.last().is_some_and(|r| r.kind >= kind) {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
+            kind_used[kind as usize] = true;
+            let count = self.r.varint_u32()?;
+            let first = self.r.varint()?;
+            let k = self.r.byte()?;
+            if count == 0 || k > 63 {
+                return Err(DecodeError::new(K::BadActorKeys, at));
+            }
+            // Every key after the first takes at least one bit of what remains.
+            let start = self.total_keys;
+            self.total_keys += u64::from(count);
+            if self.total_keys - start - 1 > self.r.remaining() as u64 * 8 || self.total_keys > u64::from(u32::MAX) {
+                return Err(DecodeError::new(K::UnexpectedEnd, at));
+            }
+            self.s.runs.push(Run { kind, first, k, keys: Range32 { start: start as u32, len: count } });
+        }
+        let runs = Range32 { start: runs_start, len: n as u32 };
+
+        let n = self.r.len(1)?;
+        let texts_start = self.s.texts.len() as u32;
+        for i in 0..n {
+            let at = self.r.pos();
+            let span = self.r.str_span()?;
+            let text = span.str(self.bytes());
+            let prev = if i > 0 { self.s.texts.last() } else { None };
+            // An id of the form Kind:number with a known kind lives in the runs; the text list
+            // holding it too would make lookups miss it.
+            let numeric = matches!(ActorKey::of(text), ActorKey::Numeric { kind, .. }
+                if self.s.kinds.iter().any(|k| k.get(self.bytes()) == kind.as_bytes()));
+            if numeric || !self.increasing(prev, span) {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
+            self.s.texts.push(span);
+        }
+        let texts = Range32 { start: texts_start, len: n as u32 };
+        Ok(ActorSetRef { runs, texts, hashes: Range32::default() })
+    }
+
+    fn actor_keys(&mut self, blob: Span, blob_at: usize) -> Result<(), DecodeError> {
+        let mut bits = BitReader::new(blob.get(self.bytes()), blob.start as usize);
+        let gaps = self.total_keys - self.s.runs.len() as u64;
+        if gaps > u64::from(blob.len) * 8 {
+            return Err(DecodeError::new(K::BadActorKeys, blob_at));
+        }
+        self.s.keys.reserve_exact(self.total_keys as usize);
+        for run in &self.s.runs {
+            let mut key = run.first;
+            self.s.keys.push(key);
+            for _ in 1..run.keys.len {
+                let gap = bits.read(run.k)?;
+                key = key
+                    .checked_add(1)
+                    .and_then(|k| k.checked_add(gap))
+                    .ok_or_else(|| DecodeError::new(K::BadActorKeys, blob_at))?;
+                self.s.keys.push(key);
+            }
+        }
+        bits.finish()
+    }
+
+    fn build_index(&mut self) {
+        let cap = (self.s.flags.len() * 2).next_power_of_two().max(2);
+        let mut index = alloc::vec![EMPTY; cap];
+        let mask = cap - 1;
+        for (i, f) in self.s.flags.iter().enumerate() {
+            let mut slot = f.name_crc.finish() as usize & mask;
+            while index[slot] != EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            index[slot] = i as u32;
+        }
+        self.s.index = index;
+    }
+}
