@@ -1,1 +1,189 @@
-fn main() {}
+//! Workload W1 (shared/bench): 1,000 flags, each with 10 allow-listed users and a 25%
+//! percentage-of-actors rollout; 10,000 users; 1,000,000 (flag, user) pairs. vexil-core
+//! against unleash-yggdrasil evaluating the same workload as Unleash strategies, in one run.
+//!
+//!     make bench-core      (generates W1 with `node ../shared/bench/w1-gen.cjs target/w1`)
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::Value as Json;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use vexil_core::{encode, Actor, Context, Environment, Flag, FlagType, Percentage, SigningKey, Snapshot, Timestamp};
+
+struct W1 {
+    flags: Vec<String>,
+    users: Vec<String>,
+    pairs: Vec<(u16, u16)>,
+    env: Environment,
+    unleash: String,
+}
+
+fn w1_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::var_os("VEXIL_W1_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/w1"));
+    if !dir.join("spec.json").exists() {
+        let gen = root.join("../shared/bench/w1-gen.cjs");
+        let ok = std::process::Command::new("node").arg(&gen).arg(&dir).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "could not generate W1 with node {}", gen.display());
+    }
+    dir
+}
+
+fn load() -> W1 {
+    let dir = w1_dir();
+    let spec: Json = serde_json::from_slice(&std::fs::read(dir.join("spec.json")).unwrap()).unwrap();
+    let rollout = Percentage::parse(&spec["rolloutPercent"].to_string()).unwrap();
+    let mut env = Environment::new("production", 1, 1_700_000_000_000);
+    let mut flags = Vec::new();
+    for f in spec["flags"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap().to_string();
+        let mut flag = Flag::new(FlagType::Beta, false);
+        flag.persisted = true;
+        for id in f["allow"].as_array().unwrap() {
+            flag.gates.actors.insert(id.as_str().unwrap().to_string());
+        }
+        flag.gates.percentage_of_actors = rollout;
+        env.flags.insert(name.clone(), flag);
+        flags.push(name);
+    }
+    let users = (0..spec["nUsers"].as_u64().unwrap()).map(|i| format!("User:{i}")).collect();
+    let raw = std::fs::read(dir.join("pairs.bin")).unwrap();
+    let pairs =
+        raw.chunks_exact(4).map(|c| (u16::from_le_bytes([c[0], c[1]]), u16::from_le_bytes([c[2], c[3]]))).collect();
+    let unleash = std::fs::read_to_string(dir.join("unleash.json")).unwrap();
+    W1 { flags, users, pairs, env, unleash }
+}
+
+fn gzip(bytes: &[u8]) -> usize {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap().len()
+}
+
+fn bench(c: &mut Criterion) {
+    let w1 = load();
+    let key = SigningKey::from_seed([42; 32]).unwrap();
+    let unsigned = encode(&w1.env, None).unwrap();
+    let signed = encode(&w1.env, Some(&key)).unwrap();
+    let snapshot = Snapshot::decode(&unsigned, &[]).unwrap();
+    let now = Timestamp::from_unix_millis(1_700_000_000_000);
+
+    // Sizes are facts, not timings: print them once for the README.
+    let enabled = w1
+        .pairs
+        .iter()
+        .filter(|(f, u)| {
+            let actors = [Actor::new(&w1.users[*u as usize])];
+            snapshot.evaluate(&w1.flags[*f as usize], &Context::new(&actors, 0.5, now)).enabled
+        })
+        .count();
+    eprintln!(
+        "W1 snapshot: {} bytes raw, {} bytes gzip -9; signed {} bytes; {} of {} pairs enabled",
+        unsigned.len(),
+        gzip(&unsigned),
+        signed.len(),
+        enabled,
+        w1.pairs.len()
+    );
+
+    const BATCH: usize = 1024;
+    let mut g = c.benchmark_group("evaluate");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("vexil", "w1"), |b| {
+        b.iter(|| {
+            let mut on = 0u32;
+            for _ in 0..BATCH {
+                let (f, u) = w1.pairs[at];
+                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
+                let actors = [Actor::new(&w1.users[u as usize])];
+                let d = snapshot.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
+                on += u32::from(d.enabled);
+            }
+            black_box(on)
+        })
+    });
+
+    // The same evaluations with a working set that stays in L1: what evaluation itself costs
+    // once the random walk over 1M pairs stops missing the cache.
+    let hot: Vec<(u16, u16)> = w1.pairs.iter().take(64).copied().collect();
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("vexil_hot", "w1"), |b| {
+        b.iter(|| {
+            let mut on = 0u32;
+            for _ in 0..BATCH {
+                let (f, u) = hot[at];
+                at = (at + 1) % hot.len();
+                let actors = [Actor::new(&w1.users[u as usize])];
+                let d = snapshot.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
+                on += u32::from(d.enabled);
+            }
+            black_box(on)
+        })
+    });
+
+    // The floor: what reading the pair's two strings costs, without evaluating anything.
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("harness_only", "w1"), |b| {
+        b.iter(|| {
+            let mut sum = 0usize;
+            for _ in 0..BATCH {
+                let (f, u) = w1.pairs[at];
+                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
+                let (f, u) = (black_box(&w1.flags[f as usize]), black_box(&w1.users[u as usize]));
+                sum += usize::from(f.as_bytes()[f.len() - 1]) + usize::from(u.as_bytes()[u.len() - 1]);
+            }
+            black_box(sum)
+        })
+    });
+
+    let engine = unleash_yggdrasil::EngineState::default();
+    let features: unleash_types::client_features::ClientFeatures = serde_json::from_str(&w1.unleash).unwrap();
+    engine.take_state(unleash_yggdrasil::UpdateMessage::FullResponse(features.clone()));
+    let contexts: Vec<unleash_types::client_features::Context> = w1
+        .users
+        .iter()
+        .map(|u| unleash_types::client_features::Context { user_id: Some(u.clone()), ..Default::default() })
+        .collect();
+    let agree = w1.pairs.iter().take(100_000).all(|(f, u)| {
+        let actors = [Actor::new(&w1.users[*u as usize])];
+        let ours = snapshot.evaluate(&w1.flags[*f as usize], &Context::new(&actors, 0.5, now)).enabled;
+        let allowed = w1.env.flags[&w1.flags[*f as usize]].gates.actors.contains(&w1.users[*u as usize], None);
+        // Different hashes pick different 25%s; allow-listed users must agree.
+        !allowed || ours == engine.is_enabled(&w1.flags[*f as usize], &contexts[*u as usize], &None)
+    });
+    assert!(agree, "yggdrasil and vexil disagree on allow-listed users");
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("yggdrasil", "w1"), |b| {
+        b.iter(|| {
+            let mut on = 0u32;
+            for _ in 0..BATCH {
+                let (f, u) = w1.pairs[at];
+                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
+                on += u32::from(engine.is_enabled(&w1.flags[f as usize], &contexts[u as usize], &None));
+            }
+            black_box(on)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("load");
+    g.bench_function("vexil_decode_w1", |b| b.iter(|| Snapshot::decode(black_box(&unsigned), &[]).unwrap()));
+    let trusted = [key.public_key()];
+    g.bench_function("vexil_decode_verify_w1", |b| b.iter(|| Snapshot::decode(black_box(&signed), &trusted).unwrap()));
+    g.bench_function("vexil_encode_w1", |b| b.iter(|| encode(black_box(&w1.env), None).unwrap()));
+    g.sample_size(10);
+    g.bench_function("yggdrasil_take_state_w1", |b| {
+        b.iter(|| {
+            let e = unleash_yggdrasil::EngineState::default();
+            let f: unleash_types::client_features::ClientFeatures = serde_json::from_str(&w1.unleash).unwrap();
+            e.take_state(unleash_yggdrasil::UpdateMessage::FullResponse(f));
+            e
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -90,24 +90,54 @@ pub(crate) enum ActorKey<'a> {
     Text(&'a str),
 }
 
+/// A kind's first eight bytes as a little-endian word (zero-padded): kinds are short
+/// (`User`, `Project`), so one comparison of words and lengths usually settles equality.
+#[inline]
+pub(crate) fn kind_word(kind: &[u8]) -> u64 {
+    let mut word = 0u64;
+    for (i, &b) in kind.iter().take(8).enumerate() {
+        word |= u64::from(b) << (8 * i);
+    }
+    word
+}
+
 impl<'a> ActorKey<'a> {
+    /// Splits at the first `:`; on the hot path of every actor check, so written as plain
+    /// loops over bytes.
+    #[inline]
     pub fn of(id: &'a str) -> Self {
-        match id.split_once(':') {
-            Some((kind, key)) if !kind.is_empty() => match canonical_u64(key) {
-                Some(key) => ActorKey::Numeric { kind, key },
-                None => ActorKey::Text(id),
-            },
-            _ => ActorKey::Text(id),
+        let bytes = id.as_bytes();
+        let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+            return ActorKey::Text(id);
+        };
+        if colon == 0 {
+            return ActorKey::Text(id);
+        }
+        match canonical_u64(&bytes[colon + 1..]) {
+            Some(key) => ActorKey::Numeric { kind: &id[..colon], key },
+            None => ActorKey::Text(id),
         }
     }
 }
 
 /// The number a decimal text stands for, if it is written the one way `u64::to_string`
 /// writes it (no sign, no leading zeros), so that the id text can be rebuilt exactly.
-fn canonical_u64(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
+#[inline]
+fn canonical_u64(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
         return None;
+    }
+    if bytes.len() < 20 {
+        // At most 19 digits cannot overflow.
+        let mut value: u64 = 0;
+        for &b in bytes {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            value = value * 10 + u64::from(d);
+        }
+        return Some(value);
     }
     let mut value: u64 = 0;
     for &b in bytes {
@@ -127,12 +157,11 @@ mod tests {
     fn splits_numeric_ids_only_when_lossless() {
         assert_eq!(ActorKey::of("User:42"), ActorKey::Numeric { kind: "User", key: 42 });
         assert_eq!(ActorKey::of("User:0"), ActorKey::Numeric { kind: "User", key: 0 });
-        for text in ["User:042", "User:", ":42", "User:4a", "User:+4", "Ci::Runner:5", "42", "", "User:18446744073709551616"] {
+        for text in
+            ["User:042", "User:", ":42", "User:4a", "User:+4", "Ci::Runner:5", "42", "", "User:18446744073709551616"]
+        {
             assert_eq!(ActorKey::of(text), ActorKey::Text(text), "{text}");
         }
-        assert_eq!(
-            ActorKey::of("User:18446744073709551615"),
-            ActorKey::Numeric { kind: "User", key: u64::MAX }
-        );
+        assert_eq!(ActorKey::of("User:18446744073709551615"), ActorKey::Numeric { kind: "User", key: u64::MAX });
     }
 }

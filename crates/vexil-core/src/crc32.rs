@@ -22,6 +22,25 @@ const TABLE: [u32; 256] = {
     table
 };
 
+/// Slice-by-8 tables: eight bytes per step through independent lookups instead of a chain of
+/// eight. Native builds only; in wasm the 7 KiB they add would cost more than they save.
+#[cfg(not(target_arch = "wasm32"))]
+const TABLES: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
+    t[0] = TABLE;
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ TABLE[(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
 /// A CRC-32 computation in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Crc32(u32);
@@ -37,6 +56,22 @@ impl Crc32 {
     #[must_use]
     pub fn update(self, bytes: &[u8]) -> Self {
         let mut c = self.0;
+        #[cfg(not(target_arch = "wasm32"))]
+        let bytes = {
+            let mut chunks = bytes.chunks_exact(8);
+            for chunk in &mut chunks {
+                let lo = c ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                c = TABLES[7][(lo & 0xff) as usize]
+                    ^ TABLES[6][((lo >> 8) & 0xff) as usize]
+                    ^ TABLES[5][((lo >> 16) & 0xff) as usize]
+                    ^ TABLES[4][(lo >> 24) as usize]
+                    ^ TABLES[3][chunk[4] as usize]
+                    ^ TABLES[2][chunk[5] as usize]
+                    ^ TABLES[1][chunk[6] as usize]
+                    ^ TABLES[0][chunk[7] as usize];
+            }
+            chunks.remainder()
+        };
         for &b in bytes {
             c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
         }
@@ -75,6 +110,20 @@ mod tests {
         assert_eq!(crc32(b"my_flagGroup:9970"), 3_215_619_444);
         assert_eq!(crc32(b"new_navigation_barUser:1"), 713_722_713);
         assert_eq!(crc32(b"my_flagFlipperGitlabInstance:gitlab.com"), 3_773_190_026);
+    }
+
+    #[test]
+    fn every_length_and_split_agrees_with_bytewise() {
+        let data: alloc::vec::Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            let mut c = !0u32;
+            for &b in &data[..len] {
+                c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+            }
+            assert_eq!(crc32(&data[..len]), !c, "{len}");
+            let split = len / 3;
+            assert_eq!(Crc32::new().update(&data[..split]).update(&data[split..len]).finish(), !c);
+        }
     }
 
     #[test]

@@ -15,9 +15,10 @@ use core::fmt;
 pub struct SigningKey(ed25519_compact::KeyPair);
 
 impl SigningKey {
-    /// The key pair derived from a 32-byte secret seed (generate it from a CSPRNG).
-    pub fn from_seed(seed: [u8; 32]) -> SigningKey {
-        SigningKey(ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)))
+    /// The key pair derived from a 32-byte secret seed (generate it from a CSPRNG); `None`
+    /// for the all-zero seed, which no random source produces.
+    pub fn from_seed(seed: [u8; 32]) -> Option<SigningKey> {
+        ed25519_compact::KeyPair::try_from_seed(ed25519_compact::Seed::new(seed)).ok().map(SigningKey)
     }
 
     /// The public key SDKs are given to verify snapshots.
@@ -67,10 +68,7 @@ impl fmt::Display for EncodeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for EncodeError {}
-#[cfg(feature = "std")]
-extern crate std;
+impl core::error::Error for EncodeError {}
 
 /// Encodes `env`, signing it when a key is given.
 pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, EncodeError> {
@@ -88,6 +86,11 @@ pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, En
         }
         if let Some(e) = &flag.gates.expression {
             e.validate().map_err(|e| EncodeError::new(Some(name), alloc::format!("expression {e}")))?;
+        }
+        // GitLab spells an opt-out as the actor entry `<id>:opt_out`; in an allow-list it would
+        // be read as one, so it must be given as an opt-out instead.
+        if flag.gates.actors.ids().any(|id| id.ends_with(":opt_out")) {
+            return Err(err("allow-list entries may not end in `:opt_out`: list the actor as opted out"));
         }
         for set in [&flag.gates.actors, &flag.gates.opt_outs] {
             match (set, browser) {

@@ -75,10 +75,7 @@ impl DecodeError {
     /// Whether the bytes may be a good snapshot that fails only the signature policy
     /// (unsigned, untrusted key, or forged).
     pub fn is_signature_error(&self) -> bool {
-        matches!(
-            self.kind,
-            DecodeErrorKind::Unsigned | DecodeErrorKind::UntrustedKey | DecodeErrorKind::BadSignature
-        )
+        matches!(self.kind, DecodeErrorKind::Unsigned | DecodeErrorKind::UntrustedKey | DecodeErrorKind::BadSignature)
     }
 }
 
@@ -117,7 +114,4 @@ impl fmt::Display for DecodeError {
     }
 }
 
-#[cfg(feature = "std")]
-extern crate std;
-#[cfg(feature = "std")]
-impl std::error::Error for DecodeError {}
+impl core::error::Error for DecodeError {}

@@ -170,7 +170,9 @@ impl Snapshot {
             let groups = &self.group_refs[f.groups.start as usize..(f.groups.start + f.groups.len) as usize];
             let matched = groups.iter().any(|&g| {
                 self.group_expression(g).is_some_and(|root| {
-                    ctx.actors.iter().any(|a| Scope { snapshot: self, flag: index, actor: Some(a), ctx }.holds(root, stack))
+                    ctx.actors
+                        .iter()
+                        .any(|a| Scope { snapshot: self, flag: index, actor: Some(a), ctx }.holds(root, stack))
                 })
             });
             if matched {

@@ -230,11 +230,7 @@ impl Expr {
             Expr::Call(function, args) => {
                 let (min, max) = function.arity();
                 if args.len() < min || args.len() > max {
-                    let expected = if min == max {
-                        alloc::format!("{min}")
-                    } else {
-                        alloc::format!("{min} to {max}")
-                    };
+                    let expected = if min == max { alloc::format!("{min}") } else { alloc::format!("{min} to {max}") };
                     return Err(ExprError::new(
                         path,
                         alloc::format!("{} takes {expected} arguments, got {}", function.name(), args.len()),
@@ -308,8 +304,8 @@ mod json {
 
         /// Parses Flipper's JSON form from text.
         pub fn from_json_str(text: &str) -> Result<Expr, ExprError> {
-            let json: Json = serde_json::from_str(text)
-                .map_err(|e| ExprError::new("", alloc::format!("not JSON: {e}")))?;
+            let json: Json =
+                serde_json::from_str(text).map_err(|e| ExprError::new("", alloc::format!("not JSON: {e}")))?;
             Expr::from_json(&json)
         }
 
@@ -359,9 +355,8 @@ mod json {
                         return Err(ExprError::new(path, "an expression object must have exactly one key"))
                     }
                 };
-                let function = Function::from_name(name).ok_or_else(|| {
-                    ExprError::new(path, alloc::format!("unknown function `{name}`"))
-                })?;
+                let function = Function::from_name(name)
+                    .ok_or_else(|| ExprError::new(path, alloc::format!("unknown function `{name}`")))?;
                 let args: &[Json] = match args {
                     Json::Array(a) => a,
                     Json::Null => &[],
@@ -620,13 +615,13 @@ impl<'a> Val<'a> {
     }
 
     /// Ruby's `to_f` where Flipper calls it; raising for booleans.
-    fn to_f(&self) -> Result<f64, Raised> {
+    fn to_float(self) -> Result<f64, Raised> {
         match self {
             Val::Nil => Ok(0.0),
-            Val::Int(i) => Ok(*i as f64),
-            Val::Float(f) => Ok(*f),
+            Val::Int(i) => Ok(i as f64),
+            Val::Float(f) => Ok(f),
             Val::Str(t) => Ok(ruby::string_to_f(t.as_str())),
-            Val::Time(t) => Ok(*t as f64 / 1e9),
+            Val::Time(t) => Ok(t as f64 / 1e9),
             Val::Bool(_) => Err(Raised),
         }
     }
@@ -747,7 +742,7 @@ impl<'a> Scope<'a> {
                 Ok(Val::Bool(truth))
             }
             F::Percentage => {
-                let f = arg(0, stack)?.to_f()?;
+                let f = arg(0, stack)?.to_float()?;
                 // `clamp` hands back its bound, an Integer, when it clamps.
                 if f.is_nan() {
                     Err(Raised)
@@ -803,7 +798,7 @@ impl<'a> Scope<'a> {
                         buf.as_str()
                     }
                 };
-                let Some((flag, _)) = self.snapshot.find_with_crc(name) else {
+                let Some(flag) = self.snapshot.find(name) else {
                     return Ok(Val::Bool(false));
                 };
                 if stack.contains(flag) {

@@ -71,10 +71,7 @@ impl FlagType {
 
     /// Whether GitLab expects a rollout issue for this type.
     pub const fn rollout_issue(self) -> bool {
-        matches!(
-            self,
-            FlagType::GitlabComDerisk | FlagType::Beta | FlagType::Ops | FlagType::Experiment
-        )
+        matches!(self, FlagType::GitlabComDerisk | FlagType::Beta | FlagType::Ops | FlagType::Experiment)
     }
 
     /// Whether the type is deprecated for new flags.

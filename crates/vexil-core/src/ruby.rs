@@ -70,13 +70,7 @@ pub(crate) fn write_time(out: &mut impl Write, unix_nanos: i64) -> fmt::Result {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    write!(
-        out,
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -264,7 +258,10 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
     }
     let mut pos = 10;
     let (mut h, mut mi, mut sec, mut nanos) = (0, 0, 0, 0i64);
-    if pos < s.len() && (s[pos] == b'T' || s[pos] == b't' || s[pos] == b' ') && s.get(pos + 1).is_some_and(u8::is_ascii_digit) {
+    if pos < s.len()
+        && (s[pos] == b'T' || s[pos] == b't' || s[pos] == b' ')
+        && s.get(pos + 1).is_some_and(u8::is_ascii_digit)
+    {
         pos += 1;
         h = num(pos, 2)?;
         if s.get(pos + 2) != Some(&b':') {
@@ -301,7 +298,9 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
         [sign @ (b'+' | b'-'), rest @ ..] => {
             let (oh, om) = match rest {
                 [a, b, b':', c, d] | [a, b, c, d] => {
-                    let two = |x: u8, y: u8| (x.is_ascii_digit() && y.is_ascii_digit()).then(|| i64::from((x - b'0') * 10 + (y - b'0')));
+                    let two = |x: u8, y: u8| {
+                        (x.is_ascii_digit() && y.is_ascii_digit()).then(|| i64::from((x - b'0') * 10 + (y - b'0')))
+                    };
                     (two(*a, *b)?, two(*c, *d)?)
                 }
                 [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => (i64::from((a - b'0') * 10 + (b - b'0')), 0),
@@ -432,7 +431,17 @@ mod tests {
 
     #[test]
     fn string_to_i_matches_ruby() {
-        for (text, i) in [("12abc", Some(12)), ("1__0", Some(1)), ("  \n+3", Some(3)), ("1_", Some(1)), ("-0", Some(0)), ("1e5", Some(1)), ("9223372036854775807", Some(i64::MAX)), ("-9223372036854775808", Some(i64::MIN)), ("9223372036854775808", None)] {
+        for (text, i) in [
+            ("12abc", Some(12)),
+            ("1__0", Some(1)),
+            ("  \n+3", Some(3)),
+            ("1_", Some(1)),
+            ("-0", Some(0)),
+            ("1e5", Some(1)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+        ] {
             assert_eq!(string_to_i(text), i, "{text:?}");
         }
     }
@@ -448,8 +457,13 @@ mod tests {
         assert_eq!(parse_time("2024-01-02"), Some(1_704_153_600_000_000_000));
         assert_eq!(parse_time("2024-01-02T03:04:05Z"), Some(1_704_164_645_000_000_000));
         assert_eq!(parse_time("2024-01-02 03:04:05 UTC"), Some(1_704_164_645_000_000_000));
-        assert_eq!(parse_time("2024-01-02T03:04:05.5+01:30"), Some(1_704_164_645_000_000_000 - 5400_000_000_000 + 500_000_000));
-        for bad in ["garbage", "", "2024", "1700000000", "2024-02-30", "2024-01-02T25:00:00Z", "2024-01-02T03:04:05 CEST"] {
+        assert_eq!(
+            parse_time("2024-01-02T03:04:05.5+01:30"),
+            Some(1_704_164_645_000_000_000 - 5_400_000_000_000 + 500_000_000)
+        );
+        for bad in
+            ["garbage", "", "2024", "1700000000", "2024-02-30", "2024-01-02T25:00:00Z", "2024-01-02T03:04:05 CEST"]
+        {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

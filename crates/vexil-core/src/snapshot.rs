@@ -12,14 +12,15 @@
 //! references, ranges, the signature when keys are given — so evaluation can trust the index
 //! without re-checking, and never panics on anything it was handed.
 
-use crate::actor::ActorKey;
+use crate::actor::{kind_word, ActorKey};
 use crate::crc32::Crc32;
 use crate::error::{DecodeError, DecodeErrorKind as K};
 use crate::expr::Arena;
 use crate::limits::MAX_SNAPSHOT_BYTES;
 use crate::model::{ActorSet, Audience, Environment, Flag, FlagType, Gates, State};
 use crate::percentage::Percentage;
-use crate::wire::{rice::BitReader, Reader, Span};
+use crate::wire::rice::{is_best_k, BitReader};
+use crate::wire::{Reader, Span};
 use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -45,6 +46,15 @@ pub const SIGNATURE_LEN: usize = 64;
 
 const EMPTY: u32 = u32::MAX;
 
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    tag: u32,
+    flag: u32,
+    name: Span,
+}
+
+const EMPTY_SLOT: Slot = Slot { tag: 0, flag: EMPTY, name: Span { start: 0, len: 0 } };
+
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Range32 {
     pub start: u32,
@@ -57,26 +67,38 @@ impl Range32 {
     }
 }
 
+/// An actor set: its numeric runs (or, in browser snapshots, its hashes) in `keys`, and its
+/// other ids in `texts`. A run is laid out in `keys` as a header `kind << 32 | count` followed
+/// by its `count` sorted keys, so a lookup touches one contiguous stretch of memory.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ActorSetRef {
-    runs: Range32,
+    keys: Range32,
     texts: Range32,
-    hashes: Range32,
 }
 
 impl ActorSetRef {
     fn is_empty(&self) -> bool {
-        self.runs.len == 0 && self.texts.len == 0 && self.hashes.len == 0
+        self.keys.len == 0 && self.texts.len == 0
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    kind: u32,
-    /// The smallest key; the others follow as Rice-coded gaps.
-    first: u64,
+/// The runs of an actor set: `(kind, keys)`.
+fn runs(keys: &[u64]) -> impl Iterator<Item = (u32, &[u64])> {
+    let mut rest = keys;
+    core::iter::from_fn(move || {
+        let (&header, tail) = rest.split_first()?;
+        let count = (header & 0xffff_ffff) as usize;
+        let (run, tail) = tail.split_at(count.min(tail.len()));
+        rest = tail;
+        Some(((header >> 32) as u32, run))
+    })
+}
+
+/// A run whose gaps are still to be read from the bit stream.
+struct PendingRun {
+    at: u32,
+    count: u32,
     k: u8,
-    keys: Range32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -88,7 +110,7 @@ struct GroupEntry {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FlagEntry {
     pub name: Span,
-    /// CRC-32 state after the name: the index hash and the percentage hash's prefix.
+    /// CRC-32 state after the name: the prefix of Flipper's percentage hash.
     pub name_crc: Crc32,
     pub flag_type: FlagType,
     pub bits: u8,
@@ -111,14 +133,20 @@ pub struct Snapshot {
     audience: Audience,
     signer: Option<[u8; PUBLIC_KEY_LEN]>,
     kinds: Vec<Span>,
+    /// `kind_word` of each kind, for the hot-path comparison.
+    kind_words: Vec<u64>,
     groups: Vec<GroupEntry>,
     pub(crate) flags: Vec<FlagEntry>,
-    runs: Vec<Run>,
     keys: Vec<u64>,
     texts: Vec<Span>,
     pub(crate) group_refs: Vec<u32>,
     arena: Arena,
-    index: Vec<u32>,
+    /// Open addressing over flags: probes compare 32-bit tags without touching the flags,
+    /// and the name's place in `bytes` rides along so that confirming a hit does not wait
+    /// for the flag's entry to load.
+    index: Vec<Slot>,
+    /// `64 - log2(index.len())`: slots come from the hash's top bits.
+    index_shift: u32,
 }
 
 impl fmt::Debug for Snapshot {
@@ -129,6 +157,54 @@ impl fmt::Debug for Snapshot {
             .field("flags", &self.flags.len())
             .field("signed", &self.signer.is_some())
             .finish()
+    }
+}
+
+/// The lookup hash of a flag name: FxHash's word-at-a-time multiply, cheap for the short
+/// names flags have. Slots take its top bits, which depend on every input bit.
+#[inline]
+fn name_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = 0u64;
+        for (i, &b) in rest.iter().enumerate() {
+            word |= u64::from(b) << (8 * i);
+        }
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    h
+}
+
+/// Byte equality without a call into `memcmp`, which costs more than it saves on the short
+/// names flags have.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut ac, mut bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    for (x, y) in (&mut ac).zip(&mut bc) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    ac.remainder().iter().zip(bc.remainder()).all(|(x, y)| x == y)
+}
+
+/// Membership in a sorted run of keys. Allow-lists are mostly short: a branch-free scan of a
+/// cache line or two beats the dependent loads of a binary search.
+fn contains_key(keys: &[u64], key: u64) -> bool {
+    if keys.len() <= 16 {
+        keys.iter().fold(false, |found, &k| found | (k == key))
+    } else {
+        keys.binary_search(&key).is_ok()
     }
 }
 
@@ -155,8 +231,7 @@ impl Snapshot {
             }
             let key = ed25519_compact::PublicKey::new(key);
             let signature = ed25519_compact::Signature::new(signature);
-            key.verify(&bytes[..message_len], &signature)
-                .map_err(|_| DecodeError::new(K::BadSignature, at))?;
+            key.verify(&bytes[..message_len], &signature).map_err(|_| DecodeError::new(K::BadSignature, at))?;
         }
         Ok(snapshot)
     }
@@ -204,21 +279,17 @@ impl Snapshot {
 
     /// The index of flag `name`, for [`Snapshot::evaluate_index`].
     pub fn find(&self, name: &str) -> Option<u32> {
-        self.find_with_crc(name).map(|(i, _)| i)
-    }
-
-    pub(crate) fn find_with_crc(&self, name: &str) -> Option<(u32, Crc32)> {
-        let crc = Crc32::new().update(name.as_bytes());
+        let hash = name_hash(name.as_bytes());
+        let tag = hash as u32;
         let mask = self.index.len() - 1;
-        let mut slot = crc.finish() as usize & mask;
+        let mut slot = (hash >> self.index_shift) as usize;
         loop {
-            let i = self.index[slot];
-            if i == EMPTY {
+            let s = self.index[slot];
+            if s.flag == EMPTY {
                 return None;
             }
-            let f = &self.flags[i as usize];
-            if f.name_crc == crc && f.name.get(&self.bytes) == name.as_bytes() {
-                return Some((i, crc));
+            if s.tag == tag && bytes_eq(s.name.get(&self.bytes), name.as_bytes()) {
+                return Some(s.flag);
             }
             slot = (slot + 1) & mask;
         }
@@ -262,17 +333,30 @@ impl Snapshot {
             return false;
         }
         if let Audience::Browser { salt } = &self.audience {
-            return set.hashes.of(&self.keys).binary_search(&actor_hash(salt, id)).is_ok();
+            return contains_key(set.keys.of(&self.keys), actor_hash(salt, id));
         }
         if let ActorKey::Numeric { kind, key } = ActorKey::of(id) {
-            if let Ok(kind) = self.kinds.binary_search_by(|k| k.get(&self.bytes).cmp(kind.as_bytes())) {
-                return match set.runs.of(&self.runs).iter().find(|r| r.kind as usize == kind) {
-                    Some(run) => run.keys.of(&self.keys).binary_search(&key).is_ok(),
-                    None => false,
-                };
+            if let Some(kind) = self.kind_index(kind.as_bytes()) {
+                let mut keys = set.keys.of(&self.keys);
+                // Walk the set's runs: a header `kind << 32 | count`, then the keys.
+                while let Some((&header, rest)) = keys.split_first() {
+                    let count = ((header & 0xffff_ffff) as usize).min(rest.len());
+                    if (header >> 32) as usize == kind {
+                        return contains_key(&rest[..count], key);
+                    }
+                    keys = &rest[count..];
+                }
+                return false;
             }
         }
         set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(id.as_bytes())).is_ok()
+    }
+
+    fn kind_index(&self, kind: &[u8]) -> Option<usize> {
+        let word = kind_word(kind);
+        self.kind_words.iter().zip(&self.kinds).position(|(&w, span)| {
+            w == word && span.len as usize == kind.len() && (kind.len() <= 8 || bytes_eq(span.get(&self.bytes), kind))
+        })
     }
 
     /// GitLab keeps opt-outs as `<id>:opt_out` entries of the actor gate, so an actor whose
@@ -299,12 +383,13 @@ impl Snapshot {
 
     fn actor_set(&self, set: &ActorSetRef) -> ActorSet {
         if let Audience::Browser { .. } = self.audience {
-            return ActorSet::Hashed(set.hashes.of(&self.keys).iter().copied().collect());
+            return ActorSet::Hashed(set.keys.of(&self.keys).iter().copied().collect());
         }
-        let mut ids: BTreeSet<String> = set.texts.of(&self.texts).iter().map(|t| String::from(t.str(&self.bytes))).collect();
-        for run in set.runs.of(&self.runs) {
-            let kind = self.kinds[run.kind as usize].str(&self.bytes);
-            for key in run.keys.of(&self.keys) {
+        let mut ids: BTreeSet<String> =
+            set.texts.of(&self.texts).iter().map(|t| String::from(t.str(&self.bytes))).collect();
+        for (kind, keys) in runs(set.keys.of(&self.keys)) {
+            let kind = self.kinds[kind as usize].str(&self.bytes);
+            for key in keys {
                 ids.insert(alloc::format!("{kind}:{key}"));
             }
         }
@@ -377,7 +462,12 @@ impl<'s> FlagView<'s> {
                 boolean: e.bits & BIT_BOOLEAN != 0,
                 actors: s.actor_set(&e.actors),
                 opt_outs: s.actor_set(&e.opt_outs),
-                groups: e.groups.of(&s.group_refs).iter().map(|&g| s.groups[g as usize].name.str(&s.bytes).into()).collect(),
+                groups: e
+                    .groups
+                    .of(&s.group_refs)
+                    .iter()
+                    .map(|&g| s.groups[g as usize].name.str(&s.bytes).into())
+                    .collect(),
                 percentage_of_actors: e.percentage_of_actors,
                 percentage_of_time: e.percentage_of_time,
                 expression: e.expression.map(|root| s.arena.to_expr(&s.bytes, root)),
@@ -391,7 +481,8 @@ type SignedPart = Option<(usize, [u8; PUBLIC_KEY_LEN], [u8; SIGNATURE_LEN])>;
 struct Decoder<'a> {
     r: Reader<'a>,
     s: Snapshot,
-    total_keys: u64,
+    pending: Vec<PendingRun>,
+    gaps: u64,
 }
 
 impl<'a> Decoder<'a> {
@@ -404,9 +495,7 @@ impl<'a> Decoder<'a> {
         }
         match bytes.get(4) {
             Some(&FORMAT_VERSION) => {}
-            Some(&found) => {
-                return Err(DecodeError::new(K::VersionMismatch { expected: FORMAT_VERSION, found }, 4))
-            }
+            Some(&found) => return Err(DecodeError::new(K::VersionMismatch { expected: FORMAT_VERSION, found }, 4)),
             None => return Err(DecodeError::new(K::UnexpectedEnd, 4)),
         }
         let mut d = Decoder {
@@ -419,16 +508,18 @@ impl<'a> Decoder<'a> {
                 audience: Audience::Server,
                 signer: None,
                 kinds: Vec::new(),
+                kind_words: Vec::new(),
                 groups: Vec::new(),
                 flags: Vec::new(),
-                runs: Vec::new(),
                 keys: Vec::new(),
                 texts: Vec::new(),
                 group_refs: Vec::new(),
                 arena: Arena::default(),
                 index: Vec::new(),
+                index_shift: 63,
             },
-            total_keys: 0,
+            pending: Vec::new(),
+            gaps: 0,
         };
         let signed = d.body()?;
         d.build_index();
@@ -460,6 +551,7 @@ impl<'a> Decoder<'a> {
                 return Err(DecodeError::new(K::NotCanonical, at));
             }
             self.s.kinds.push(span);
+            self.s.kind_words.push(kind_word(name));
         }
         let mut kind_used = alloc::vec![false; n];
 
@@ -476,14 +568,23 @@ impl<'a> Decoder<'a> {
         }
 
         // A flag takes at least 12 bytes: name, type, bits, two percentages, two empty actor
-        // sets of two counts each, no groups, no expression.
-        let n = self.r.len(12)?;
+        // sets (two counts each; one in browser snapshots), no groups, no expression.
+        let min_flag = if let Audience::Browser { .. } = self.s.audience { 10 } else { 12 };
+        let n = self.r.len(min_flag)?;
         self.s.flags.reserve_exact(n);
         for _ in 0..n {
             let flag = self.flag(&mut kind_used)?;
             self.s.flags.push(flag);
         }
         if kind_used.iter().any(|used| !used) {
+            return Err(DecodeError::new(K::NotCanonical, self.r.pos()));
+        }
+        // A group without an expression is only listed because a flag names it.
+        let mut group_used = alloc::vec![false; self.s.groups.len()];
+        for &g in &self.s.group_refs {
+            group_used[g as usize] = true;
+        }
+        if self.s.groups.iter().zip(&group_used).any(|(g, used)| g.expression.is_none() && !used) {
             return Err(DecodeError::new(K::NotCanonical, self.r.pos()));
         }
 
@@ -530,8 +631,8 @@ impl<'a> Decoder<'a> {
         }
         let percentage_of_actors = self.percentage()?;
         let percentage_of_time = self.percentage()?;
-        let actors = self.actor_set(kind_used)?;
-        let opt_outs = self.actor_set(kind_used)?;
+        let actors = self.actor_set(kind_used, true)?;
+        let opt_outs = self.actor_set(kind_used, false)?;
 
         let n = self.r.len(1)?;
         let start = self.s.group_refs.len() as u32;
@@ -581,7 +682,7 @@ impl<'a> Decoder<'a> {
         Percentage::from_thousandths(self.r.varint_u32()?).ok_or(DecodeError::new(K::BadPercentage, at))
     }
 
-    fn actor_set(&mut self, kind_used: &mut [bool]) -> Result<ActorSetRef, DecodeError> {
+    fn actor_set(&mut self, kind_used: &mut [bool], allow_list: bool) -> Result<ActorSetRef, DecodeError> {
         if let Audience::Browser { .. } = self.s.audience {
             let at = self.r.pos();
             let span = self.r.bytes_span()?;
@@ -600,21 +701,23 @@ impl<'a> Decoder<'a> {
                 self.s.keys.push(h);
             }
             let len = (raw.len() / 8) as u32;
-            return Ok(ActorSetRef { hashes: Range32 { start, len }, ..ActorSetRef::default() });
+            return Ok(ActorSetRef { keys: Range32 { start, len }, ..ActorSetRef::default() });
         }
 
         // Each run takes at least four bytes: kind, count, first key, parameter.
         let n = self.r.len(4)?;
-        let runs_start = self.s.runs.len() as u32;
-        for i in 0..n {
+        let keys_start = self.s.keys.len();
+        let mut last_kind = None;
+        for _ in 0..n {
             let at = self.r.pos();
             let kind = self.r.varint_u32()?;
             if kind as usize >= kind_used.len() {
                 return Err(DecodeError::new(K::BadReference, at));
             }
-            if i > 0 && self.s.runs.last().is_some_and(|r| r.kind >= kind) {
+            if last_kind.is_some_and(|last| last >= kind) {
                 return Err(DecodeError::new(K::NotCanonical, at));
             }
+            last_kind = Some(kind);
             kind_used[kind as usize] = true;
             let count = self.r.varint_u32()?;
             let first = self.r.varint()?;
@@ -622,15 +725,27 @@ impl<'a> Decoder<'a> {
             if count == 0 || k > 63 {
                 return Err(DecodeError::new(K::BadActorKeys, at));
             }
-            // Every key after the first takes at least one bit of what remains.
-            let start = self.total_keys;
-            self.total_keys += u64::from(count);
-            if self.total_keys - start - 1 > self.r.remaining() as u64 * 8 || self.total_keys > u64::from(u32::MAX) {
+            // A lone key has no gaps to code; only k = 0 is canonical.
+            if count == 1 && k != 0 {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
+            // Every key after the first takes at least one bit of what remains, so the room
+            // reserved below is bounded by the input.
+            self.gaps += u64::from(count - 1);
+            if self.gaps > self.r.remaining() as u64 * 8
+                || self.s.keys.len() as u64 + u64::from(count) >= u64::from(u32::MAX)
+            {
                 return Err(DecodeError::new(K::UnexpectedEnd, at));
             }
-            self.s.runs.push(Run { kind, first, k, keys: Range32 { start: start as u32, len: count } });
+            self.s.keys.push(u64::from(kind) << 32 | u64::from(count));
+            let at = self.s.keys.len() as u32;
+            self.s.keys.push(first);
+            self.s.keys.resize(self.s.keys.len() + count as usize - 1, 0);
+            if count > 1 {
+                self.pending.push(PendingRun { at, count, k });
+            }
         }
-        let runs = Range32 { start: runs_start, len: n as u32 };
+        let keys = Range32 { start: keys_start as u32, len: (self.s.keys.len() - keys_start) as u32 };
 
         let n = self.r.len(1)?;
         let texts_start = self.s.texts.len() as u32;
@@ -646,44 +761,53 @@ impl<'a> Decoder<'a> {
             if numeric || !self.increasing(prev, span) {
                 return Err(DecodeError::new(K::NotCanonical, at));
             }
+            // GitLab reads `<id>:opt_out` in the actor gate as an opt-out; the encoder refuses
+            // such allow-list entries, and so does the decoder.
+            if allow_list && text.ends_with(":opt_out") {
+                return Err(DecodeError::new(K::NotCanonical, at));
+            }
             self.s.texts.push(span);
         }
         let texts = Range32 { start: texts_start, len: n as u32 };
-        Ok(ActorSetRef { runs, texts, hashes: Range32::default() })
+        Ok(ActorSetRef { keys, texts })
     }
 
     fn actor_keys(&mut self, blob: Span, blob_at: usize) -> Result<(), DecodeError> {
         let mut bits = BitReader::new(blob.get(self.bytes()), blob.start as usize);
-        let gaps = self.total_keys - self.s.runs.len() as u64;
-        if gaps > u64::from(blob.len) * 8 {
+        if self.gaps > u64::from(blob.len) * 8 {
             return Err(DecodeError::new(K::BadActorKeys, blob_at));
         }
-        self.s.keys.reserve_exact(self.total_keys as usize);
-        for run in &self.s.runs {
-            let mut key = run.first;
-            self.s.keys.push(key);
-            for _ in 1..run.keys.len {
+        for run in &self.pending {
+            let keys = &mut self.s.keys[run.at as usize..(run.at + run.count) as usize];
+            for i in 1..keys.len() {
                 let gap = bits.read(run.k)?;
-                key = key
+                keys[i] = keys[i - 1]
                     .checked_add(1)
                     .and_then(|k| k.checked_add(gap))
                     .ok_or_else(|| DecodeError::new(K::BadActorKeys, blob_at))?;
-                self.s.keys.push(key);
+            }
+            // Only the encoder's choice of parameter is accepted, so that every snapshot has
+            // exactly one encoding and its hash can serve as an ETag.
+            if !is_best_k(keys.windows(2).map(|p| p[1] - p[0] - 1), run.k) {
+                return Err(DecodeError::new(K::NotCanonical, blob_at));
             }
         }
+        self.pending = Vec::new();
         bits.finish()
     }
 
     fn build_index(&mut self) {
         let cap = (self.s.flags.len() * 2).next_power_of_two().max(2);
-        let mut index = alloc::vec![EMPTY; cap];
+        let mut index = alloc::vec![EMPTY_SLOT; cap];
         let mask = cap - 1;
+        self.s.index_shift = 64 - cap.trailing_zeros();
         for (i, f) in self.s.flags.iter().enumerate() {
-            let mut slot = f.name_crc.finish() as usize & mask;
-            while index[slot] != EMPTY {
+            let hash = name_hash(f.name.get(&self.s.bytes));
+            let mut slot = (hash >> self.s.index_shift) as usize;
+            while index[slot].flag != EMPTY {
                 slot = (slot + 1) & mask;
             }
-            index[slot] = i as u32;
+            index[slot] = Slot { tag: hash as u32, flag: i as u32, name: f.name };
         }
         self.s.index = index;
     }

@@ -299,11 +299,22 @@ pub(crate) mod rice {
         }
     }
 
+    /// Bits needed to code `values` with parameter `k`.
+    pub fn cost(values: impl Iterator<Item = u64>, k: u8) -> u128 {
+        values.map(|v| u128::from(v >> k) + 1 + u128::from(k)).sum()
+    }
+
     /// The parameter that codes `values` in the fewest bits (the smallest one on ties).
     #[cfg(feature = "encode")]
     pub fn best_k(values: &[u64]) -> u8 {
-        (0u8..=63)
-            .min_by_key(|&k| values.iter().map(|&v| u128::from(v >> k) + 1 + u128::from(k)).sum::<u128>())
-            .unwrap_or(0)
+        (0u8..=63).min_by_key(|&k| cost(values.iter().copied(), k)).unwrap_or(0)
+    }
+
+    /// Whether `k` is the parameter [`best_k`] would choose. The cost is convex in `k` (each
+    /// `v >> k` loses less with every step, and the `k` term grows linearly), so comparing with
+    /// the neighbours decides it without trying all 64.
+    pub fn is_best_k(values: impl Iterator<Item = u64> + Clone, k: u8) -> bool {
+        let here = cost(values.clone(), k);
+        (k == 0 || cost(values.clone(), k - 1) > here) && (k == 63 || cost(values, k + 1) >= here)
     }
 }

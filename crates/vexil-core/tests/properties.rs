@@ -1,0 +1,287 @@
+//! Property tests: the codec round-trips and is canonical, decoding is total, percentages are
+//! monotonic, and signatures refuse every forgery and truncation.
+
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use vexil_core::{
+    encode, Actor, ActorSet, Audience, Context, DecodeErrorKind, Environment, Expr, Flag, FlagType, Function, Gates,
+    Percentage, SigningKey, Snapshot, Timestamp,
+};
+
+fn actor_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (prop::sample::select(vec!["User", "Project", "Group", "Namespace"]), 0u64..20_000)
+            .prop_map(|(k, n)| format!("{k}:{n}")),
+        (prop::sample::select(vec!["User", "Project"]), any::<u64>()).prop_map(|(k, n)| format!("{k}:{n}")),
+        "[A-Za-z:/._0-9ßü🚀-]{0,24}",
+    ]
+    .prop_filter("opt-outs are kept apart", |id| !id.ends_with(":opt_out"))
+}
+
+fn constant() -> impl Strategy<Value = Expr> {
+    prop_oneof![
+        "[a-z0-9 ]{0,8}".prop_map(Expr::String),
+        any::<i64>().prop_map(Expr::Integer),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Expr::Float),
+        any::<bool>().prop_map(Expr::Boolean),
+    ]
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    constant().prop_recursive(4, 24, 4, |inner| {
+        (prop::sample::select(Function::ALL.to_vec()), prop::collection::vec(inner, 0..4)).prop_map(|(f, mut args)| {
+            let (min, max) = f.arity();
+            while args.len() < min {
+                args.push(Expr::Integer(1));
+            }
+            args.truncate(max);
+            Expr::Call(f, args)
+        })
+    })
+}
+
+fn percentage() -> impl Strategy<Value = Percentage> {
+    prop_oneof![Just(0u32), Just(100_000u32), 0u32..=100_000].prop_map(|m| Percentage::from_thousandths(m).unwrap())
+}
+
+fn flag(browser: bool) -> impl Strategy<Value = Flag> {
+    let set = move || {
+        prop::collection::btree_set(actor_id(), 0..12).prop_map(move |ids| {
+            if browser {
+                let salt = [7u8; 16];
+                ActorSet::Hashed(ids.iter().map(|id| hash(&salt, id)).collect())
+            } else {
+                ActorSet::Ids(ids)
+            }
+        })
+    };
+    let empty = if browser { ActorSet::Hashed(BTreeSet::new()) } else { ActorSet::Ids(BTreeSet::new()) };
+    (
+        prop::sample::select(FlagType::ALL.to_vec()),
+        any::<[bool; 4]>(),
+        set(),
+        set(),
+        prop::collection::btree_set("[a-z_]{1,10}", 0..3),
+        percentage(),
+        percentage(),
+        prop::option::of(expr()),
+    )
+        .prop_map(
+            move |(
+                flag_type,
+                [default_enabled, client_side, persisted, boolean],
+                actors,
+                opt_outs,
+                groups,
+                poa,
+                pot,
+                expression,
+            )| {
+                let gates = if persisted {
+                    Gates {
+                        boolean,
+                        actors,
+                        opt_outs,
+                        groups,
+                        percentage_of_actors: poa,
+                        percentage_of_time: pot,
+                        expression,
+                    }
+                } else {
+                    Gates { actors: empty.clone(), opt_outs: empty.clone(), ..Gates::default() }
+                };
+                Flag { flag_type, default_enabled, client_side, persisted, gates }
+            },
+        )
+}
+
+/// Browser snapshots hash ids; the property tests only need some set of 64-bit values.
+fn hash(salt: &[u8; 16], id: &str) -> u64 {
+    vexil_core::crc32(id.as_bytes()) as u64 ^ (u64::from(salt[0]) << 40) ^ (id.len() as u64) << 32
+}
+
+fn environment() -> impl Strategy<Value = Environment> {
+    any::<bool>().prop_flat_map(|browser| {
+        (
+            "[a-z-]{0,12}",
+            any::<u64>(),
+            any::<i64>(),
+            prop::collection::btree_map("[a-z_]{1,10}", expr(), 0..3),
+            prop::collection::btree_map("[a-z0-9_]{1,16}", flag(browser), 0..8),
+        )
+            .prop_map(move |(name, version, published_at, groups, flags)| Environment {
+                name,
+                version,
+                published_at,
+                audience: if browser { Audience::Browser { salt: [7; 16] } } else { Audience::Server },
+                groups,
+                flags,
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: Some(Box::new(prop::test_runner::FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn decode_inverts_encode(env in environment()) {
+        let bytes = encode(&env, None).unwrap();
+        let snapshot = Snapshot::decode(&bytes, &[]).unwrap();
+        prop_assert_eq!(snapshot.to_environment(), env.clone());
+        prop_assert_eq!(snapshot.bytes(), &bytes[..]);
+        prop_assert_eq!(snapshot.len(), env.flags.len());
+    }
+
+    #[test]
+    fn equal_states_encode_equally(env in environment()) {
+        // Rebuilt from scratch in reverse insertion order: the same bytes.
+        let mut again = Environment::new(env.name.clone(), env.version, env.published_at);
+        again.audience = env.audience;
+        for (k, v) in env.flags.iter().rev() { again.flags.insert(k.clone(), v.clone()); }
+        for (k, v) in env.groups.iter().rev() { again.groups.insert(k.clone(), v.clone()); }
+        prop_assert_eq!(encode(&env, None).unwrap(), encode(&again, None).unwrap());
+    }
+
+    /// Decoding is total, and whatever it accepts is the one canonical encoding of its state.
+    #[test]
+    fn decode_is_total_and_canonical(env in environment(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..4)) {
+        let mut bytes = encode(&env, None).unwrap();
+        for (at, byte, op) in edits {
+            if bytes.is_empty() { break; }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes[i] ^= 1 << (byte % 8),
+                2 => { bytes.insert(i, byte); }
+                _ => bytes.truncate(i),
+            }
+        }
+        if let Ok(snapshot) = Snapshot::decode(&bytes, &[]) {
+            prop_assert_eq!(encode(&snapshot.to_environment(), None).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn decode_never_panics_on_noise(mut bytes in prop::collection::vec(any::<u8>(), 0..300), header in any::<bool>()) {
+        if header { bytes.splice(0..0, *b"VEXL\x01"); }
+        let _ = Snapshot::decode(&bytes, &[]);
+        let _ = Snapshot::decode(&bytes, &[[1; 32]]);
+    }
+
+    /// An actor enabled at p stays enabled at every p' > p (Flipper's sticky rollouts).
+    #[test]
+    fn percentage_of_actors_is_monotonic(name in "[a-z_]{1,20}", ids in prop::collection::vec(actor_id(), 1..4), a in 0u32..=100_000, b in 0u32..=100_000) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let enabled = |m: u32| {
+            let mut env = Environment::new("p", 1, 0);
+            let mut f = Flag::new(FlagType::Development, false);
+            f.persisted = true;
+            f.gates.percentage_of_actors = Percentage::from_thousandths(m).unwrap();
+            env.flags.insert(name.clone(), f);
+            let s = Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap();
+            let actors: Vec<Actor> = ids.iter().map(|id| Actor::new(id)).collect();
+            s.evaluate(&name, &Context::new(&actors, 0.5, Timestamp::default())).enabled
+        };
+        prop_assert!(!enabled(lo) || enabled(hi));
+    }
+
+    #[test]
+    fn forged_and_truncated_signatures_are_refused(env in environment(), seed in any::<[u8; 32]>().prop_filter("random seeds are never all zero", |s| s.iter().any(|&b| b != 0) && s[0] != 255), at in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let key = SigningKey::from_seed(seed).unwrap();
+        let trusted = [key.public_key()];
+        let bytes = encode(&env, Some(&key)).unwrap();
+        let snapshot = Snapshot::decode(&bytes, &trusted).unwrap();
+        prop_assert_eq!(snapshot.signer(), Some(&key.public_key()));
+
+        let mut forged = bytes.clone();
+        let i = at.index(forged.len());
+        forged[i] ^= 1 << bit;
+        prop_assert!(Snapshot::decode(&forged, &trusted).is_err());
+        prop_assert!(Snapshot::decode(&bytes[..i], &trusted).is_err());
+
+        let other = SigningKey::from_seed([seed[0].wrapping_add(1); 32]).unwrap();
+        let err = Snapshot::decode(&bytes, &[other.public_key()]).unwrap_err();
+        prop_assert_eq!(err.kind(), DecodeErrorKind::UntrustedKey);
+        let unsigned = encode(&env, None).unwrap();
+        prop_assert_eq!(Snapshot::decode(&unsigned, &trusted).unwrap_err().kind(), DecodeErrorKind::Unsigned);
+        // Re-signing with another key does not pass for the trusted one.
+        let resigned = encode(&env, Some(&other)).unwrap();
+        prop_assert_eq!(Snapshot::decode(&resigned, &trusted).unwrap_err().kind(), DecodeErrorKind::UntrustedKey);
+    }
+}
+
+#[test]
+fn signature_covers_body_and_tampering_names_the_cause() {
+    let mut env = Environment::new("production", 42, 1_700_000_000_000);
+    let mut f = Flag::new(FlagType::Beta, false);
+    f.persisted = true;
+    f.gates.boolean = true;
+    env.flags.insert("new_navigation_bar".into(), f);
+    let key = SigningKey::from_seed([9; 32]).unwrap();
+    let mut bytes = encode(&env, Some(&key)).unwrap();
+    // Turn the boolean gate off inside the signed body: the bits byte sits right after the
+    // flag name and type.
+    let name_at = bytes.windows(18).position(|w| w == b"new_navigation_bar").unwrap();
+    let bits_at = name_at + 18 + 1;
+    assert_eq!(bytes[bits_at] & 4, 4);
+    bytes[bits_at] &= !4;
+    let err = Snapshot::decode(&bytes, &[key.public_key()]).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::BadSignature);
+    // Without keys, the tampered snapshot decodes: verification is the caller's policy.
+    let s = Snapshot::decode(&bytes, &[]).unwrap();
+    assert!(!s.evaluate("new_navigation_bar", &Context::default()).enabled);
+}
+
+#[test]
+fn future_versions_and_garbage_get_clear_errors() {
+    let env = Environment::new("production", 1, 0);
+    let mut bytes = encode(&env, None).unwrap();
+    bytes[4] = 2;
+    let err = Snapshot::decode(&bytes, &[]).unwrap_err();
+    assert_eq!(err.kind(), DecodeErrorKind::VersionMismatch { expected: 1, found: 2 });
+    assert!(err.to_string().contains("format version 2 is not supported"), "{err}");
+    assert_eq!(Snapshot::decode(b"<html>", &[]).unwrap_err().kind(), DecodeErrorKind::BadMagic);
+    assert_eq!(Snapshot::decode(b"", &[]).unwrap_err().kind(), DecodeErrorKind::BadMagic);
+    let mut trailing = encode(&env, None).unwrap();
+    trailing.push(0);
+    assert_eq!(Snapshot::decode(&trailing, &[]).unwrap_err().kind(), DecodeErrorKind::TrailingBytes);
+    // A sequence length far beyond the input is refused before anything is reserved.
+    let mut huge = b"VEXL\x01\x00\x00\x00\x00".to_vec();
+    huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert_eq!(Snapshot::decode(&huge, &[]).unwrap_err().kind(), DecodeErrorKind::UnexpectedEnd);
+}
+
+#[test]
+fn allow_lists_refuse_opt_out_spelling_and_unpersisted_gates() {
+    let mut env = Environment::new("production", 1, 0);
+    let mut f = Flag::new(FlagType::Beta, false);
+    f.persisted = true;
+    f.gates.actors.insert("User:1:opt_out".into());
+    env.flags.insert("x".into(), f);
+    let err = encode(&env, None).unwrap_err();
+    assert_eq!(err.flag(), Some("x"));
+    let mut f = Flag::new(FlagType::Beta, false);
+    f.gates.boolean = true;
+    env.flags.insert("x".into(), f);
+    assert!(encode(&env, None).unwrap_err().message().contains("not persisted"));
+}
+
+#[test]
+fn flag_lookup_finds_every_flag_and_nothing_else() {
+    let mut env = Environment::new("production", 1, 0);
+    let names: BTreeMap<String, ()> = (0..5000).map(|i| (format!("flag_{i:04}"), ())).collect();
+    for name in names.keys() {
+        env.flags.insert(name.clone(), Flag::new(FlagType::Development, true));
+    }
+    let s = Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap();
+    for (i, name) in names.keys().enumerate() {
+        assert_eq!(s.find(name), Some(i as u32));
+    }
+    for miss in ["", "flag_", "flag_5000", "flag_00000", "FLAG_0001"] {
+        assert_eq!(s.find(miss), None);
+    }
+}
