@@ -1,0 +1,95 @@
+//! The source of truth: every published version of every environment, with its exact
+//! snapshot bytes, and the change log. Writes happen only inside [`Store::write`], one
+//! transaction that serializes with every other writer, so concurrent `vexil` processes
+//! never lose a change and a crash leaves the old or the new state.
+//!
+//! One small interface, implemented for SQLite (the embedded default).
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::error::Result;
+use serde::Serialize;
+
+/// One published version of an environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionRow {
+    /// The environment.
+    pub environment: String,
+    /// The version, from 1.
+    pub version: u64,
+    /// When it was published (ms since the epoch).
+    pub published_at: i64,
+    /// Who published it.
+    pub author: String,
+    /// The exact snapshot bytes SDKs load.
+    pub snapshot: Vec<u8>,
+}
+
+/// One change-log entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    /// Assigned by the store, increasing.
+    pub id: i64,
+    /// The environment.
+    pub environment: String,
+    /// The version this change produced.
+    pub version: u64,
+    /// The flag, if the change concerns one.
+    pub flag: Option<String>,
+    /// What happened, in GitLab's `features_json.log` words (`enable`, `disable`,
+    /// `enable_percentage_of_actors`, `opt_out`, `remove`, …) or vexil's (`rollback`,
+    /// `definition`).
+    pub action: String,
+    /// The exact command.
+    pub command: String,
+    /// Who.
+    pub author: String,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// The flag's gates before (`null`: not persisted).
+    pub before: serde_json::Value,
+    /// The flag's gates after.
+    pub after: serde_json::Value,
+}
+
+/// What `vexil log` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Only this flag.
+    pub flag: Option<String>,
+    /// Only changes with an id above this.
+    pub after_id: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// Reads and writes inside one transaction.
+pub trait WriteTx {
+    /// The newest version of `environment`, as of this transaction.
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>>;
+    /// Records a new version; its number must be one more than the latest.
+    fn insert_version(&mut self, row: &VersionRow) -> Result<()>;
+    /// Appends a change-log entry (its `id` is assigned).
+    fn insert_change(&mut self, change: &Change) -> Result<()>;
+}
+
+/// A state database.
+pub trait Store {
+    /// The newest version of `environment`.
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>>;
+    /// Version `version` of `environment`.
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>>;
+    /// Versions of `environment` newer than `after`, oldest first.
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>>;
+    /// Change-log entries, newest first.
+    fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>>;
+    /// Runs `work` in one transaction that holds the write lock from its start; commits
+    /// if `work` succeeds, rolls back otherwise.
+    fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()>;
+    /// Where the store is, for messages.
+    fn describe(&self) -> String;
+}

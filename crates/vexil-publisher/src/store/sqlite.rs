@@ -1,0 +1,245 @@
+//! The embedded store: one SQLite file in the project, in WAL mode. `BEGIN IMMEDIATE` takes
+//! the write lock when a transaction starts, so concurrent writers queue (up to the busy
+//! timeout) instead of failing half-way.
+
+use super::{Change, LogFilter, Store, VersionRow, WriteTx};
+use crate::error::{Context, Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The schema version this build writes. Older databases are migrated forward.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE versions (
+    environment  TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    published_at INTEGER NOT NULL,
+    author       TEXT    NOT NULL,
+    snapshot     BLOB    NOT NULL,
+    PRIMARY KEY (environment, version)
+);
+CREATE TABLE changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    flag        TEXT,
+    action      TEXT    NOT NULL,
+    command     TEXT    NOT NULL,
+    author      TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    before      TEXT    NOT NULL,
+    after       TEXT    NOT NULL
+);
+CREATE INDEX changes_by_flag ON changes (flag, id);
+";
+
+/// An SQLite state database.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    busy: Duration,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`. Writers wait up to
+    /// `busy` for one another.
+    pub fn open(path: &Path, busy: Duration) -> Result<SqliteStore> {
+        let describe = || format!("state database {}", path.display());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context(format!("{}: cannot create {}", describe(), dir.display()))?;
+        }
+        let conn = Connection::open(path).context(describe())?;
+        conn.busy_timeout(busy).context(describe())?;
+        // WAL lets readers (vexil serve, status) proceed while a writer commits.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| locked_or(e, &describe(), busy))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::io(format!("{}: cannot switch to WAL journal (got {mode})", describe())));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").context(describe())?;
+        let mut store = SqliteStore { conn, path: path.to_path_buf(), busy };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn schema_version(&self) -> Result<i64> {
+        let describe = self.describe();
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| locked_or(e, &describe, self.busy))
+    }
+
+    /// Brings the schema to `SCHEMA_VERSION`. Opening an up-to-date database writes nothing,
+    /// so read-only commands never wait for writers nor touch the file.
+    fn migrate(&mut self) -> Result<()> {
+        let describe = self.describe();
+        let current = self.schema_version()?;
+        if current > SCHEMA_VERSION {
+            return Err(Error::refused(format!(
+                "{describe}: schema version {current} is newer than this vexil understands ({SCHEMA_VERSION}); upgrade vexil"
+            )));
+        }
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let busy = self.busy;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| locked_or(e, &describe, busy))?;
+        // Another process may have migrated while we waited for the lock.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).context(&describe)?;
+        if current < 1 {
+            tx.execute_batch(SCHEMA_V1).context(&describe)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
+        tx.commit().map_err(|e| locked_or(e, &describe, busy))
+    }
+}
+
+fn locked_or(e: rusqlite::Error, what: &str, busy: Duration) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
+            return Error::io(format!("{what} is locked by another process (waited {:.1}s); try again", busy.as_secs_f64()));
+        }
+    }
+    Error::io(format!("{what}: {e}"))
+}
+
+fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        environment: r.get(0)?,
+        version: r.get::<_, i64>(1)? as u64,
+        published_at: r.get(2)?,
+        author: r.get(3)?,
+        snapshot: r.get(4)?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot";
+
+fn latest_in(conn: &Connection, environment: &str) -> rusqlite::Result<Option<VersionRow>> {
+    conn.query_row(
+        &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 ORDER BY version DESC LIMIT 1"),
+        params![environment],
+        row_to_version,
+    )
+    .optional()
+}
+
+struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    describe: String,
+}
+
+impl WriteTx for Tx<'_> {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        latest_in(&self.tx, environment).context(&self.describe)
+    }
+
+    fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
+        self.tx
+            .execute(
+                &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![row.environment, row.version as i64, row.published_at, row.author, row.snapshot],
+            )
+            .context(&self.describe)?;
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &Change) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    c.environment,
+                    c.version as i64,
+                    c.flag,
+                    c.action,
+                    c.command,
+                    c.author,
+                    c.at,
+                    c.before.to_string(),
+                    c.after.to_string()
+                ],
+            )
+            .context(&self.describe)?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        latest_in(&self.conn, environment).context(self.describe())
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version = ?2"),
+                params![environment, version as i64],
+                row_to_version,
+            )
+            .optional()
+            .context(self.describe())
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        let describe = self.describe();
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version > ?2 ORDER BY version"
+            ))
+            .context(&describe)?;
+        let rows = stmt.query_map(params![environment, after as i64], row_to_version).context(&describe)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
+    }
+
+    fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>> {
+        let describe = self.describe();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes
+                 WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR flag = ?2) AND (?3 IS NULL OR id > ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )
+            .context(&describe)?;
+        let limit = filter.limit.map_or(-1, |l| l as i64);
+        let rows = stmt
+            .query_map(params![filter.environment, filter.flag, filter.after_id, limit], |r| {
+                let before: String = r.get(8)?;
+                let after: String = r.get(9)?;
+                Ok(Change {
+                    id: r.get(0)?,
+                    environment: r.get(1)?,
+                    version: r.get::<_, i64>(2)? as u64,
+                    flag: r.get(3)?,
+                    action: r.get(4)?,
+                    command: r.get(5)?,
+                    author: r.get(6)?,
+                    at: r.get(7)?,
+                    before: serde_json::from_str(&before).unwrap_or(serde_json::Value::Null),
+                    after: serde_json::from_str(&after).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .context(&describe)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
+    }
+
+    fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let describe = self.describe();
+        let busy = self.busy;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| locked_or(e, &describe, busy))?;
+        let mut t = Tx { tx, describe: describe.clone() };
+        work(&mut t)?;
+        t.tx.commit().map_err(|e| locked_or(e, &describe, busy))
+    }
+
+    fn describe(&self) -> String {
+        format!("state database {}", self.path.display())
+    }
+}
