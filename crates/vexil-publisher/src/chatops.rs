@@ -297,7 +297,10 @@ mod tests {
         let user = [Target::Actor("User:1".into())];
         assert!(SetRequest::new("f".into(), "25".into(), false, false, false, vec![]).is_err());
         assert!(SetRequest::new("f".into(), "25".into(), true, false, false, user.to_vec()).is_err());
-        assert!(SetRequest::new("f".into(), "25".into(), false, true, false, vec![]).unwrap_err().message().contains("deprecated"));
+        assert!(SetRequest::new("f".into(), "25".into(), false, true, false, vec![])
+            .unwrap_err()
+            .message()
+            .contains("deprecated"));
         assert!(SetRequest::new("f".into(), "25".into(), false, true, true, vec![]).is_ok());
         assert!(SetRequest::new("f".into(), "opt_out".into(), false, false, false, vec![]).is_err());
         assert!(SetRequest::new("f".into(), "100".into(), true, false, false, vec![]).is_ok());

@@ -72,11 +72,17 @@ fn env_switches(cmd: Command, config: Option<&Config>) -> Command {
 }
 
 fn command(config: Option<&Config>) -> Command {
-    let author = Arg::new("author").long("author").value_name("NAME").help("Who makes the change (default: git config, $USER)");
+    let author =
+        Arg::new("author").long("author").value_name("NAME").help("Who makes the change (default: git config, $USER)");
     let mut set = Command::new("set")
         .about("Set a flag's gates, as chatops `feature set`")
         .arg(Arg::new("flag").required(true))
-        .arg(Arg::new("value").required(true).help("true, false, 0-100, opt_out or remove_opt_out"))
+        .arg(
+            Arg::new("value")
+                .required(true)
+                .allow_hyphen_values(true)
+                .help("true, false, 0-100, opt_out or remove_opt_out"),
+        )
         .arg(Arg::new("actors").long("actors").action(ArgAction::SetTrue).help("Percentage of actors"))
         .arg(Arg::new("random").long("random").action(ArgAction::SetTrue).help("Percentage of time (deprecated)"));
     for (option, kind) in TARGET_OPTIONS {
@@ -88,8 +94,16 @@ fn command(config: Option<&Config>) -> Command {
     }
     let set = set
         .arg(Arg::new("force").long("force").action(ArgAction::SetTrue).help("Set a flag that has no definition"))
-        .arg(Arg::new("ignore-random-deprecation-check").long("ignore-random-deprecation-check").action(ArgAction::SetTrue))
-        .arg(Arg::new("ignore-feature-flag-consistency-check").long("ignore-feature-flag-consistency-check").action(ArgAction::SetTrue))
+        .arg(
+            Arg::new("ignore-random-deprecation-check")
+                .long("ignore-random-deprecation-check")
+                .action(ArgAction::SetTrue),
+        )
+        .arg(
+            Arg::new("ignore-feature-flag-consistency-check")
+                .long("ignore-feature-flag-consistency-check")
+                .action(ArgAction::SetTrue),
+        )
         .arg(Arg::new("ignore-production-check").long("ignore-production-check").action(ArgAction::SetTrue))
         .arg(author.clone())
         .arg(json_flag());
@@ -116,20 +130,38 @@ fn command(config: Option<&Config>) -> Command {
                 .arg(json_flag()),
             config,
         ));
-    let env_arg = || Arg::new("env").long("env").value_name("NAME").help("The environment (default: the default environment)");
+    let env_arg =
+        || Arg::new("env").long("env").value_name("NAME").help("The environment (default: the default environment)");
     Command::new("vexil")
         .about("Feature flags the way GitLab ships them, evaluated at the edge")
         .version(env!("CARGO_PKG_VERSION"))
         .subcommand_required(true)
-        .arg(Arg::new("project-dir").short('C').long("project-dir").value_name("DIR").global(true).help("The project (default: the nearest vexil.toml upwards)"))
-        .subcommand(Command::new("init").about("Create a flags project").arg(Arg::new("dir").default_value(".")).arg(author.clone()))
+        .arg(
+            Arg::new("project-dir")
+                .short('C')
+                .long("project-dir")
+                .value_name("DIR")
+                .global(true)
+                .help("The project (default: the nearest vexil.toml upwards)"),
+        )
+        .subcommand(
+            Command::new("init")
+                .about("Create a flags project")
+                .arg(Arg::new("dir").default_value("."))
+                .arg(author.clone()),
+        )
         .subcommand(Command::new("lint").about("Validate flag definitions as GitLab does").arg(json_flag()))
         .subcommand(feature)
         .subcommand(
             Command::new("publish")
                 .about("Publish definition changes and bring every target up to date")
                 .arg(env_arg().action(ArgAction::Append))
-                .arg(Arg::new("repair").long("repair").action(ArgAction::SetTrue).help("Rewrite targets holding corrupt or foreign snapshots"))
+                .arg(
+                    Arg::new("repair")
+                        .long("repair")
+                        .action(ArgAction::SetTrue)
+                        .help("Rewrite targets holding corrupt or foreign snapshots"),
+                )
                 .arg(author.clone())
                 .arg(json_flag()),
         )
@@ -146,7 +178,13 @@ fn command(config: Option<&Config>) -> Command {
             Command::new("rollback")
                 .about("Publish a new version equal to an earlier one")
                 .arg(env_arg().required(true))
-                .arg(Arg::new("to").long("to").value_name("VERSION").value_parser(clap::value_parser!(u64)).conflicts_with("steps"))
+                .arg(
+                    Arg::new("to")
+                        .long("to")
+                        .value_name("VERSION")
+                        .value_parser(clap::value_parser!(u64))
+                        .conflicts_with("steps"),
+                )
                 .arg(Arg::new("steps").long("steps").value_name("N").value_parser(clap::value_parser!(u64)))
                 .arg(author.clone())
                 .arg(json_flag()),
@@ -157,9 +195,26 @@ fn command(config: Option<&Config>) -> Command {
                 .arg(Arg::new("flag").required_unless_present("batch"))
                 .arg(Arg::new("actor").long("actor").value_name("ID").action(ArgAction::Append))
                 .arg(Arg::new("property").long("property").value_name("KEY=VALUE").action(ArgAction::Append))
-                .arg(Arg::new("random").long("random").value_name("DRAW").value_parser(clap::value_parser!(f64)).help("The draw in [0, 1) for percentage of time (default: random)"))
-                .arg(Arg::new("now").long("now").value_name("MS").value_parser(clap::value_parser!(i64)).help("Unix time in ms (default: now)"))
-                .arg(Arg::new("batch").long("batch").action(ArgAction::SetTrue).conflicts_with_all(["flag", "actor", "property"]))
+                .arg(
+                    Arg::new("random")
+                        .long("random")
+                        .value_name("DRAW")
+                        .value_parser(clap::value_parser!(f64))
+                        .help("The draw in [0, 1) for percentage of time (default: random)"),
+                )
+                .arg(
+                    Arg::new("now")
+                        .long("now")
+                        .value_name("MS")
+                        .value_parser(clap::value_parser!(i64))
+                        .help("Unix time in ms (default: now)"),
+                )
+                .arg(
+                    Arg::new("batch")
+                        .long("batch")
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with_all(["flag", "actor", "property"]),
+                )
                 .arg(env_arg())
                 .arg(Arg::new("snapshot").long("snapshot").value_name("FILE").conflicts_with("env"))
                 .arg(json_flag()),
@@ -178,9 +233,12 @@ fn command(config: Option<&Config>) -> Command {
                 .arg(Arg::new("output").short('o').long("output").value_name("FILE")),
         )
         .subcommand(
-            Command::new("keygen")
-                .about("Create a signing key and trust it in vexil.toml")
-                .arg(Arg::new("force").long("force").action(ArgAction::SetTrue).help("Replace an existing key (rotation: the old public key stays trusted)")),
+            Command::new("keygen").about("Create a signing key and trust it in vexil.toml").arg(
+                Arg::new("force")
+                    .long("force")
+                    .action(ArgAction::SetTrue)
+                    .help("Replace an existing key (rotation: the old public key stays trusted)"),
+            ),
         )
 }
 
@@ -194,7 +252,9 @@ fn run(args: Vec<OsString>) -> Result<ExitCode> {
             let _ = e.print();
             return Ok(ExitCode::SUCCESS);
         }
-        Err(e) => return Err(Error::usage(e.render().to_string().trim_end().trim_start_matches("error: ").to_string())),
+        Err(e) => {
+            return Err(Error::usage(e.render().to_string().trim_end().trim_start_matches("error: ").to_string()))
+        }
     };
     let command_line = shell_words(&args);
     let (name, sub) = matches.subcommand().expect("subcommand_required");
@@ -342,7 +402,13 @@ fn feature(p: &mut Project, m: &ArgMatches, origin: &dyn Fn(&ArgMatches) -> Orig
         "delete" => {
             let flag = sub.get_one::<String>("flag").expect("required").trim_matches('`').to_string();
             let published = p.feature_delete(&flag, &envs, &origin(sub))?;
-            report(p, &flag, &published, json(sub), &format!("Feature flag {flag} has been removed; its YAML default applies."))
+            report(
+                p,
+                &flag,
+                &published,
+                json(sub),
+                &format!("Feature flag {flag} has been removed; its YAML default applies."),
+            )
         }
         "get" => {
             let flag = sub.get_one::<String>("flag").expect("required").trim_matches('`').to_string();
@@ -380,7 +446,11 @@ fn feature(p: &mut Project, m: &ArgMatches, origin: &dyn Fn(&ArgMatches) -> Orig
                 print_json(&Json::Array(out));
             } else {
                 for o in &out {
-                    let list = |k: &str| o[k].as_array().map(|a| a.iter().filter_map(Json::as_str).collect::<Vec<_>>()).unwrap_or_default();
+                    let list = |k: &str| {
+                        o[k].as_array()
+                            .map(|a| a.iter().filter_map(Json::as_str).collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    };
                     println!("{}", o["environment"].as_str().unwrap_or_default());
                     println!("  Enabled Features ({}): {}", list("enabled").len(), list("enabled").join(", "));
                     println!("  Disabled Features ({}): {}", list("disabled").len(), list("disabled").join(", "));
@@ -442,13 +512,20 @@ fn print_flag(env: &str, flag: &str, j: &Json) {
         format!("{}, default_enabled: {}", def["type"].as_str().unwrap_or("?"), def["default_enabled"])
     };
     if !j["persisted"].as_bool().unwrap_or(false) {
-        println!("{env} v{}: The feature \"{flag}\" does not exist on {env}: nothing is persisted ({facts} applies).", j["version"]);
+        println!(
+            "{env} v{}: The feature \"{flag}\" does not exist on {env}: nothing is persisted ({facts} applies).",
+            j["version"]
+        );
         return;
     }
     println!("{env} v{}: {flag} ({facts})  state: {}", j["version"], j["state"].as_str().unwrap_or("?"));
     for g in j["gates"].as_array().into_iter().flatten() {
         let value = match &g["value"] {
-            Json::Array(a) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(", "),
+            Json::Array(a) => a
+                .iter()
+                .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
             v => v.to_string(),
         };
         let title = match g["key"].as_str() {
@@ -538,14 +615,26 @@ fn log(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     if let Some(e) = &env {
         p.config.environment(e)?;
     }
-    let filter = LogFilter { environment: env, flag: m.get_one::<String>("flag").cloned(), after_id: None, limit: m.get_one::<usize>("limit").copied() };
+    let filter = LogFilter {
+        environment: env,
+        flag: m.get_one::<String>("flag").cloned(),
+        after_id: None,
+        limit: m.get_one::<usize>("limit").copied(),
+    };
     let changes = p.store().changes(&filter)?;
     if json(m) {
         print_json(&serde_json::to_value(&changes).unwrap_or(Json::Null));
     } else {
         for c in &changes {
             let when = iso_time(c.at);
-            println!("{when}  {:<12} v{:<5} {:<28} {:<28} {}", c.environment, c.version, c.flag.as_deref().unwrap_or("-"), c.action, c.author);
+            println!(
+                "{when}  {:<12} v{:<5} {:<28} {:<28} {}",
+                c.environment,
+                c.version,
+                c.flag.as_deref().unwrap_or("-"),
+                c.action,
+                c.author
+            );
             println!("    {}", c.command);
         }
     }
@@ -575,7 +664,9 @@ fn rollback(p: &mut Project, m: &ArgMatches, origin: &Origin) -> Result<ExitCode
     let to = match (m.get_one::<u64>("to"), m.get_one::<u64>("steps")) {
         (Some(v), _) => *v,
         (None, Some(n)) => latest.checked_sub(*n).filter(|v| *v >= 1).ok_or_else(|| {
-            Error::refused(format!("--steps {n}: environment {env} is at version {latest}, so there is nothing {n} steps back"))
+            Error::refused(format!(
+                "--steps {n}: environment {env} is at version {latest}, so there is nothing {n} steps back"
+            ))
         })?,
         (None, None) => return Err(Error::usage("rollback needs --to VERSION or --steps N")),
     };
@@ -591,14 +682,17 @@ fn rollback(p: &mut Project, m: &ArgMatches, origin: &Origin) -> Result<ExitCode
 
 fn load_snapshot(p: &mut Project, m: &ArgMatches) -> Result<(Snapshot, String)> {
     let trusted = p.trusted_keys();
-    if let Some(file) = m.get_one::<String>("snapshot").or(m.try_get_one::<String>("file").ok().flatten()) {
+    let file = m.try_get_one::<String>("snapshot").ok().flatten().or(m.try_get_one::<String>("file").ok().flatten());
+    if let Some(file) = file {
         let bytes = std::fs::read(file).map_err(|e| Error::io(format!("cannot read {file}: {e}")))?;
         let s = Snapshot::decode(&bytes, &trusted).map_err(|e| Error::refused(format!("{file}: {e}")))?;
         return Ok((s, file.clone()));
     }
     let env = m.get_one::<String>("env").cloned().unwrap_or_else(|| p.config.default_environment.clone());
     p.config.environment(&env)?;
-    let (_, s) = p.latest_snapshot(&env)?.ok_or_else(|| Error::refused(format!("environment {env} has no version yet; run `vexil publish`")))?;
+    let (_, s) = p
+        .latest_snapshot(&env)?
+        .ok_or_else(|| Error::refused(format!("environment {env} has no version yet; run `vexil publish`")))?;
     Ok((s, format!("environment {env}")))
 }
 
@@ -641,7 +735,11 @@ impl OwnedValue {
             Json::Number(n) if n.is_i64() => OwnedValue::Int(n.as_i64().unwrap_or_default()),
             Json::Number(n) => OwnedValue::Float(n.as_f64().unwrap_or_default()),
             Json::String(s) => OwnedValue::Str(s.clone()),
-            other => return Err(Error::refused(format!("property values are strings, numbers, booleans or null, not {other}"))),
+            other => {
+                return Err(Error::refused(format!(
+                    "property values are strings, numbers, booleans or null, not {other}"
+                )))
+            }
         })
     }
 }
@@ -649,7 +747,8 @@ impl OwnedValue {
 type OwnedActors = Vec<(String, Vec<(String, OwnedValue)>)>;
 
 fn evaluate(s: &Snapshot, flag: &str, actors: &OwnedActors, random: f64, now: i64) -> Decision {
-    let props: Vec<Vec<(&str, Value<'_>)>> = actors.iter().map(|(_, p)| p.iter().map(|(k, v)| (k.as_str(), v.borrow())).collect()).collect();
+    let props: Vec<Vec<(&str, Value<'_>)>> =
+        actors.iter().map(|(_, p)| p.iter().map(|(k, v)| (k.as_str(), v.borrow())).collect()).collect();
     let list: Vec<Actor<'_>> = actors.iter().zip(&props).map(|((id, _), p)| Actor::with_properties(id, p)).collect();
     s.evaluate(flag, &Context::new(&list, random, Timestamp::from_unix_millis(now)))
 }
@@ -682,7 +781,9 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                 let flag = v["flag"].as_str().ok_or_else(|| Error::refused("missing \"flag\""))?;
                 let shared: Vec<(String, OwnedValue)> = match v.get("properties") {
                     None | Some(Json::Null) => vec![],
-                    Some(Json::Object(o)) => o.iter().map(|(k, v)| Ok((k.clone(), OwnedValue::from_json(v)?))).collect::<Result<_>>()?,
+                    Some(Json::Object(o)) => {
+                        o.iter().map(|(k, v)| Ok((k.clone(), OwnedValue::from_json(v)?))).collect::<Result<_>>()?
+                    }
                     Some(_) => return Err(Error::refused("\"properties\" must be an object")),
                 };
                 let mut actors: OwnedActors = Vec::new();
@@ -690,18 +791,28 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                     match a {
                         Json::String(id) => actors.push((id.clone(), shared.clone())),
                         Json::Object(o) => {
-                            let id = o.get("id").and_then(Json::as_str).ok_or_else(|| Error::refused("an actor object needs \"id\""))?;
+                            let id = o
+                                .get("id")
+                                .and_then(Json::as_str)
+                                .ok_or_else(|| Error::refused("an actor object needs \"id\""))?;
                             let mut props = shared.clone();
                             for (k, v) in o.get("properties").and_then(Json::as_object).into_iter().flatten() {
                                 props.push((k.clone(), OwnedValue::from_json(v)?));
                             }
                             actors.push((id.to_string(), props));
                         }
-                        other => return Err(Error::refused(format!("actors are ids or {{\"id\", \"properties\"}}, not {other}"))),
+                        other => {
+                            return Err(Error::refused(format!(
+                                "actors are ids or {{\"id\", \"properties\"}}, not {other}"
+                            )))
+                        }
                     }
                 }
                 if actors.len() > vexil_core::limits::MAX_CONTEXT_ACTORS {
-                    return Err(Error::refused(format!("at most {} actors per evaluation", vexil_core::limits::MAX_CONTEXT_ACTORS)));
+                    return Err(Error::refused(format!(
+                        "at most {} actors per evaluation",
+                        vexil_core::limits::MAX_CONTEXT_ACTORS
+                    )));
                 }
                 let random = v.get("random").and_then(Json::as_f64).or(fixed_random).unwrap_or_else(random_draw);
                 let now = v.get("now").and_then(Json::as_i64).unwrap_or(now);
@@ -719,7 +830,8 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     let flag = m.get_one::<String>("flag").expect("required without --batch");
     let mut props = Vec::new();
     for kv in m.get_many::<String>("property").into_iter().flatten() {
-        let (k, v) = kv.split_once('=').ok_or_else(|| Error::usage(format!("--property {kv:?}: expected KEY=VALUE")))?;
+        let (k, v) =
+            kv.split_once('=').ok_or_else(|| Error::usage(format!("--property {kv:?}: expected KEY=VALUE")))?;
         props.push((k.to_string(), property_value(v)));
     }
     let ids: Vec<String> = m.get_many::<String>("actor").into_iter().flatten().cloned().collect();
@@ -731,8 +843,17 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     if json(m) {
         print_json(&json!({"flag": flag, "enabled": d.enabled, "reason": d.reason.name(), "version": d.version}));
     } else {
-        let who = if actors.is_empty() { "no actor".to_string() } else { actors.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ") };
-        println!("{flag} for {who}: {} ({}) at v{}", if d.enabled { "enabled" } else { "disabled" }, d.reason, d.version);
+        let who = if actors.is_empty() {
+            "no actor".to_string()
+        } else {
+            actors.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "{flag} for {who}: {} ({}) at v{}",
+            if d.enabled { "enabled" } else { "disabled" },
+            d.reason,
+            d.version
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -829,7 +950,8 @@ fn inspect(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
 fn snapshot(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     let env = m.get_one::<String>("env").cloned().unwrap_or_else(|| p.config.default_environment.clone());
     p.config.environment(&env)?;
-    let (row, _) = p.latest_snapshot(&env)?.ok_or_else(|| Error::refused(format!("environment {env} has no version yet")))?;
+    let (row, _) =
+        p.latest_snapshot(&env)?.ok_or_else(|| Error::refused(format!("environment {env} has no version yet")))?;
     match m.get_one::<String>("output") {
         Some(path) if path != "-" => crate::target::write_atomically(Path::new(path), &row.snapshot)?,
         _ => std::io::stdout().lock().write_all(&row.snapshot).context("cannot write standard output")?,
@@ -840,7 +962,10 @@ fn snapshot(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
 fn keygen(p: &Project, m: &ArgMatches) -> Result<ExitCode> {
     let path = p.config.signing_key.clone().unwrap_or_else(|| p.config.root.join(".vexil/signing.key"));
     if path.exists() && !m.get_flag("force") {
-        return Err(Error::refused(format!("{} exists; pass --force to replace it (its public key stays trusted)", path.display())));
+        return Err(Error::refused(format!(
+            "{} exists; pass --force to replace it (its public key stays trusted)",
+            path.display()
+        )));
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Error::io(format!("no randomness for a key: {e}")))?;
@@ -862,7 +987,8 @@ fn keygen(p: &Project, m: &ArgMatches) -> Result<ExitCode> {
     let public = config::encode_key(&key.public_key());
     let toml_path = p.config.root.join(config::FILE);
     let text = std::fs::read_to_string(&toml_path).context(format!("cannot read {}", toml_path.display()))?;
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| Error::refused(format!("{}: {e}", toml_path.display())))?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e| Error::refused(format!("{}: {e}", toml_path.display())))?;
     let rel = path.strip_prefix(&p.config.root).unwrap_or(&path).display().to_string();
     let signing = doc.entry("signing").or_insert(toml_edit::table());
     signing["key"] = toml_edit::value(rel);

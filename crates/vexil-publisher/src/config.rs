@@ -16,9 +16,26 @@ pub const GITLAB_ENVIRONMENTS: [&str; 6] = ["dev", "staging", "staging-ref", "op
 
 /// Options of `feature set` that an environment switch must not shadow.
 const RESERVED: &[&str] = &[
-    "actors", "random", "user", "project", "group", "namespace", "repository", "feature-group", "force", "json",
-    "author", "env", "match", "help", "version", "project-dir", "ignore-random-deprecation-check",
-    "ignore-feature-flag-consistency-check", "ignore-production-check", "all",
+    "actors",
+    "random",
+    "user",
+    "project",
+    "group",
+    "namespace",
+    "repository",
+    "feature-group",
+    "force",
+    "json",
+    "author",
+    "env",
+    "match",
+    "help",
+    "version",
+    "project-dir",
+    "ignore-random-deprecation-check",
+    "ignore-feature-flag-consistency-check",
+    "ignore-production-check",
+    "all",
 ];
 
 #[derive(Deserialize)]
@@ -152,8 +169,8 @@ impl Config {
     /// Loads `<root>/vexil.toml`.
     pub fn load(root: &Path) -> Result<Config> {
         let path = root.join(FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
         Config::parse(root, &text).map_err(|e| e.context(path.display()))
     }
 
@@ -176,7 +193,10 @@ impl Config {
                 )));
             }
             if RESERVED.contains(&e.name.as_str()) {
-                return Err(Error::refused(format!("environment {:?}: the name is taken by a `feature set` option", e.name)));
+                return Err(Error::refused(format!(
+                    "environment {:?}: the name is taken by a `feature set` option",
+                    e.name
+                )));
             }
             if environments.iter().any(|x| x.name == e.name) {
                 return Err(Error::refused(format!("environment {:?} is listed twice", e.name)));
@@ -190,7 +210,10 @@ impl Config {
                 let kind = match t.kind.as_str() {
                     "directory" => TargetKind::Directory {
                         path: root.join(t.path.ok_or_else(|| {
-                            Error::refused(format!("environment {:?}, target {name:?}: a directory target needs `path`", e.name))
+                            Error::refused(format!(
+                                "environment {:?}, target {name:?}: a directory target needs `path`",
+                                e.name
+                            ))
                         })?),
                     },
                     other => {
@@ -230,8 +253,9 @@ impl Config {
                 return Err(Error::refused(format!("group {name:?}: group names match ^[a-z0-9]+(_[a-z0-9]+)*$")));
             }
             let json = match value {
-                toml::Value::String(text) => serde_json::from_str(&text)
-                    .map_err(|e| Error::refused(format!("group {name:?}: not JSON: {e}")))?,
+                toml::Value::String(text) => {
+                    serde_json::from_str(&text).map_err(|e| Error::refused(format!("group {name:?}: not JSON: {e}")))?
+                }
                 other => serde_json::to_value(other).map_err(|e| Error::refused(format!("group {name:?}: {e}")))?,
             };
             let expr = Expr::from_json(&json).map_err(|e| Error::refused(format!("group {name:?}: {e}")))?;
@@ -335,7 +359,10 @@ mod tests {
         assert_eq!((c.staging.as_deref(), c.production.as_deref()), (Some("staging"), Some("production")));
         assert_eq!(c.state, StateConfig::Sqlite(PathBuf::from("/p/.vexil/state.db")));
         assert!(c.groups.contains_key("gitlab_team_members"));
-        assert_eq!(c.environments[5].targets[0].kind, TargetKind::Directory { path: PathBuf::from("/p/public/production") });
+        assert_eq!(
+            c.environments[5].targets[0].kind,
+            TargetKind::Directory { path: PathBuf::from("/p/public/production") }
+        );
     }
 
     #[test]

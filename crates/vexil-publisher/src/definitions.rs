@@ -133,14 +133,23 @@ pub fn load(project: &Path, roots: &[PathBuf]) -> Definitions {
                             path: rel,
                             line: 1,
                             severity: Severity::Error,
-                            message: format!("Feature flag '{}' is already defined in '{}'", def.name, first.path.display()),
+                            message: format!(
+                                "Feature flag '{}' is already defined in '{}'",
+                                def.name,
+                                first.path.display()
+                            ),
                         });
                     } else {
                         defs.by_name.insert(def.name.clone(), def);
                     }
                 }
             }
-            Err(e) => defs.problems.push(Problem { path: rel, line: 1, severity: Severity::Error, message: format!("cannot read: {e}") }),
+            Err(e) => defs.problems.push(Problem {
+                path: rel,
+                line: 1,
+                severity: Severity::Error,
+                message: format!("cannot read: {e}"),
+            }),
         }
     }
     defs
@@ -212,7 +221,8 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
             None
         }
     };
-    let shown = name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let shown =
+        name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
 
     let flag_type = match get("type").map(|e| &e.value) {
         None | Some(Value::Null) => {
@@ -220,7 +230,10 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
             None
         }
         Some(Value::Str(t)) if t.is_empty() => {
-            error(line_of("type"), format!("Feature flag '{shown}' is missing `type`. Ensure to update {}", path.display()));
+            error(
+                line_of("type"),
+                format!("Feature flag '{shown}' is missing `type`. Ensure to update {}", path.display()),
+            );
             None
         }
         Some(Value::Str(t)) => match FlagType::from_name(t) {
@@ -229,7 +242,11 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
                 let known: Vec<&str> = FlagType::ALL.iter().map(|t| t.name()).collect();
                 error(
                     line_of("type"),
-                    format!("Feature flag '{shown}' type '{t}' is invalid (one of: {}). Ensure to update {}", known.join(", "), path.display()),
+                    format!(
+                        "Feature flag '{shown}' type '{t}' is invalid (one of: {}). Ensure to update {}",
+                        known.join(", "),
+                        path.display()
+                    ),
                 );
                 None
             }
@@ -241,7 +258,8 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
     };
 
     if let (Some(name), Some(flag_type)) = (&name, flag_type) {
-        let file_ok = path.file_stem().is_some_and(|s| s == name.as_str()) && path.extension().is_some_and(|e| e == "yml");
+        let file_ok =
+            path.file_stem().is_some_and(|s| s == name.as_str()) && path.extension().is_some_and(|e| e == "yml");
         let dir_ok = path.parent().and_then(Path::file_name).is_some_and(|d| d == flag_type.name());
         if !file_ok || !dir_ok {
             error(
@@ -260,19 +278,31 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
         None | Some(Value::Null) => None,
         Some(Value::Str(s)) => Some(s.clone()),
         Some(other) => {
-            error(line_of("milestone"), format!("Feature flag '{shown}' milestone must be a string, not {} (quote it: '16.9')", other.ruby_class()));
+            error(
+                line_of("milestone"),
+                format!(
+                    "Feature flag '{shown}' milestone must be a string, not {} (quote it: '16.9')",
+                    other.ruby_class()
+                ),
+            );
             None
         }
     };
 
     let default_enabled = match get("default_enabled").map(|e| &e.value) {
         None | Some(Value::Null) => {
-            error(line_of("default_enabled"), format!("Feature flag '{shown}' is missing `default_enabled`. Ensure to update {}", path.display()));
+            error(
+                line_of("default_enabled"),
+                format!("Feature flag '{shown}' is missing `default_enabled`. Ensure to update {}", path.display()),
+            );
             None
         }
         Some(Value::Bool(b)) => Some(*b),
         Some(other) => {
-            error(line_of("default_enabled"), format!("Feature flag '{shown}' default_enabled must be true or false, not {}", other.ruby_class()));
+            error(
+                line_of("default_enabled"),
+                format!("Feature flag '{shown}' default_enabled must be true or false, not {}", other.ruby_class()),
+            );
             None
         }
     };
@@ -321,7 +351,9 @@ pub fn parse(path: &Path, text: &str) -> (Option<Definition>, Vec<Problem>) {
     }
 
     let def = match (name, flag_type, default_enabled) {
-        (Some(name), Some(flag_type), Some(default_enabled)) if !problems.iter().any(|p| p.severity == Severity::Error) => {
+        (Some(name), Some(flag_type), Some(default_enabled))
+            if !problems.iter().any(|p| p.severity == Severity::Error) =>
+        {
             Some(Definition {
                 name,
                 flag_type,

@@ -204,8 +204,13 @@ impl Project {
     /// The snapshot of `environment` at its newest version.
     pub fn latest_snapshot(&mut self, environment: &str) -> Result<Option<(VersionRow, Snapshot)>> {
         let Some(row) = self.store.latest(environment)? else { return Ok(None) };
-        let snapshot = Snapshot::decode(&row.snapshot, &[])
-            .map_err(|e| Error::io(format!("{}: version {} of {environment} does not decode: {e}", self.store.describe(), row.version)))?;
+        let snapshot = Snapshot::decode(&row.snapshot, &[]).map_err(|e| {
+            Error::io(format!(
+                "{}: version {} of {environment} does not decode: {e}",
+                self.store.describe(),
+                row.version
+            ))
+        })?;
         Ok(Some((row, snapshot)))
     }
 
@@ -217,10 +222,9 @@ impl Project {
     /// Checks that every target of `environments` can take a push and holds only what the
     /// database published.
     pub fn check_targets(&mut self, environments: &[String]) -> Result<()> {
-        let trusted = self.trusted_keys();
         for env in environments {
             for t in self.targets(env) {
-                t.check(self.store.as_mut(), &trusted)?;
+                t.check(self.store.as_mut())?;
             }
         }
         Ok(())
@@ -272,12 +276,11 @@ impl Project {
     /// Pushes `environment` to each of its targets; failures leave a target behind (as
     /// `vexil status` reports) until the next `vexil publish`.
     pub fn push(&mut self, environment: &str, repair: bool) -> Vec<PushReport> {
-        let trusted = self.trusted_keys();
         self.targets(environment)
             .into_iter()
             .map(|t| PushReport {
                 target: t.config.name.clone(),
-                result: match t.push(self.store.as_mut(), &trusted, repair) {
+                result: match t.push(self.store.as_mut(), repair) {
                     Ok(o) => PushResult::Ok(o),
                     Err(e) => PushResult::Failed { error: e.to_string() },
                 },
@@ -324,7 +327,13 @@ impl Project {
     }
 
     /// `feature set`: applies `req` to each of `environments` (chatops order), atomically.
-    pub fn feature_set(&mut self, req: &SetRequest, environments: &[String], options: &SetOptions, origin: &Origin) -> Result<Vec<Published>> {
+    pub fn feature_set(
+        &mut self,
+        req: &SetRequest,
+        environments: &[String],
+        options: &SetOptions,
+        origin: &Origin,
+    ) -> Result<Vec<Published>> {
         self.require_clean_definitions()?;
         self.require_definition(&req.flag, options.force)?;
         for t in &req.targets {
@@ -506,7 +515,9 @@ impl Project {
         self.config.environment(environment)?;
         let Some(row) = self.store.version(environment, to)? else {
             let latest = self.store.latest(environment)?.map_or(0, |r| r.version);
-            return Err(Error::refused(format!("environment {environment} has no version {to} (versions 1 to {latest})")));
+            return Err(Error::refused(format!(
+                "environment {environment} has no version {to} (versions 1 to {latest})"
+            )));
         };
         let target_state = persisted_from(Some(&row))?;
         self.check_targets(&[environment.to_string()])?;
@@ -538,13 +549,12 @@ impl Project {
 
     /// `vexil status`: each target's version against the database's.
     pub fn status(&mut self) -> Result<Vec<StatusRow>> {
-        let trusted = self.trusted_keys();
         let mut rows = Vec::new();
         let envs: Vec<String> = self.config.environments.iter().map(|e| e.name.clone()).collect();
         for env in envs {
             let database = self.store.latest(&env)?.map_or(0, |r| r.version);
             for t in self.targets(&env) {
-                let (target_version, error) = match t.state(self.store.as_mut(), &trusted) {
+                let (target_version, error) = match t.state(self.store.as_mut()) {
                     Ok(TargetState::Empty) => (Some(0), None),
                     Ok(TargetState::At { version }) => (Some(version), None),
                     Err(e) => (None, Some(e.to_string())),
@@ -651,8 +661,9 @@ pub fn compose(
 /// Decodes a stored snapshot into its persisted state.
 pub fn persisted_from(row: Option<&VersionRow>) -> Result<Persisted> {
     let Some(row) = row else { return Ok(Persisted::new()) };
-    let snapshot = Snapshot::decode(&row.snapshot, &[])
-        .map_err(|e| Error::io(format!("stored version {} of {} does not decode: {e}", row.version, row.environment)))?;
+    let snapshot = Snapshot::decode(&row.snapshot, &[]).map_err(|e| {
+        Error::io(format!("stored version {} of {} does not decode: {e}", row.version, row.environment))
+    })?;
     Ok(snapshot
         .flags()
         .filter(|f| f.persisted())
@@ -667,7 +678,8 @@ pub fn persisted_from(row: Option<&VersionRow>) -> Result<Persisted> {
 pub fn load_key(path: &Path) -> Result<SigningKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("signing key {}: {e}", path.display())))?;
     let seed = config::decode_key(&text).map_err(|e| Error::refused(format!("signing key {}: {e}", path.display())))?;
-    SigningKey::from_seed(seed).ok_or_else(|| Error::refused(format!("signing key {}: an all-zero key is not a key", path.display())))
+    SigningKey::from_seed(seed)
+        .ok_or_else(|| Error::refused(format!("signing key {}: an all-zero key is not a key", path.display())))
 }
 
 /// A flag's gates as JSON for the change log (`null` while not persisted).
@@ -690,4 +702,3 @@ pub fn gates_object(g: &Gates) -> serde_json::Value {
         "expression": g.expression.as_ref().map(vexil_core::Expr::to_json),
     })
 }
-

@@ -60,10 +60,13 @@ impl Target {
 
     /// Checks, without changing anything, that a push could succeed: the target exists and
     /// is writable, and what it holds is a snapshot the database published.
-    pub fn check(&self, store: &mut dyn Store, trusted: &[[u8; 32]]) -> Result<TargetState> {
+    pub fn check(&self, store: &mut dyn Store) -> Result<TargetState> {
         let dir = self.dir();
         let meta = std::fs::metadata(dir).map_err(|e| {
-            Error::io(format!("{}: {e} (vexil init creates target directories; create it or fix vexil.toml)", self.describe()))
+            Error::io(format!(
+                "{}: {e} (vexil init creates target directories; create it or fix vexil.toml)",
+                self.describe()
+            ))
         })?;
         if !meta.is_dir() {
             return Err(Error::io(format!("{}: not a directory", self.describe())));
@@ -73,11 +76,11 @@ impl Target {
         if meta.permissions().mode() & 0o222 == 0 {
             return Err(Error::io(format!("{}: the directory is read-only", self.describe())));
         }
-        self.state(store, trusted)
+        self.state(store)
     }
 
     /// What the target holds: its `latest.vxl`, checked against the database.
-    pub fn state(&self, store: &mut dyn Store, trusted: &[[u8; 32]]) -> Result<TargetState> {
+    pub fn state(&self, store: &mut dyn Store) -> Result<TargetState> {
         let latest = self.dir().join("latest.vxl");
         let bytes = match std::fs::read(&latest) {
             Ok(b) => b,
@@ -90,7 +93,9 @@ impl Target {
                 self.describe()
             ))
         };
-        let snapshot = Snapshot::decode(&bytes, trusted).map_err(|e| tampered(e.to_string()))?;
+        // The database's copy is the authority: the bytes must be exactly those it published
+        // for that version (a signature alone would not catch an old, validly signed file).
+        let snapshot = Snapshot::decode(&bytes, &[]).map_err(|e| tampered(e.to_string()))?;
         let version = snapshot.version();
         match store.version(&self.environment, version)? {
             Some(row) if row.snapshot == bytes => Ok(TargetState::At { version }),
@@ -101,10 +106,10 @@ impl Target {
 
     /// Brings the target up to `latest`: writes the immutable versions it lacks, then
     /// `latest.vxl`. With `repair`, rewrites whatever it holds.
-    pub fn push(&self, store: &mut dyn Store, trusted: &[[u8; 32]], repair: bool) -> Result<PushOutcome> {
+    pub fn push(&self, store: &mut dyn Store, repair: bool) -> Result<PushOutcome> {
         let _lock = self.lock()?;
         let Some(latest) = store.latest(&self.environment)? else { return Ok(PushOutcome::Nothing) };
-        let from = match self.state(store, trusted) {
+        let from = match self.state(store) {
             Ok(TargetState::At { version }) if !repair => version,
             Ok(_) => 0,
             Err(_) if repair => 0,

@@ -146,7 +146,9 @@ impl<'a> SpannedEventReceiver<'a> for Receiver {
                     self.fail(line, "only one YAML document is allowed per definition file");
                 }
             }
-            Event::Alias(_) => self.fail(line, "aliases are not allowed (GitLab loads definitions with YAML.safe_load)"),
+            Event::Alias(_) => {
+                self.fail(line, "aliases are not allowed (GitLab loads definitions with YAML.safe_load)")
+            }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 if anchor != 0 {
                     self.fail(line, "anchors are not allowed (GitLab loads definitions with YAML.safe_load)");
@@ -169,7 +171,9 @@ impl<'a> SpannedEventReceiver<'a> for Receiver {
                     return;
                 }
                 let value = match tag {
-                    Some(tag) if tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str" => Value::Str(text.to_string()),
+                    Some(tag) if tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str" => {
+                        Value::Str(text.to_string())
+                    }
                     Some(tag) => {
                         self.fail(line, format!("unsupported tag `{}{}`", tag.handle, tag.suffix));
                         return;
@@ -204,7 +208,12 @@ fn resolve_plain(s: &str) -> Result<Value, String> {
     }
     let b = s.as_bytes();
     // Dates and times load as Date/Time, which safe_load refuses.
-    if b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit) && b[7] == b'-' {
+    if b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+    {
         return Err(format!("`{s}` is a date, which GitLab's YAML.safe_load refuses; quote it"));
     }
     let (sign, body) = match b.first() {
@@ -233,16 +242,22 @@ fn resolve_plain(s: &str) -> Result<Value, String> {
             return Ok(v);
         }
     }
-    if !body.is_empty() && body.chars().all(|c| c.is_ascii_digit() || c == '_' || c == ',') && body.as_bytes()[0].is_ascii_digit() {
+    if !body.is_empty()
+        && body.chars().all(|c| c.is_ascii_digit() || c == '_' || c == ',')
+        && body.as_bytes()[0].is_ascii_digit()
+    {
         if let Ok(v) = body.replace(['_', ','], "").parse::<i64>() {
             return Ok(Value::Int(sign * v));
         }
     }
-    // Sexagesimal integers (`12:30` is 750 minutes → Psych reads 45000).
-    if body.contains(':') && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '_')) {
+    // Sexagesimal integers: Psych sums `n * 60 ** (index - 2).abs`, so `12:30` is 45000.
+    if body.contains(':') && body.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '_'))
+    {
         let mut v: i64 = 0;
-        for part in body.split(':') {
-            v = v.saturating_mul(60).saturating_add(part.replace('_', "").parse::<i64>().unwrap_or(0));
+        for (i, part) in body.split(':').enumerate() {
+            let n = part.replace('_', "").parse::<i64>().unwrap_or(0);
+            let power = 60i64.saturating_pow((i as i64 - 2).unsigned_abs() as u32);
+            v = v.saturating_add(n.saturating_mul(power));
         }
         return Ok(Value::Int(sign * v));
     }

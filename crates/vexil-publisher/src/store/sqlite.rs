@@ -84,7 +84,10 @@ impl SqliteStore {
             return Ok(());
         }
         let busy = self.busy;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| locked_or(e, &describe, busy))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| locked_or(e, &describe, busy))?;
         // Another process may have migrated while we waited for the lock.
         let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).context(&describe)?;
         if current < 1 {
@@ -98,7 +101,10 @@ impl SqliteStore {
 fn locked_or(e: rusqlite::Error, what: &str, busy: Duration) -> Error {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
-            return Error::io(format!("{what} is locked by another process (waited {:.1}s); try again", busy.as_secs_f64()));
+            return Error::io(format!(
+                "{what} is locked by another process (waited {:.1}s); try again",
+                busy.as_secs_f64()
+            ));
         }
     }
     Error::io(format!("{what}: {e}"))

@@ -1,0 +1,178 @@
+//! Helpers for driving the real `vexil` binary against throwaway projects.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");
+
+/// A project in a temporary directory, created with `vexil init`.
+pub struct TestProject {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestProject {
+    pub fn new() -> TestProject {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_in(dir.path(), &["init", "."]);
+        assert!(out.status.success(), "init: {}", stderr(&out));
+        TestProject { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs vexil; returns the output whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_in(self.path(), args)
+    }
+
+    /// Runs vexil and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "vexil {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// Runs vexil, asserts it failed with `code` and that stderr mentions `needle`.
+    pub fn fails(&self, args: &[&str], code: i32, needle: &str) -> String {
+        let out = self.run(args);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "vexil {args:?}: expected exit {code}\nstdout: {}\nstderr: {err}",
+            stdout(&out)
+        );
+        assert!(err.contains(needle), "vexil {args:?}: stderr lacks {needle:?}:\n{err}");
+        err
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn define(&self, name: &str, flag_type: &str, default_enabled: bool) {
+        self.write(
+            &format!("config/feature_flags/{flag_type}/{name}.yml"),
+            &format!("---\nname: {name}\nmilestone: '17.0'\ngroup: group::test\ntype: {flag_type}\ndefault_enabled: {default_enabled}\n"),
+        );
+    }
+
+    /// Everything a command could change: every file under the project (the database's
+    /// logical content instead of its file, whose bytes SQLite may rewrite on its own).
+    pub fn fingerprint(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(self.path(), self.path(), &mut out);
+        out.insert("<database>".into(), dump_database(&self.path().join(".vexil/state.db")).into_bytes());
+        out
+    }
+
+    /// The environment's latest version in the database.
+    pub fn version(&self, env: &str) -> u64 {
+        let s = self.ok(&["inspect", "--env", env, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        v["version"].as_u64().unwrap()
+    }
+
+    pub fn eval(&self, env: &str, flag: &str, actor: &str) -> (bool, String) {
+        let v = self.json(&["eval", flag, "--env", env, "--actor", actor, "--random", "0.5"]);
+        (v["enabled"].as_bool().unwrap(), v["reason"].as_str().unwrap().to_string())
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        if rel.starts_with(".vexil/state.db") || rel.starts_with(".vexil/locks") {
+            continue;
+        }
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.insert(rel, std::fs::read(&p).unwrap_or_default());
+        }
+    }
+}
+
+pub fn dump_database(path: &Path) -> String {
+    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut out = String::new();
+    let mut stmt = conn.prepare("SELECT environment, version, published_at, author, hex(snapshot) FROM versions ORDER BY environment, version").unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}|{}\n",
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?
+            ))
+        })
+        .unwrap();
+    for r in rows {
+        out.push_str(&r.unwrap());
+    }
+    let mut stmt = conn.prepare("SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes ORDER BY id").unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{:?}|{}|{}|{}|{}|{}|{}\n",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?
+            ))
+        })
+        .unwrap();
+    for r in rows {
+        out.push_str(&r.unwrap());
+    }
+    out
+}
+
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(VEXIL)
+        .args(args)
+        .current_dir(dir)
+        .env("VEXIL_AUTHOR", "Test Author <test@example.com>")
+        .env_remove("VEXIL_PROJECT")
+        .output()
+        .unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
