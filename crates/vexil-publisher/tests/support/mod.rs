@@ -156,13 +156,16 @@ pub fn dump_database(path: &Path) -> String {
 }
 
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(VEXIL)
-        .args(args)
-        .current_dir(dir)
-        .env("VEXIL_AUTHOR", "Test Author <test@example.com>")
-        .env_remove("VEXIL_PROJECT")
-        .output()
-        .unwrap()
+    run_env(dir, args, &[])
+}
+
+pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(VEXIL);
+    c.args(args).current_dir(dir).env("VEXIL_AUTHOR", "Test Author <test@example.com>").env_remove("VEXIL_PROJECT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {
