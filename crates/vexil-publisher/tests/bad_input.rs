@@ -53,7 +53,11 @@ fn bad_values_options_and_flags() {
         refused(&p, &["feature", "set", FLAG, bad, "--actors"], &[bad, "is invalid"]);
     }
     refused(&p, &["feature", "set", FLAG, "50", "--actors", "--project=1"], &["cannot be combined with targets"]);
-    refused(&p, &["feature", "set", "new_navigation_barr", "true"], &["new_navigation_barr", "Did you mean `new_navigation_bar`"]);
+    refused(
+        &p,
+        &["feature", "set", "new_navigation_barr", "true"],
+        &["new_navigation_barr", "Did you mean `new_navigation_bar`"],
+    );
     refused(&p, &["feature", "set", FLAG], &["<value>"]);
     refused(&p, &["rollback", "--env", "dev"], &["--to VERSION or --steps N"]);
     refused(&p, &["eval", FLAG, "--random", "1.5"], &["--random 1.5"]);
@@ -65,7 +69,8 @@ fn malformed_config_names_the_line() {
     let p = TestProject::new();
     let path = p.path().join("vexil.toml");
     let good = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, good.replace("default_environment = \"production\"", "default_environment = production")).unwrap();
+    std::fs::write(&path, good.replace("default_environment = \"production\"", "default_environment = production"))
+        .unwrap();
     refused(&p, &["status"], &["vexil.toml", "line 11", "string values must be quoted"]);
     std::fs::write(&path, good.replace("kind = \"directory\"", "kind = \"ftp\"")).unwrap();
     refused(&p, &["status"], &["vexil.toml", "unknown kind \"ftp\""]);
@@ -135,7 +140,11 @@ fn corrupt_or_tampered_target_snapshots() {
     let foreign = std::fs::read(other.path().join("public/dev/latest.vxl")).unwrap();
     for bad in [b"garbage".to_vec(), good[..good.len() / 2].to_vec(), foreign] {
         std::fs::write(&latest, &bad).unwrap();
-        refused(&p, &["feature", "set", FLAG, "false", "--dev"], &["environment dev, target local", "latest.vxl is not a snapshot this database published"]);
+        refused(
+            &p,
+            &["feature", "set", FLAG, "false", "--dev"],
+            &["environment dev, target local", "latest.vxl is not a snapshot this database published"],
+        );
         refused(&p, &["publish"], &["latest.vxl"]);
     }
     p.ok(&["publish", "--repair"]);
