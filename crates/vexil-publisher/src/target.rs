@@ -120,6 +120,16 @@ impl Target {
         }
         let versions_dir = self.dir().join("v");
         std::fs::create_dir_all(&versions_dir).context(format!("{}: cannot create v/", self.describe()))?;
+        // A push killed half-way leaves its temporary files behind; nobody else writes them
+        // while we hold the lock.
+        for dir in [self.dir(), versions_dir.as_path()] {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') && name.to_string_lossy().contains(".tmp-") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         // A repair rewrites only the newest version; older immutable files are left alone.
         let missing: Vec<VersionRow> =
             if from == 0 && repair { vec![latest.clone()] } else { store.versions_after(&self.environment, from)? };
