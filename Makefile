@@ -7,10 +7,11 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET_DIR := target/wasm
 
-.PHONY: demo test deps test-rust test-wasm-build test-fuzz lint bench bench-core
+.PHONY: demo test deps test-rust test-wasm-build test-fuzz lint bench bench-core bench-publisher
 
 demo:
-	$(CARGO) run --quiet --release -p vexil-core --all-features --example rollout
+	$(CARGO) build --quiet --release -p vexil-publisher
+	scripts/demo.sh
 
 test: deps lint test-rust test-wasm-build test-fuzz
 	@echo "make test: all passed"
@@ -38,8 +39,11 @@ test-fuzz:
 	cd crates/vexil-core && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_evaluate \
 		fuzz/corpus/decode_evaluate -- -max_total_time=20 -runs=2000000 2>&1 | tail -n 3
 
-bench: bench-core
+bench: bench-core bench-publisher
 
 # Workload W1 from ../shared/bench (generated on first use); results go in the README.
 bench-core:
 	$(CARGO) bench -p vexil-core --all-features --bench w1
+
+bench-publisher:
+	$(CARGO) bench -p vexil-publisher --bench publisher

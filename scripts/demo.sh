@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A GitLab-style rollout of one flag with vexil, on the embedded defaults (SQLite state,
+# local directory targets), following GitLab's rollout issue template. Each step prints the
+# command, the flag's state, and what a few actors get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VEXIL=${VEXIL:-$PWD/target/release/vexil}
+DEMO=${DEMO_DIR:-$PWD/.work/demo}
+FLAG=new_navigation_bar
+export VEXIL_AUTHOR="${VEXIL_AUTHOR:-Demo Release Manager <rm@example.com>}"
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+step() {
+  bold "\$ vexil $*"
+  "$VEXIL" -C "$DEMO" "$@" | sed 's/^/  /'
+}
+who() { # evaluate the flag in one environment for a few actors
+  local env=$1
+  printf '  %-12s' "$env:"
+  for actor in "User:1 --property team=gitlab" "User:2" "User:777" "Project:42" "Group:9970"; do
+    # shellcheck disable=SC2086
+    out=$("$VEXIL" -C "$DEMO" eval "$FLAG" --env "$env" --actor $actor --random 0.5 --json)
+    on=$(sed -n 's/.*"enabled": \(true\|false\).*/\1/p' <<<"$out")
+    reason=$(sed -n 's/.*"reason": "\([a-z_]*\)".*/\1/p' <<<"$out")
+    printf ' %s=%s(%s)' "${actor%% *}" "$([ "$on" = true ] && echo on || echo off)" "$reason"
+  done
+  echo
+}
+
+rm -rf "$DEMO"
+bold "\$ vexil init $DEMO"
+"$VEXIL" init "$DEMO" | sed 's/^/  /'
+who production
+
+step feature set $FLAG 50 --actors --dev --pre --staging --staging-ref
+who staging
+
+step feature set $FLAG true --dev --pre --staging --staging-ref
+who staging
+
+step feature set $FLAG true --project=42 --group=9970 --user=2 --feature-group=gitlab_team_members --production
+who production
+
+for pct in 10 25 50; do
+  step feature set $FLAG $pct --actors --production
+  who production
+done
+
+step feature set $FLAG true
+who production
+
+bold "Something is wrong: roll back with false"
+step feature set $FLAG false
+who production
+
+step log $FLAG --env production --limit 3
+
+bold "The removal MR is deployed: clean up"
+step feature delete $FLAG --dev --pre --staging --staging-ref --production
+who production
+
+step status
+bold "Snapshots are in $DEMO/public/<environment>/latest.vxl (and v/<version>.vxl)"
