@@ -260,7 +260,7 @@ pub(crate) mod rice {
             if used != self.bytes.len() {
                 return Err(self.err());
             }
-            if self.bit % 8 != 0 && self.bytes[used - 1] >> (self.bit % 8) != 0 {
+            if !self.bit.is_multiple_of(8) && self.bytes[used - 1] >> (self.bit % 8) != 0 {
                 return Err(self.err());
             }
             Ok(())
@@ -279,7 +279,7 @@ pub(crate) mod rice {
             BitWriter { out: Vec::new(), bit: 0 }
         }
         fn push_bit(&mut self, b: bool) {
-            if self.bit % 8 == 0 {
+            if self.bit.is_multiple_of(8) {
                 self.out.push(0);
             }
             if b {

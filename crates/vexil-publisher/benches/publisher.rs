@@ -20,7 +20,13 @@ fn project_with(flags: usize) -> tempfile::TempDir {
     project::init(dir.path(), &origin()).unwrap();
     for i in 0..flags {
         let p = dir.path().join(format!("config/feature_flags/beta/flag_{i:05}.yml"));
-        std::fs::write(p, format!("---\nname: flag_{i:05}\nmilestone: '17.0'\ngroup: group::bench\ntype: beta\ndefault_enabled: false\n")).unwrap();
+        std::fs::write(
+            p,
+            format!(
+                "---\nname: flag_{i:05}\nmilestone: '17.0'\ngroup: group::bench\ntype: beta\ndefault_enabled: false\n"
+            ),
+        )
+        .unwrap();
     }
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_vexil"))
         .args(["keygen"])
@@ -40,7 +46,8 @@ fn feature_set(c: &mut Criterion) {
     g.bench_function("library_sqlite_one_env", |b| {
         b.iter(|| {
             i += 1;
-            let req = SetRequest::new("flag_00001".into(), format!("{}", i % 99 + 1), true, false, false, vec![]).unwrap();
+            let req =
+                SetRequest::new("flag_00001".into(), format!("{}", i % 99 + 1), true, false, false, vec![]).unwrap();
             p.feature_set(&req, &["dev".into()], &SetOptions::default(), &origin()).unwrap()
         })
     });
@@ -64,7 +71,11 @@ fn feature_set(c: &mut Criterion) {
 
 fn flip_default(dir: &Path, on: bool) {
     let p = dir.join("config/feature_flags/beta/flag_00000.yml");
-    std::fs::write(p, format!("---\nname: flag_00000\nmilestone: '17.0'\ngroup: group::bench\ntype: beta\ndefault_enabled: {on}\n")).unwrap();
+    std::fs::write(
+        p,
+        format!("---\nname: flag_00000\nmilestone: '17.0'\ngroup: group::bench\ntype: beta\ndefault_enabled: {on}\n"),
+    )
+    .unwrap();
 }
 
 fn publish_10k(c: &mut Criterion) {

@@ -477,7 +477,7 @@ fn flag_json(p: &Project, env: &str, version: u64, flag: &str, state: Option<&Fl
         list.push(json!({"key": "groups", "value": gates.groups}));
     }
     let pct = |p: vexil_core::Percentage| -> Json {
-        if p.thousandths() % 1000 == 0 {
+        if p.thousandths().is_multiple_of(1000) {
             json!(p.thousandths() / 1000)
         } else {
             json!(p.as_f64())

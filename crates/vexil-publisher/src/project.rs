@@ -28,6 +28,13 @@ pub struct Origin {
 /// Persisted state of one environment: flag name → state, for persisted flags only.
 pub type Persisted = BTreeMap<String, FlagState>;
 
+/// A change to plan inside a commit: edits every environment's persisted state and returns
+/// the environments it touched and their change-log entries.
+type Plan<'a> = dyn FnMut(&mut BTreeMap<String, Persisted>) -> Result<(BTreeSet<String>, Vec<Change>)> + 'a;
+
+/// An environment's newest state and the key it was signed with, if any.
+type LatestState = Option<(Environment, Option<[u8; 32]>)>;
+
 /// An open project.
 pub struct Project {
     /// The configuration.
@@ -234,11 +241,7 @@ impl Project {
     /// loaded inside the transaction, so checks may look across them) and returns the
     /// environments it touched and the change-log entries; each touched environment gets a
     /// new version. Nothing is written unless `plan` succeeds.
-    fn commit(
-        &mut self,
-        origin: &Origin,
-        plan: &mut dyn FnMut(&mut BTreeMap<String, Persisted>) -> Result<(BTreeSet<String>, Vec<Change>)>,
-    ) -> Result<Vec<(String, u64)>> {
+    fn commit(&mut self, origin: &Origin, plan: &mut Plan<'_>) -> Result<Vec<(String, u64)>> {
         let Project { config, definitions, store, signing_key } = self;
         let mut committed = Vec::new();
         store.write(&mut |tx| {
@@ -428,7 +431,7 @@ impl Project {
             self.check_targets(&envs)?;
         }
         let key = self.signing_key.as_ref().map(SigningKey::public_key);
-        let mut latest_envs: BTreeMap<String, Option<(Environment, Option<[u8; 32]>)>> = BTreeMap::new();
+        let mut latest_envs: BTreeMap<String, LatestState> = BTreeMap::new();
         for env in &envs {
             latest_envs.insert(
                 env.clone(),
