@@ -122,8 +122,8 @@ impl<'a> ActorKey<'a> {
 
 /// The number a decimal text stands for, if it is written the one way `u64::to_string`
 /// writes it (no sign, no leading zeros), so that the id text can be rebuilt exactly.
-#[inline]
-fn canonical_u64(bytes: &[u8]) -> Option<u64> {
+#[inline(always)]
+pub(crate) fn canonical_u64(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || bytes.len() > 20 || (bytes[0] == b'0' && bytes.len() > 1) {
         return None;
     }

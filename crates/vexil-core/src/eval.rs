@@ -128,11 +128,16 @@ impl Snapshot {
         if f.bits & BIT_PERSISTED == 0 {
             return (f.bits & BIT_DEFAULT_ENABLED != 0, Reason::Default);
         }
-        if !stack.push(index) {
+        // Only expressions and groups can reach other flags (FeatureEnabled); the others need
+        // no cycle guard.
+        let guarded = f.expression.is_some() || f.groups.len > 0;
+        if guarded && !stack.push(index) {
             return (false, Reason::Off);
         }
         let gate = self.open_gate(index, f, ctx, stack);
-        stack.pop();
+        if guarded {
+            stack.pop();
+        }
         match gate {
             None => (false, Reason::Off),
             Some(_) if ctx.actors.iter().any(|a| self.contains(&f.opt_outs, a.id)) => (false, Reason::OptOut),

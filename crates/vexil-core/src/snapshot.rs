@@ -198,14 +198,22 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     ac.remainder().iter().zip(bc.remainder()).all(|(x, y)| x == y)
 }
 
-/// Membership in a sorted run of keys. Allow-lists are mostly short: a branch-free scan of a
-/// cache line or two beats the dependent loads of a binary search.
+/// Membership in a sorted run of keys.
+#[inline]
 fn contains_key(keys: &[u64], key: u64) -> bool {
-    if keys.len() <= 16 {
-        keys.iter().fold(false, |found, &k| found | (k == key))
-    } else {
-        keys.binary_search(&key).is_ok()
+    // Branch-free binary search: the halving steps compile to conditional moves, so a short
+    // allow-list costs a few compares and no mispredictions.
+    let mut base = 0usize;
+    let mut len = keys.len();
+    if len == 0 {
+        return false;
     }
+    while len > 1 {
+        let half = len / 2;
+        base = if keys[base + half] <= key { base + half } else { base };
+        len -= half;
+    }
+    keys[base] == key
 }
 
 /// SipHash-2-4 of an actor id under a browser snapshot's salt.
@@ -335,35 +343,52 @@ impl Snapshot {
         if let Audience::Browser { salt } = &self.audience {
             return contains_key(set.keys.of(&self.keys), actor_hash(salt, id));
         }
-        if let ActorKey::Numeric { kind, key } = ActorKey::of(id) {
-            if let Some(kind) = self.kind_index(kind.as_bytes()) {
-                let mut keys = set.keys.of(&self.keys);
-                // Walk the set's runs: a header `kind << 32 | count`, then the keys.
-                while let Some((&header, rest)) = keys.split_first() {
-                    let count = ((header & 0xffff_ffff) as usize).min(rest.len());
-                    if (header >> 32) as usize == kind {
-                        return contains_key(&rest[..count], key);
+        let bytes = id.as_bytes();
+        // One pass for the kind: where the colon is, and the kind's first eight bytes.
+        let mut colon = 0;
+        let mut word = 0u64;
+        while colon < bytes.len() && bytes[colon] != b':' {
+            if colon < 8 {
+                word |= u64::from(bytes[colon]) << (8 * colon);
+            }
+            colon += 1;
+        }
+        if colon > 0 && colon < bytes.len() {
+            if let Some(key) = crate::actor::canonical_u64(&bytes[colon + 1..]) {
+                if let Some(kind) = self.kind_index_of(word, &bytes[..colon]) {
+                    let mut keys = set.keys.of(&self.keys);
+                    // Walk the set's runs: a header `kind << 32 | count`, then the keys.
+                    while let Some((&header, rest)) = keys.split_first() {
+                        let count = ((header & 0xffff_ffff) as usize).min(rest.len());
+                        if (header >> 32) as usize == kind {
+                            return contains_key(&rest[..count], key);
+                        }
+                        keys = &rest[count..];
                     }
-                    keys = &rest[count..];
+                    return false;
                 }
-                return false;
             }
         }
-        set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(id.as_bytes())).is_ok()
+        set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(bytes)).is_ok()
     }
 
-    fn kind_index(&self, kind: &[u8]) -> Option<usize> {
-        let word = kind_word(kind);
-        self.kind_words.iter().zip(&self.kinds).position(|(&w, span)| {
-            w == word && span.len as usize == kind.len() && (kind.len() <= 8 || bytes_eq(span.get(&self.bytes), kind))
-        })
+    fn kind_index_of(&self, word: u64, kind: &[u8]) -> Option<usize> {
+        for (i, &w) in self.kind_words.iter().enumerate() {
+            if w == word {
+                let span = self.kinds[i];
+                if span.len as usize == kind.len() && (kind.len() <= 8 || bytes_eq(span.get(&self.bytes), kind)) {
+                    return Some(i);
+                }
+            }
+        }
+        None
     }
 
     /// GitLab keeps opt-outs as `<id>:opt_out` entries of the actor gate, so an actor whose
     /// id is literally `X:opt_out` passes the actor gate when `X` is opted out.
     pub(crate) fn in_actor_gate(&self, f: &FlagEntry, id: &str) -> bool {
         self.contains(&f.actors, id)
-            || id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner))
+            || (!f.opt_outs.is_empty() && id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner)))
     }
 
     /// Rebuilds the owned model, e.g. to inspect or modify a snapshot.
