@@ -14,6 +14,12 @@ has_wasm_std() { # $1: rustc
   compgen -G "$sysroot/lib/rustlib/wasm32-unknown-unknown/lib/libcore-*.rlib" >/dev/null
 }
 
+has_std_source() { # $1: rustc
+  local sysroot
+  sysroot=$("$1" --print sysroot 2>/dev/null) || return 1
+  [ -f "$sysroot/lib/rustlib/src/rust/library/core/Cargo.toml" ]
+}
+
 log() { echo "setup-wasm: $*" >&2; }
 
 # VEXIL_WASM_TOOLCHAIN=debian forces the fallback (to test it where rustup works).
@@ -22,7 +28,11 @@ if [ "${VEXIL_WASM_TOOLCHAIN:-}" != debian ] && command -v rustup >/dev/null 2>&
   if [ -n "$rustc_path" ] && ! has_wasm_std "$rustc_path"; then
     timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
   fi
-  if [ -n "$rustc_path" ] && has_wasm_std "$rustc_path"; then
+  # The npm package's build recompiles core with -Zbuild-std, which needs the source.
+  if [ -n "$rustc_path" ] && ! has_std_source "$rustc_path"; then
+    timeout 120 rustup component add rust-src >/dev/null 2>&1 || true
+  fi
+  if [ -n "$rustc_path" ] && has_wasm_std "$rustc_path" && has_std_source "$rustc_path"; then
     dirname "$rustc_path"
     exit 0
   fi

@@ -19,7 +19,7 @@ use crate::actor::{Actor, Context, Value};
 use crate::crc32::Crc32;
 use crate::error::{DecodeError, DecodeErrorKind as K};
 use crate::limits::{MAX_EXPRESSION_ARGS, MAX_EXPRESSION_DEPTH, MAX_FLAG_DEPTH};
-use crate::ruby::{self, Buf};
+use crate::ruby::{self, Buf, FloatText};
 use crate::snapshot::Snapshot;
 use crate::wire::{Reader, Span};
 use alloc::string::String;
@@ -571,13 +571,13 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Ruby's `to_s`.
-    fn write_to_s(&self, out: &mut impl Write) -> fmt::Result {
+    /// Ruby's `to_s`; fails for floats when no [`FloatText`] is at hand.
+    fn write_to_s(&self, out: &mut impl Write, float: Option<&dyn FloatText>) -> fmt::Result {
         match self {
             Val::Nil => Ok(()),
             Val::Bool(b) => out.write_str(if *b { "true" } else { "false" }),
-            Val::Int(i) => write!(out, "{i}"),
-            Val::Float(f) => ruby::write_float(out, *f),
+            Val::Int(i) => ruby::write_int(out, *i),
+            Val::Float(f) => ruby::write_float(out, *f, float.ok_or(fmt::Error)?),
             Val::Str(t) => out.write_str(t.as_str()),
             Val::Time(t) => ruby::write_time(out, *t),
         }
@@ -615,12 +615,12 @@ impl<'a> Val<'a> {
     }
 
     /// Ruby's `to_f` where Flipper calls it; raising for booleans.
-    fn to_float(self) -> Result<f64, Raised> {
+    fn to_float(self, float: Option<&dyn FloatText>) -> Result<f64, Raised> {
         match self {
             Val::Nil => Ok(0.0),
             Val::Int(i) => Ok(i as f64),
             Val::Float(f) => Ok(f),
-            Val::Str(t) => Ok(ruby::string_to_f(t.as_str())),
+            Val::Str(t) => Ok(ruby::string_to_f(t.as_str(), float.ok_or(Raised)?)),
             Val::Time(t) => Ok(t as f64 / 1e9),
             Val::Bool(_) => Err(Raised),
         }
@@ -701,7 +701,7 @@ impl<'a> Scope<'a> {
                 let value = match key {
                     Val::Str(t) => self.property(t.as_str()),
                     other => {
-                        if other.write_to_s(&mut name).is_err() {
+                        if other.write_to_s(&mut name, self.float()).is_err() {
                             return Ok(Val::Nil);
                         }
                         self.property(name.as_str())
@@ -715,7 +715,7 @@ impl<'a> Scope<'a> {
                     return Ok(v);
                 }
                 let mut out = Buf::<48>::new();
-                v.write_to_s(&mut out).map_err(|_| Raised)?;
+                v.write_to_s(&mut out, self.float()).map_err(|_| Raised)?;
                 Ok(Val::Str(Text::Owned(out)))
             }
             F::Number => match arg(0, stack)? {
@@ -723,7 +723,7 @@ impl<'a> Scope<'a> {
                 Val::Str(t) => {
                     let s = t.as_str();
                     if s.contains('.') {
-                        Ok(Val::Float(ruby::string_to_f(s)))
+                        Ok(Val::Float(ruby::string_to_f(s, self.float().ok_or(Raised)?)))
                     } else {
                         ruby::string_to_i(s).map(Val::Int).ok_or(Raised)
                     }
@@ -742,7 +742,7 @@ impl<'a> Scope<'a> {
                 Ok(Val::Bool(truth))
             }
             F::Percentage => {
-                let f = arg(0, stack)?.to_float()?;
+                let f = arg(0, stack)?.to_float(self.float())?;
                 // `clamp` hands back its bound, an Integer, when it clamps.
                 if f.is_nan() {
                     Err(Raised)
@@ -757,7 +757,7 @@ impl<'a> Scope<'a> {
             F::PercentageOfActors => {
                 let (text, pct) = (arg(0, stack)?, arg(1, stack)?);
                 let mut crc = CrcSink(self.snapshot.name_crc(self.flag));
-                text.write_to_s(&mut crc).map_err(|_| Raised)?;
+                text.write_to_s(&mut crc, self.float()).map_err(|_| Raised)?;
                 let bucket = crc.0.finish() % crate::percentage::BUCKETS;
                 match pct {
                     Val::Int(p) => Ok(Val::Bool(i128::from(bucket) < i128::from(p) * 1000)),
@@ -794,7 +794,7 @@ impl<'a> Scope<'a> {
                 let name = match &name {
                     Val::Str(t) => t.as_str(),
                     other => {
-                        other.write_to_s(&mut buf).map_err(|_| Raised)?;
+                        other.write_to_s(&mut buf, self.float()).map_err(|_| Raised)?;
                         buf.as_str()
                     }
                 };
@@ -813,6 +813,10 @@ impl<'a> Scope<'a> {
                 Ok(Val::Bool(enabled))
             }
         }
+    }
+
+    fn float(&self) -> Option<&'a dyn FloatText> {
+        self.snapshot.float_text()
     }
 
     fn property(&self, name: &str) -> Val<'a> {

@@ -57,7 +57,12 @@ pub use eval::{Decision, Reason};
 pub use expr::{Expr, ExprError, Function};
 pub use model::{ActorSet, Audience, Environment, Flag, FlagType, Gates, State};
 pub use percentage::{Percentage, PercentageError, BUCKETS};
-pub use snapshot::{FlagView, Snapshot, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+#[cfg(feature = "float-text")]
+pub use ruby::CoreFloatText;
+pub use ruby::FloatText;
+#[cfg(feature = "verify")]
+pub use snapshot::Ed25519;
+pub use snapshot::{FlagView, Snapshot, Verifier, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 
 /// Flipper's percentage-of-actors bucket (0 to 99 999) of `actor_ids` for flag `flag`: the
 /// ids sorted, joined and appended to the flag's name, hashed with CRC-32.

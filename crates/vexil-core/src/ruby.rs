@@ -8,9 +8,74 @@
 use core::cmp::Ordering;
 use core::fmt::{self, Write};
 
+/// Decimal text of floats, for Ruby's `Float#to_s` and `String#to_f`. Both need exact
+/// algorithms (shortest round-trip digits, correctly rounded parsing) whose tables cost tens
+/// of kilobytes in WebAssembly; the browser build borrows the JavaScript engine's, which
+/// are exact in the same way, and native builds use core's (feature `float-text`).
+pub trait FloatText {
+    /// The shortest decimal digits that read back as `f` (finite, positive), written to
+    /// `digits`; returns how many, and the decimal exponent of the first digit
+    /// (`1234.5` is `12345` and 3).
+    fn shortest(&self, f: f64, digits: &mut [u8; 17]) -> (usize, i32);
+    /// The f64 nearest to `text`, written `[-]digits[.digits][e[-]digits]`.
+    fn parse(&self, text: &str) -> f64;
+}
+
+/// core's float formatting and parsing.
+#[cfg(feature = "float-text")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoreFloatText;
+
+#[cfg(feature = "float-text")]
+impl FloatText for CoreFloatText {
+    fn shortest(&self, f: f64, digits: &mut [u8; 17]) -> (usize, i32) {
+        // `{:e}` prints the shortest round-trip digits: `d[.ddd]e<exp>`.
+        let mut sci = Buf::<40>::new();
+        let _ = write!(sci, "{f:e}");
+        let text = sci.as_str();
+        let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+        let mut n = 0;
+        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+            if n < digits.len() {
+                digits[n] = b;
+                n += 1;
+            }
+        }
+        (n, exp.parse().unwrap_or(0))
+    }
+
+    fn parse(&self, text: &str) -> f64 {
+        text.parse().unwrap_or(0.0)
+    }
+}
+
+/// Writes `n` in decimal, zero-padded to `width`.
+pub(crate) fn write_uint(out: &mut impl Write, mut n: u64, width: usize) -> fmt::Result {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    out.write_str(core::str::from_utf8(&buf[start..]).unwrap_or("0"))
+}
+
+/// Writes `n` as Ruby's `Integer#to_s`.
+pub(crate) fn write_int(out: &mut impl Write, n: i64) -> fmt::Result {
+    if n < 0 {
+        out.write_char('-')?;
+    }
+    write_uint(out, n.unsigned_abs(), 1)
+}
+
 /// Ruby's `Float#to_s`: shortest round-trip digits; fixed notation for decimal exponents
 /// from -4 to 15, scientific (`1.0e+16`, `1.0e-05`) outside.
-pub(crate) fn write_float(out: &mut impl Write, f: f64) -> fmt::Result {
+pub(crate) fn write_float(out: &mut impl Write, f: f64, text: &dyn FloatText) -> fmt::Result {
     if f.is_nan() {
         return out.write_str("NaN");
     }
@@ -20,17 +85,9 @@ pub(crate) fn write_float(out: &mut impl Write, f: f64) -> fmt::Result {
     if f == 0.0 {
         return out.write_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
     }
-    // Rust's `{:e}` prints the same shortest digits Ruby's dtoa picks: `d[.ddd]e<exp>`.
-    let mut sci = Buf::<40>::new();
-    write!(sci, "{:e}", f.abs())?;
-    let text = sci.as_str();
-    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits = Buf::<24>::new();
-    for c in mantissa.chars().filter(char::is_ascii_digit) {
-        digits.write_char(c)?;
-    }
-    let digits = digits.as_str();
+    let mut raw = [0u8; 17];
+    let (n, exp) = text.shortest(f.abs(), &mut raw);
+    let digits = core::str::from_utf8(&raw[..n.clamp(1, 17)]).unwrap_or("0");
     let decpt = exp + 1; // digits before the decimal point
     if f < 0.0 {
         out.write_char('-')?;
@@ -60,7 +117,9 @@ pub(crate) fn write_float(out: &mut impl Write, f: f64) -> fmt::Result {
         out.write_str(&digits[..1])?;
         out.write_char('.')?;
         out.write_str(if digits.len() > 1 { &digits[1..] } else { "0" })?;
-        write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+        out.write_str("e")?;
+        out.write_char(if exp < 0 { '-' } else { '+' })?;
+        write_uint(out, u64::from(exp.unsigned_abs()), 2)
     }
 }
 
@@ -68,9 +127,15 @@ pub(crate) fn write_float(out: &mut impl Write, f: f64) -> fmt::Result {
 pub(crate) fn write_time(out: &mut impl Write, unix_nanos: i64) -> fmt::Result {
     let secs = unix_nanos.div_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+    let rem = secs.rem_euclid(86_400) as u64;
     let (y, m, d) = civil_from_days(days);
-    write!(out, "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem / 60 % 60, rem % 60)
+    write_int(out, y)?;
+    for (sep, v) in [('-', u64::from(m)), ('-', u64::from(d)), (' ', rem / 3600), (':', rem / 60 % 60), (':', rem % 60)]
+    {
+        out.write_char(sep)?;
+        write_uint(out, v, 2)?;
+    }
+    out.write_str(" UTC")
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -159,7 +224,7 @@ pub(crate) fn string_to_i(text: &str) -> Option<i64> {
 }
 
 /// Ruby's `String#to_f`: the longest prefix that reads as a float, else 0.0.
-pub(crate) fn string_to_f(text: &str) -> f64 {
+pub(crate) fn string_to_f(text: &str, float: &dyn FloatText) -> f64 {
     let mut scan = Scan::new(text);
     let mut num = Buf::<400>::new();
     if scan.sign() {
@@ -192,7 +257,7 @@ pub(crate) fn string_to_f(text: &str) -> f64 {
         // Hundreds of digits: only the magnitude matters, and it is beyond any flag's use.
         return 0.0;
     }
-    num.as_str().parse().unwrap_or(0.0)
+    float.parse(num.as_str())
 }
 
 /// `Integer <=> Float` exactly, as Ruby compares them (no rounding of the integer).
@@ -368,7 +433,7 @@ mod tests {
 
     fn float(f: f64) -> Buf<40> {
         let mut b = Buf::new();
-        write_float(&mut b, f).unwrap();
+        write_float(&mut b, f, &CoreFloatText).unwrap();
         b
     }
 
@@ -425,7 +490,7 @@ mod tests {
             ("1e400", f64::INFINITY),
             ("", 0.0),
         ] {
-            assert_eq!(string_to_f(text), f, "{text:?}");
+            assert_eq!(string_to_f(text, &CoreFloatText), f, "{text:?}");
         }
     }
 

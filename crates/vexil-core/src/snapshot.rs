@@ -19,6 +19,7 @@ use crate::expr::Arena;
 use crate::limits::MAX_SNAPSHOT_BYTES;
 use crate::model::{ActorSet, Audience, Environment, Flag, FlagType, Gates, State};
 use crate::percentage::Percentage;
+use crate::ruby::FloatText;
 use crate::wire::rice::{is_best_k, BitReader};
 use crate::wire::{Reader, Span};
 use alloc::boxed::Box;
@@ -147,6 +148,7 @@ pub struct Snapshot {
     index: Vec<Slot>,
     /// `64 - log2(index.len())`: slots come from the hash's top bits.
     index_shift: u32,
+    float_text: Option<&'static dyn FloatText>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -224,24 +226,66 @@ pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
     h.finish()
 }
 
+/// Checks an ed25519 signature. [`Snapshot::decode`] uses the built-in one (feature
+/// `verify`); the browser build passes one that calls a separately loaded module, so pages
+/// that never check signatures never download the curve arithmetic.
+pub trait Verifier {
+    /// Whether `signature` is `public_key`'s signature of `message`.
+    fn verify(&self, public_key: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool;
+}
+
+/// ed25519-compact's verification.
+#[cfg(feature = "verify")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ed25519;
+
+#[cfg(feature = "verify")]
+impl Verifier for Ed25519 {
+    fn verify(&self, public_key: &[u8; PUBLIC_KEY_LEN], message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> bool {
+        let key = ed25519_compact::PublicKey::new(*public_key);
+        key.verify(message, &ed25519_compact::Signature::new(*signature)).is_ok()
+    }
+}
+
 impl Snapshot {
     /// Decodes `bytes`. With `trusted_keys` empty the signature, if any, is not checked;
     /// otherwise the snapshot must be signed by one of them and the signature must verify.
+    #[cfg(feature = "verify")]
     pub fn decode(bytes: &[u8], trusted_keys: &[[u8; PUBLIC_KEY_LEN]]) -> Result<Snapshot, DecodeError> {
+        Snapshot::decode_with(bytes, trusted_keys, &Ed25519)
+    }
+
+    /// [`Snapshot::decode`] with signatures checked by `verifier`.
+    pub fn decode_with(
+        bytes: &[u8],
+        trusted_keys: &[[u8; PUBLIC_KEY_LEN]],
+        verifier: &dyn Verifier,
+    ) -> Result<Snapshot, DecodeError> {
         let (snapshot, signed) = Decoder::run(bytes)?;
         if !trusted_keys.is_empty() {
             let Some((message_len, key, signature)) = signed else {
                 return Err(DecodeError::new(K::Unsigned, bytes.len()));
             };
-            let at = message_len;
             if !trusted_keys.contains(&key) {
-                return Err(DecodeError::new(K::UntrustedKey, at));
+                return Err(DecodeError::new(K::UntrustedKey, message_len));
             }
-            let key = ed25519_compact::PublicKey::new(key);
-            let signature = ed25519_compact::Signature::new(signature);
-            key.verify(&bytes[..message_len], &signature).map_err(|_| DecodeError::new(K::BadSignature, at))?;
+            if !verifier.verify(&key, &bytes[..message_len], &signature) {
+                return Err(DecodeError::new(K::BadSignature, message_len));
+            }
         }
         Ok(snapshot)
+    }
+
+    /// Uses `float_text` for the float text in expressions (Ruby's `Float#to_s` and
+    /// `String#to_f`). Without one (a build without feature `float-text` that sets none),
+    /// expressions that need float text do not hold.
+    pub fn with_float_text(mut self, float_text: &'static dyn FloatText) -> Snapshot {
+        self.float_text = Some(float_text);
+        self
+    }
+
+    pub(crate) fn float_text(&self) -> Option<&'static dyn FloatText> {
+        self.float_text
     }
 
     /// The exact bytes this snapshot was decoded from.
@@ -388,7 +432,8 @@ impl Snapshot {
     /// id is literally `X:opt_out` passes the actor gate when `X` is opted out.
     pub(crate) fn in_actor_gate(&self, f: &FlagEntry, id: &str) -> bool {
         self.contains(&f.actors, id)
-            || (!f.opt_outs.is_empty() && id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner)))
+            || (!f.opt_outs.is_empty()
+                && id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner)))
     }
 
     /// Rebuilds the owned model, e.g. to inspect or modify a snapshot.
@@ -542,6 +587,10 @@ impl<'a> Decoder<'a> {
                 arena: Arena::default(),
                 index: Vec::new(),
                 index_shift: 63,
+                #[cfg(feature = "float-text")]
+                float_text: Some(&crate::ruby::CoreFloatText),
+                #[cfg(not(feature = "float-text"))]
+                float_text: None,
             },
             pending: Vec::new(),
             gaps: 0,

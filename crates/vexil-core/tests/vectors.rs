@@ -41,3 +41,53 @@ fn golden_vectors() {
     }
     assert!(checked > 3000, "{checked} cases");
 }
+
+/// Signed fixtures for the SDKs' signature and rollback tests (tests/vectors/signed/):
+/// the gates suite at versions 1 and 2 signed with a test key, and version 1 signed with
+/// another. Deterministic signatures make them byte-exact, like the other fixtures.
+#[test]
+fn signed_fixtures() {
+    let dir = support::repo_root().join("tests/vectors/signed");
+    let suites = support::load_vectors();
+    let key = vexil_core::SigningKey::from_seed([7; 32]).unwrap();
+    let other = vexil_core::SigningKey::from_seed([8; 32]).unwrap();
+    let mut env = support::environment_from_suite(&suites["gates"], "vectors-gates");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    files.push(("gates-v1.signed.vxl".into(), vexil_core::encode(&env, Some(&key)).unwrap()));
+    files.push(("gates-v1.other-key.vxl".into(), vexil_core::encode(&env, Some(&other)).unwrap()));
+    env.version = 2;
+    files.push(("gates-v2.signed.vxl".into(), vexil_core::encode(&env, Some(&key)).unwrap()));
+    // Version 3 turns `on_flag` off, for update and subscription tests.
+    env.version = 3;
+    env.flags.get_mut("on_flag").unwrap().gates.boolean = false;
+    files.push(("gates-v3.on-flag-off.signed.vxl".into(), vexil_core::encode(&env, Some(&key)).unwrap()));
+    let b64 = |k: [u8; 32]| {
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in k.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    };
+    files.push(("key.pub".into(), format!("{}\n", b64(key.public_key())).into_bytes()));
+    files.push(("other-key.pub".into(), format!("{}\n", b64(other.public_key())).into_bytes()));
+    if std::env::var_os("VEXIL_BLESS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    for (name, bytes) in &files {
+        let fixture = std::fs::read(dir.join(name)).unwrap_or_else(|_| panic!("{name} (VEXIL_BLESS=1 writes it)"));
+        assert!(&fixture == bytes, "{name} differs from its fixture");
+    }
+    let s = Snapshot::decode(&files[0].1, &[key.public_key()]).unwrap();
+    assert_eq!(s.version(), 1);
+}

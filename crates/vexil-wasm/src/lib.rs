@@ -1,0 +1,305 @@
+//! The WebAssembly face of vexil-core, shaped for a cheap boundary: the hot path takes and
+//! returns numbers only. JavaScript writes an actor id (or an encoded context) into the
+//! snapshot's scratch buffer in wasm memory and passes its length; the result comes back as
+//! one integer, `enabled | reason << 1`. Names cross once per snapshot (`names`), so the JS
+//! layer looks flags up in its own `Map`.
+//!
+//! Small is the point: the browser ships this module. It is `no_std` (no formatting
+//! machinery, no unwinding), borrows float text and ed25519 verification from the host
+//! (js/host.js; the verifier is a separately loaded module), and reports errors as numbers
+//! that the JS layer turns into typed errors.
+
+#![no_std]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use vexil_core::{Actor, Context, DecodeError, DecodeErrorKind as K, FloatText, Snapshot, Timestamp, Value, Verifier};
+use wasm_bindgen::prelude::*;
+
+// A free-list allocator of a few hundred bytes instead of dlmalloc's several kilobytes: the
+// module allocates little (a snapshot's index, scratch space) and runs single-threaded.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+#[allow(unsafe_code)]
+// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread, which is what
+// AssumeSingleThreaded requires.
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // Nothing in vexil-core panics on any input; should something still, trap rather than
+    // carry the formatting machinery a message would need.
+    core::arch::wasm32::unreachable()
+}
+
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// ed25519 verification, by the separately loaded verifier.
+    #[wasm_bindgen(js_name = verify)]
+    fn host_verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool;
+    /// `f.toExponential()`: shortest round-trip digits, as `d.ddde+x`.
+    #[wasm_bindgen(js_name = exponential)]
+    fn host_exponential(f: f64) -> String;
+    /// `Number(text)`.
+    #[wasm_bindgen(js_name = parseNumber)]
+    fn host_parse(text: &str) -> f64;
+}
+
+struct Host;
+
+impl Verifier for Host {
+    fn verify(&self, public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+        host_verify(public_key, message, signature)
+    }
+}
+
+impl FloatText for Host {
+    fn shortest(&self, f: f64, digits: &mut [u8; 17]) -> (usize, i32) {
+        let text = host_exponential(f);
+        let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "+0"));
+        let mut n = 0;
+        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+            if n < digits.len() {
+                digits[n] = b;
+                n += 1;
+            }
+        }
+        let (negative, exp) = match exp.as_bytes().first() {
+            Some(b'-') => (true, &exp[1..]),
+            Some(b'+') => (false, &exp[1..]),
+            _ => (false, exp),
+        };
+        let magnitude = exp.bytes().fold(0i32, |acc, b| acc * 10 + i32::from(b.wrapping_sub(b'0') % 10));
+        (n, if negative { -magnitude } else { magnitude })
+    }
+
+    fn parse(&self, text: &str) -> f64 {
+        host_parse(text)
+    }
+}
+
+static HOST: Host = Host;
+
+/// A decoded snapshot, or the reason it could not be.
+#[wasm_bindgen]
+pub struct RawSnapshot {
+    inner: Result<Snapshot, DecodeError>,
+    scratch: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl RawSnapshot {
+    /// Decodes `bytes`; `keys` is any number of 32-byte ed25519 public keys, concatenated
+    /// (none: signatures are not checked). Check `error` before anything else.
+    pub fn decode(bytes: &[u8], keys: &[u8]) -> RawSnapshot {
+        let trusted: Vec<[u8; 32]> =
+            keys.chunks_exact(32).map(|k| <[u8; 32]>::try_from(k).unwrap_or([0; 32])).collect();
+        let inner = Snapshot::decode_with(bytes, &trusted, &HOST).map(|s| s.with_float_text(&HOST));
+        RawSnapshot { inner, scratch: Vec::new() }
+    }
+
+    /// 0 if the snapshot decoded; otherwise the `DecodeErrorKind` number plus one, with the
+    /// version found in bits 8 and up for a version mismatch.
+    pub fn error(&self) -> u32 {
+        let Err(e) = &self.inner else { return 0 };
+        1 + match e.kind() {
+            K::BadMagic => 0,
+            K::VersionMismatch { found, .. } => 1 | u32::from(found) << 8,
+            K::UnexpectedEnd => 2,
+            K::BadVarint => 3,
+            K::BadBool => 4,
+            K::BadUtf8 => 5,
+            K::UnknownTag => 6,
+            K::NotCanonical => 7,
+            K::BadReference => 8,
+            K::BadPercentage => 9,
+            K::GatesWithoutState => 10,
+            K::BadActorKeys => 11,
+            K::BadExpression => 12,
+            K::TooLarge => 13,
+            K::TrailingBytes => 14,
+            K::Unsigned => 15,
+            K::UntrustedKey => 16,
+            K::BadSignature => 17,
+            _ => 18,
+        }
+    }
+
+    /// Where decoding stopped, for errors.
+    pub fn error_offset(&self) -> u32 {
+        self.inner.as_ref().err().map_or(0, |e| e.offset() as u32)
+    }
+
+    fn snapshot(&self) -> Option<&Snapshot> {
+        self.inner.as_ref().ok()
+    }
+
+    /// The version (exact below 2^53).
+    pub fn version(&self) -> f64 {
+        self.snapshot().map_or(0.0, |s| s.version() as f64)
+    }
+
+    /// Publish time, ms since the epoch.
+    pub fn published_at(&self) -> f64 {
+        self.snapshot().map_or(0.0, |s| s.published_at() as f64)
+    }
+
+    /// The environment's name.
+    pub fn environment(&self) -> String {
+        self.snapshot().map(|s| String::from(s.environment())).unwrap_or_default()
+    }
+
+    /// Every flag name in index order, joined by newlines (names never contain one).
+    pub fn names(&self) -> String {
+        let mut out = String::new();
+        for (i, f) in self.snapshot().into_iter().flat_map(Snapshot::flags).enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(f.name());
+        }
+        out
+    }
+
+    /// Flag `index`'s facts, packed: type (bits 0-3), default_enabled (4), client_side (5),
+    /// persisted (6), state (bits 7-8: 0 on, 1 conditional, 2 off).
+    pub fn flag_info(&self, index: u32) -> u32 {
+        let Some(f) = self.snapshot().and_then(|s| s.flag_at(index)) else { return u32::MAX };
+        let state = match (f.persisted(), f.state()) {
+            (false, _) | (_, vexil_core::State::Off) => 2,
+            (_, vexil_core::State::On) => 0,
+            (_, vexil_core::State::Conditional) => 1,
+        };
+        f.flag_type() as u32
+            | u32::from(f.default_enabled()) << 4
+            | u32::from(f.client_side()) << 5
+            | u32::from(f.persisted()) << 6
+            | state << 7
+    }
+
+    /// The signer's public key, if signed.
+    pub fn signer(&self) -> Option<Vec<u8>> {
+        self.snapshot().and_then(|s| s.signer()).map(|k| k.to_vec())
+    }
+
+    /// The audience: 0 server, 1 browser.
+    pub fn audience(&self) -> u32 {
+        match self.snapshot().map(Snapshot::audience) {
+            Some(vexil_core::Audience::Browser { .. }) => 1,
+            _ => 0,
+        }
+    }
+
+    /// A scratch buffer of at least `len` bytes; returns its address in wasm memory. The
+    /// address may change when it grows, so callers ask before each write.
+    pub fn scratch(&mut self, len: usize) -> usize {
+        if self.scratch.len() < len {
+            self.scratch.resize(len.next_power_of_two(), 0);
+        }
+        self.scratch.as_ptr() as usize
+    }
+
+    /// Evaluates flag `index` for the actor whose UTF-8 id is the first `id_len` bytes of
+    /// the scratch buffer (`id_len` = u32::MAX: no actor). Returns `enabled | reason << 1`.
+    pub fn eval_actor(&self, index: u32, id_len: u32, random: f64, now: f64) -> u32 {
+        let Some(s) = self.snapshot() else { return 9 << 1 };
+        let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
+        let decision = if id_len == u32::MAX {
+            s.evaluate_index(index, &Context::new(&[], random, now))
+        } else {
+            let bytes = self.scratch.get(..id_len as usize).unwrap_or_default();
+            let actors = [Actor::new(core::str::from_utf8(bytes).unwrap_or(""))];
+            s.evaluate_index(index, &Context::new(&actors, random, now))
+        };
+        u32::from(decision.enabled) | (decision.reason as u32) << 1
+    }
+
+    /// Evaluates flag `index` for the context encoded in the first `len` bytes of the
+    /// scratch buffer (see `decode_context`). Returns `enabled | reason << 1`, or u32::MAX
+    /// when the context is malformed.
+    pub fn eval_context(&self, index: u32, len: u32, random: f64, now: f64) -> u32 {
+        let Some(s) = self.snapshot() else { return 9 << 1 };
+        let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
+        let Some(owned) = decode_context(self.scratch.get(..len as usize).unwrap_or_default()) else {
+            return u32::MAX;
+        };
+        let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
+        let d = s.evaluate_index(index, &Context::new(&actors, random, now));
+        u32::from(d.enabled) | (d.reason as u32) << 1
+    }
+}
+
+struct OwnedActor<'a> {
+    id: &'a str,
+    props: Vec<(&'a str, Value<'a>)>,
+}
+
+/// The context encoding the JS layer writes: `u8` actor count; per actor a `u16` id length
+/// and the id, a `u8` property count, and per property a `u16` key length, the key, a tag
+/// (0 null, 1 false, 2 true, 3 integer as f64, 4 float as f64, 5 string) and its payload
+/// (8 bytes little-endian for numbers, a `u32` length and the bytes for strings).
+fn decode_context(bytes: &[u8]) -> Option<Vec<OwnedActor<'_>>> {
+    let mut r = Cursor { bytes, pos: 0 };
+    let n = r.u8()? as usize;
+    if n > vexil_core::limits::MAX_CONTEXT_ACTORS {
+        return None;
+    }
+    let mut actors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id_len = r.u16()? as usize;
+        let id = r.str(id_len)?;
+        let props_n = r.u8()? as usize;
+        let mut props = Vec::with_capacity(props_n);
+        for _ in 0..props_n {
+            let key_len = r.u16()? as usize;
+            let key = r.str(key_len)?;
+            let value = match r.u8()? {
+                0 => Value::Null,
+                1 => Value::Bool(false),
+                2 => Value::Bool(true),
+                3 => Value::Int(r.f64()? as i64),
+                4 => Value::Float(r.f64()?),
+                5 => {
+                    let len = r.u32()? as usize;
+                    Value::Str(r.str(len)?)
+                }
+                _ => return None,
+            };
+            props.push((key, value));
+        }
+        actors.push(OwnedActor { id, props });
+    }
+    (r.pos == bytes.len()).then_some(actors)
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn f64(&mut self) -> Option<f64> {
+        self.take(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+    fn str(&mut self, n: usize) -> Option<&'a str> {
+        core::str::from_utf8(self.take(n)?).ok()
+    }
+}

@@ -1,0 +1,510 @@
+// The runtime-independent part of the SDK. Each entry point (node.js, workerd.js,
+// browser.js) instantiates the wasm module its own way and hands it to `bind`; after that
+// every call here is synchronous.
+//
+// The wasm boundary is kept to numbers: an actor id is written straight into the snapshot's
+// scratch buffer in wasm memory, the flag is passed as its index (looked up in a JS Map),
+// and the decision comes back as `enabled | reason << 1`.
+
+const REASONS = ['boolean', 'expression', 'actor', 'percentage_of_actors', 'percentage_of_time', 'group', 'default', 'off', 'opt_out', 'not_found'];
+const TYPES = ['gitlab_com_derisk', 'wip', 'beta', 'ops', 'experiment', 'worker', 'undefined', 'development'];
+const STATES = ['on', 'conditional', 'off'];
+const NO_ACTOR = 0xffffffff;
+const MAX_ACTORS = 64;
+
+// Decode error numbers (RawSnapshot.error() - 1), as vexil-core's DecodeErrorKind.
+const DECODE_ERRORS = [
+  ['BAD_MAGIC', 'not a vexil snapshot (bad magic)'],
+  ['VERSION_MISMATCH', null],
+  ['TRUNCATED', 'truncated snapshot'],
+  ['MALFORMED', 'malformed integer'],
+  ['MALFORMED', 'malformed boolean'],
+  ['MALFORMED', 'string is not UTF-8'],
+  ['MALFORMED', 'unknown tag'],
+  ['MALFORMED', 'entries out of order or repeated'],
+  ['MALFORMED', 'reference to a missing entry'],
+  ['MALFORMED', 'percentage above 100'],
+  ['MALFORMED', 'gates set on a flag that is not persisted'],
+  ['MALFORMED', 'malformed actor keys'],
+  ['MALFORMED', 'malformed expression'],
+  ['TOO_LARGE', 'snapshot exceeds a size limit'],
+  ['MALFORMED', 'trailing bytes after the snapshot'],
+  ['UNSIGNED', 'snapshot is not signed, but public keys were given'],
+  ['UNTRUSTED_KEY', 'snapshot is signed by an untrusted key'],
+  ['BAD_SIGNATURE', 'snapshot signature does not verify (forged or corrupted)'],
+  ['MALFORMED', 'malformed snapshot'],
+];
+
+const FLOAT = Symbol('vexil.float');
+
+/**
+ * Marks a number as a Float for expressions. Flipper's expressions follow Ruby, where
+ * `1` and `1.0` differ (`Boolean(1)` is true, `Boolean(1.0)` false); JavaScript numbers do
+ * not, and an integral number is sent as an Integer unless wrapped with `asFloat`.
+ */
+export function asFloat(value) {
+  return { [FLOAT]: Number(value) };
+}
+
+/** Why a snapshot was refused: `code` says what kind of problem, `offset` where. */
+export class SnapshotError extends Error {
+  constructor(code, message, offset = 0) {
+    super(message);
+    this.name = 'SnapshotError';
+    this.code = code;
+    this.offset = offset;
+  }
+}
+
+let rt = null;
+let memory = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+/** Called once by the entry point with the initialised wasm glue. */
+export function bind(runtime) {
+  rt = runtime;
+}
+
+function requireRuntime() {
+  if (rt === null) {
+    throw new SnapshotError('NOT_READY', 'vexil is not initialised: in browsers, `await ready()` first');
+  }
+  return rt;
+}
+
+function mem() {
+  // Growth detaches the old buffer; a view over it then has length 0.
+  if (memory.byteLength === 0) memory = new Uint8Array(rt.wasm.memory.buffer);
+  return memory;
+}
+
+function base64ToBytes(text) {
+  const bin = atob(text.trim());
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function keyBytes(publicKeys) {
+  if (!publicKeys || publicKeys.length === 0) return new Uint8Array(0);
+  const out = new Uint8Array(32 * publicKeys.length);
+  publicKeys.forEach((k, i) => {
+    let b = k;
+    if (typeof k === 'string') {
+      try {
+        b = base64ToBytes(k);
+      } catch {
+        b = null;
+      }
+    }
+    if (!(b instanceof Uint8Array) || b.length !== 32) {
+      throw new TypeError(`publicKeys[${i}]: an ed25519 public key is 32 bytes (base64 or Uint8Array)`);
+    }
+    out.set(b, 32 * i);
+  });
+  return out;
+}
+
+function toBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new TypeError('a snapshot is bytes: Uint8Array, ArrayBuffer or another ArrayBuffer view');
+}
+
+function decodeError(code, offset) {
+  const [name, message] = DECODE_ERRORS[(code & 0xff) - 1] ?? DECODE_ERRORS[DECODE_ERRORS.length - 1];
+  if (name === 'VERSION_MISMATCH') {
+    return new SnapshotError(name, `snapshot format version ${code >>> 8} is not supported (this build reads version 1); upgrade vexil`, offset);
+  }
+  return new SnapshotError(name, `${message} at byte ${offset}`, offset);
+}
+
+/** One environment's flags at one version: decoded once, evaluated synchronously. */
+export class Snapshot {
+  #raw;
+  #index = new Map();
+  #names;
+  #ptr = 0;
+  #cap = 0;
+
+  /**
+   * Decodes (and, with `publicKeys`, verifies) a snapshot; throws a SnapshotError on bad,
+   * unsigned-when-keys-given, or forged input.
+   */
+  static decode(bytes, { publicKeys } = {}) {
+    const r = requireRuntime();
+    const data = toBytes(bytes);
+    const keys = keyBytes(publicKeys);
+    if (keys.length > 0 && !r.host.hasVerifier()) {
+      throw new SnapshotError('VERIFIER_NOT_LOADED', 'checking signatures needs the verifier: `await loadVerifier()` first (browsers)');
+    }
+    const raw = r.RawSnapshot.decode(data, keys);
+    const error = raw.error();
+    if (error !== 0) {
+      const offset = raw.error_offset();
+      raw.free();
+      throw decodeError(error, offset);
+    }
+    return new Snapshot(raw);
+  }
+
+  constructor(raw) {
+    this.#raw = raw;
+    const names = raw.names();
+    this.#names = names === '' ? [] : names.split('\n');
+    this.#names.forEach((name, i) => this.#index.set(name, i));
+    /** The version: it increases with every published change. */
+    this.version = raw.version();
+    /** The environment's name. */
+    this.environment = raw.environment();
+    /** When the version was published (ms since the epoch). */
+    this.publishedAt = raw.published_at();
+    /** 'server' or 'browser'. */
+    this.audience = raw.audience() === 1 ? 'browser' : 'server';
+  }
+
+  /** The public key (Uint8Array) of the snapshot's signature, or null if unsigned. */
+  get signer() {
+    return this.#raw.signer() ?? null;
+  }
+
+  /** Whether the snapshot has `flag`. */
+  has(flag) {
+    return this.#index.has(flag);
+  }
+
+  #scratch(len) {
+    if (len > this.#cap) {
+      this.#ptr = this.#raw.scratch(len);
+      this.#cap = len;
+    }
+    return this.#ptr;
+  }
+
+  #writeId(id) {
+    const n = id.length;
+    const ptr = this.#scratch(n * 3);
+    const m = mem();
+    let i = 0;
+    for (; i < n; i++) {
+      const c = id.charCodeAt(i);
+      if (c > 0x7f) break;
+      m[ptr + i] = c;
+    }
+    if (i === n) return n;
+    return encoder.encodeInto(id, m.subarray(ptr, ptr + n * 3)).written;
+  }
+
+  #evalCode(flag, actor, random, now) {
+    const index = this.#index.get(flag);
+    if (index === undefined) return 9 << 1;
+    if (actor === undefined || actor === null) return this.#raw.eval_actor(index, NO_ACTOR, random, now);
+    if (typeof actor !== 'string') throw new TypeError('an actor is an id string such as "User:42"');
+    return this.#raw.eval_actor(index, this.#writeId(actor), random, now);
+  }
+
+  /** Whether `flag` is on for `actor` (an id such as "User:42"), or with no actor. */
+  isEnabled(flag, actor) {
+    return (this.#evalCode(flag, actor, Math.random(), Date.now()) & 1) === 1;
+  }
+
+  /**
+   * Evaluates `flag` for a context: `actors` (ids, or `{ id, properties }`), the random
+   * draw in [0, 1) for percentage of time (default Math.random()), and `now` (ms or Date).
+   * Returns `{ enabled, reason, version }`.
+   */
+  evaluate(flag, context = {}) {
+    const code = this.#evaluateCode(flag, context);
+    return { enabled: (code & 1) === 1, reason: REASONS[code >>> 1], version: this.version };
+  }
+
+  #evaluateCode(flag, { actors, random = Math.random(), now = Date.now() } = {}) {
+    const t = now instanceof Date ? now.getTime() : now;
+    if (!actors || actors.length === 0) return this.#evalCode(flag, undefined, random, t);
+    if (actors.length === 1 && typeof actors[0] === 'string') return this.#evalCode(flag, actors[0], random, t);
+    const index = this.#index.get(flag);
+    if (index === undefined) return 9 << 1;
+    const len = this.#writeContext(actors);
+    const code = this.#raw.eval_context(index, len, random, t);
+    if (code === 0xffffffff) throw new TypeError('invalid evaluation context');
+    return code;
+  }
+
+  #writeContext(actors) {
+    if (actors.length > MAX_ACTORS) throw new RangeError(`at most ${MAX_ACTORS} actors per evaluation`);
+    const items = actors.map((a) => (typeof a === 'string' ? { id: a, properties: null } : a));
+    let size = 1;
+    for (const a of items) {
+      if (typeof a?.id !== 'string') throw new TypeError('an actor is an id string or { id, properties }');
+      size += 3 + a.id.length * 3;
+      for (const [k, v] of Object.entries(a.properties ?? {})) {
+        size += 3 + k.length * 3 + 9 + (typeof v === 'string' ? 4 + v.length * 3 : 0);
+      }
+    }
+    const ptr = this.#scratch(size);
+    const m = mem();
+    const view = new DataView(m.buffer, ptr, size);
+    let at = 0;
+    const str = (s, lenBytes) => {
+      const r = encoder.encodeInto(s, m.subarray(ptr + at + lenBytes, ptr + size));
+      if (lenBytes === 2) view.setUint16(at, r.written, true);
+      else view.setUint32(at, r.written, true);
+      at += lenBytes + r.written;
+    };
+    view.setUint8(at++, items.length);
+    for (const a of items) {
+      str(a.id, 2);
+      const props = Object.entries(a.properties ?? {});
+      if (props.length > 255) throw new RangeError('at most 255 properties per actor');
+      view.setUint8(at++, props.length);
+      for (const [k, v] of props) {
+        str(k, 2);
+        if (v === null || v === undefined) view.setUint8(at++, 0);
+        else if (v === false) view.setUint8(at++, 1);
+        else if (v === true) view.setUint8(at++, 2);
+        else if (typeof v === 'number') {
+          view.setUint8(at++, Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? 3 : 4);
+          view.setFloat64(at, v, true);
+          at += 8;
+        } else if (typeof v === 'object' && FLOAT in v) {
+          view.setUint8(at++, 4);
+          view.setFloat64(at, v[FLOAT], true);
+          at += 8;
+        } else if (typeof v === 'string') {
+          view.setUint8(at++, 5);
+          str(v, 4);
+        } else if (v instanceof Date) {
+          view.setUint8(at++, 5);
+          str(v.toISOString(), 4);
+        } else {
+          throw new TypeError(`property ${k}: values are strings, numbers, booleans, dates or null`);
+        }
+      }
+    }
+    return at;
+  }
+
+  /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
+  evaluateAll(context = {}) {
+    const out = {};
+    const random = context.random ?? Math.random();
+    const now = context.now ?? Date.now();
+    for (const name of this.#names) out[name] = this.evaluate(name, { ...context, random, now });
+    return out;
+  }
+
+  /** The flags: `[{ name, type, defaultEnabled, clientSide, persisted, state }]`. */
+  flags() {
+    return this.#names.map((name, i) => {
+      const info = this.#raw.flag_info(i);
+      return {
+        name,
+        type: TYPES[info & 15],
+        defaultEnabled: (info & 16) !== 0,
+        clientSide: (info & 32) !== 0,
+        persisted: (info & 64) !== 0,
+        state: STATES[(info >>> 7) & 3],
+      };
+    });
+  }
+
+  /** Frees the wasm memory now (it is also freed when the snapshot is garbage-collected). */
+  free() {
+    this.#raw.free();
+  }
+}
+
+/** OpenFeature-style reasons for vexil's: see the providers. */
+export function openFeatureReason(reason) {
+  switch (reason) {
+    case 'boolean':
+      return 'STATIC';
+    case 'default':
+      return 'DEFAULT';
+    case 'off':
+      return 'DISABLED';
+    case 'percentage_of_actors':
+    case 'percentage_of_time':
+      return 'SPLIT';
+    case 'not_found':
+      return 'ERROR';
+    default:
+      return 'TARGETING_MATCH';
+  }
+}
+
+/**
+ * A client that holds the current snapshot of one environment and follows updates.
+ *
+ * Sources: `bytes` (ready at once), `url` (an environment's base URL: `latest.vxl` is
+ * fetched with ETags), or `kv` (a Workers KV namespace or anything with
+ * `get(key, 'arrayBuffer')`; `key` defaults to 'latest.vxl'). With `live`, the client polls
+ * (`pollInterval` ms, default 15000) and swaps to newer snapshots; it keeps the last good
+ * one when a new one is bad, forged, or older (rollback protection).
+ */
+export function createClient(options = {}) {
+  return new Client(options);
+}
+
+class Client {
+  #options;
+  #snapshot = null;
+  #etag = null;
+  #timer = null;
+  #subscribers = new Set();
+  #listeners = new Map();
+  #closed = false;
+
+  constructor(options) {
+    const sources = ['url', 'bytes', 'kv'].filter((k) => options[k] !== undefined);
+    if (sources.length !== 1) throw new TypeError('createClient needs exactly one of url, bytes or kv');
+    this.#options = { pollInterval: 15000, key: 'latest.vxl', ...options };
+    if (options.bytes !== undefined) {
+      this.#snapshot = Snapshot.decode(options.bytes, { publicKeys: options.publicKeys });
+      this.ready = Promise.resolve(this);
+    } else {
+      this.ready = this.refresh().then(() => {
+        if (this.#snapshot === null) throw new SnapshotError('NOT_READY', 'no snapshot could be loaded');
+        return this;
+      });
+      // A client nobody awaits must not crash the process with an unhandled rejection;
+      // awaiting `ready` still sees the failure.
+      this.ready.catch(() => {});
+    }
+    if (options.live && options.bytes === undefined) this.#schedule();
+  }
+
+  /** The current snapshot, or null before the first one arrives. */
+  get snapshot() {
+    return this.#snapshot;
+  }
+
+  /** The current version (0 before the first snapshot). */
+  get version() {
+    return this.#snapshot?.version ?? 0;
+  }
+
+  #require() {
+    if (this.#snapshot === null) throw new SnapshotError('NOT_READY', 'the client has no snapshot yet: await client.ready');
+    return this.#snapshot;
+  }
+
+  isEnabled(flag, actor) {
+    return this.#require().isEnabled(flag, actor);
+  }
+
+  evaluate(flag, context) {
+    return this.#require().evaluate(flag, context);
+  }
+
+  evaluateAll(context) {
+    return this.#require().evaluateAll(context);
+  }
+
+  flags() {
+    return this.#require().flags();
+  }
+
+  /**
+   * Calls `callback(changed, decisions)` whenever an update changes a flag's result for
+   * `context`; `changed` lists the flags. Returns a function that unsubscribes.
+   */
+  subscribe(context, callback) {
+    const entry = { context, callback };
+    this.#subscribers.add(entry);
+    return () => this.#subscribers.delete(entry);
+  }
+
+  /** `on('update' | 'error', fn)`: a new snapshot was taken, or one was refused. */
+  on(event, fn) {
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event).add(fn);
+    return () => this.#listeners.get(event)?.delete(fn);
+  }
+
+  #emit(event, value) {
+    for (const fn of this.#listeners.get(event) ?? []) fn(value);
+  }
+
+  /** Fetches the source once; resolves to true when a newer snapshot was taken. */
+  async refresh() {
+    let bytes;
+    try {
+      bytes = await this.#fetch();
+    } catch (e) {
+      this.#emit('error', e);
+      return false;
+    }
+    if (bytes === null) return false;
+    return this.offer(bytes);
+  }
+
+  /**
+   * Takes `bytes` if they are a valid snapshot newer than the current one; otherwise keeps
+   * the current one and emits 'error'. Returns whether it swapped.
+   */
+  offer(bytes) {
+    let next;
+    try {
+      next = Snapshot.decode(bytes, { publicKeys: this.#options.publicKeys });
+    } catch (e) {
+      this.#emit('error', e);
+      return false;
+    }
+    const current = this.#snapshot;
+    if (current !== null && next.version <= current.version) {
+      if (next.version < current.version) {
+        this.#emit('error', new SnapshotError('OLDER_VERSION', `refused version ${next.version}: version ${current.version} is newer (rollback protection)`));
+      }
+      next.free();
+      return false;
+    }
+    // One draw for before and after, so percentage-of-time flags do not look changed.
+    const random = Math.random();
+    const now = Date.now();
+    const contexts = [...this.#subscribers].map((s) => ({ random, now, ...s.context }));
+    const before = contexts.map((c) => (current ? current.evaluateAll(c) : null));
+    this.#snapshot = next;
+    this.#emit('update', next);
+    [...this.#subscribers].forEach((s, i) => {
+      const after = next.evaluateAll(contexts[i]);
+      const previous = before[i] ?? {};
+      const changed = Object.keys({ ...previous, ...after }).filter((f) => previous[f]?.enabled !== after[f]?.enabled);
+      if (changed.length > 0) s.callback(changed, after);
+    });
+    return true;
+  }
+
+  async #fetch() {
+    const o = this.#options;
+    if (o.kv !== undefined) {
+      const data = await o.kv.get(o.key, 'arrayBuffer');
+      if (data === null) throw new SnapshotError('NOT_FOUND', `KV has no ${o.key}`);
+      return new Uint8Array(data);
+    }
+    const base = String(o.url).replace(/\/+$/, '');
+    const headers = {};
+    if (this.#etag) headers['If-None-Match'] = this.#etag;
+    const res = await (o.fetch ?? fetch)(`${base}/latest.vxl`, { headers, cache: 'no-store' });
+    if (res.status === 304) return null;
+    if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/latest.vxl: HTTP ${res.status}`);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    this.#etag = res.headers.get('ETag');
+    return bytes;
+  }
+
+  #schedule() {
+    if (this.#closed) return;
+    this.#timer = setTimeout(async () => {
+      await this.refresh();
+      this.#schedule();
+    }, this.#options.pollInterval);
+  }
+
+  /** Stops following updates (a live client keeps polling, and the process alive, until then). */
+  close() {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+}
