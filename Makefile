@@ -7,13 +7,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET_DIR := target/wasm
 
-.PHONY: demo test deps test-rust test-wasm-build test-fuzz lint bench bench-core bench-publisher
+.PHONY: demo test deps test-rust test-wasm-build test-fuzz test-js lint bench bench-core bench-publisher bench-js
 
 demo:
 	$(CARGO) build --quiet --release -p vexil-publisher
 	scripts/demo.sh
 
-test: deps lint test-rust test-wasm-build test-fuzz
+test: deps lint test-rust test-wasm-build test-fuzz test-js
 	@echo "make test: all passed"
 
 # Debian packages, the wasm32 toolchain and cargo tools. Idempotent: a second run installs
@@ -39,7 +39,15 @@ test-fuzz:
 	cd crates/vexil-core && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_evaluate \
 		fuzz/corpus/decode_evaluate -- -max_total_time=20 -runs=2000000 2>&1 | tail -n 3
 
-bench: bench-core bench-publisher
+# The npm package: wasm built and packed as published, then the same golden vectors and API
+# tests in Node, workerd (miniflare), Deno, Bun and headless Chromium, and the OpenFeature
+# providers against the real SDKs.
+test-js:
+	scripts/build-wasm.sh
+	scripts/pack-npm.sh
+	cd tests/js && node --test --test-concurrency=1 *.test.mjs
+
+bench: bench-core bench-publisher bench-js
 
 # Workload W1 from ../shared/bench (generated on first use); results go in the README.
 bench-core:
@@ -47,3 +55,8 @@ bench-core:
 
 bench-publisher:
 	$(CARGO) bench -p vexil-publisher --bench publisher
+
+bench-js:
+	scripts/build-wasm.sh
+	scripts/pack-npm.sh
+	cd tests/js && node bench.mjs

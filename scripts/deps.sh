@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ruby-flipper: the semantic oracle (tests/oracle). Flipper 0.25, GitLab buckets identically.
-scripts/apt-install.sh ruby-flipper
+# chromium: the browser tests (driven by playwright-core, never a downloaded browser).
+# binaryen: wasm-opt, for the size of what browsers download.
+scripts/apt-install.sh ruby-flipper chromium binaryen
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 scripts/setup-wasm-toolchain.sh >/dev/null

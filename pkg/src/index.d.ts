@@ -1,0 +1,151 @@
+/** Why a flag is on or off. */
+export type Reason =
+  | 'boolean'
+  | 'expression'
+  | 'actor'
+  | 'percentage_of_actors'
+  | 'percentage_of_time'
+  | 'group'
+  | 'default'
+  | 'off'
+  | 'opt_out'
+  | 'not_found';
+
+/** GitLab's flag types. */
+export type FlagType = 'gitlab_com_derisk' | 'wip' | 'beta' | 'ops' | 'experiment' | 'worker' | 'undefined' | 'development';
+
+/** A property value: Flipper expressions see strings, numbers, booleans, null (dates as ISO strings). */
+export type PropertyValue = string | number | boolean | null | Date | Float;
+
+/** A number to be read as a Ruby Float even when integral: see `asFloat`. */
+export interface Float {
+  readonly __vexilFloat: never;
+}
+
+/** An actor: its id (`User:42`), or the id with properties for expressions and feature groups. */
+export type ActorInput = string | { id: string; properties?: Record<string, PropertyValue> };
+
+export interface EvaluationContext {
+  /** Usually one actor. Several follow Flipper ≥ 0.28 (one hash over the sorted ids). */
+  actors?: ActorInput[];
+  /** The draw in [0, 1) for percentage of time (default: Math.random()). */
+  random?: number;
+  /** The time for `Now` in expressions (default: Date.now()). */
+  now?: number | Date;
+}
+
+export interface Decision {
+  enabled: boolean;
+  reason: Reason;
+  /** The snapshot version the decision was made on. */
+  version: number;
+}
+
+export interface FlagInfo {
+  name: string;
+  type: FlagType;
+  defaultEnabled: boolean;
+  clientSide: boolean;
+  persisted: boolean;
+  state: 'on' | 'conditional' | 'off';
+}
+
+export type SnapshotErrorCode =
+  | 'BAD_MAGIC'
+  | 'VERSION_MISMATCH'
+  | 'TRUNCATED'
+  | 'MALFORMED'
+  | 'TOO_LARGE'
+  | 'UNSIGNED'
+  | 'UNTRUSTED_KEY'
+  | 'BAD_SIGNATURE'
+  | 'VERIFIER_NOT_LOADED'
+  | 'OLDER_VERSION'
+  | 'NOT_READY'
+  | 'NOT_FOUND'
+  | 'FETCH_FAILED'
+  | 'INVALID_CONTEXT';
+
+export class SnapshotError extends Error {
+  readonly code: SnapshotErrorCode;
+  /** Where in the bytes decoding stopped, for decode errors. */
+  readonly offset: number;
+}
+
+export interface DecodeOptions {
+  /** Trusted ed25519 public keys (base64 or 32 bytes). Given: the snapshot must be signed by one. */
+  publicKeys?: Array<string | Uint8Array>;
+}
+
+export class Snapshot {
+  /** Decodes synchronously; throws SnapshotError on bad, unsigned-when-keys-given or forged input. */
+  static decode(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options?: DecodeOptions): Snapshot;
+  readonly version: number;
+  readonly environment: string;
+  readonly publishedAt: number;
+  readonly audience: 'server' | 'browser';
+  /** The signer's public key, or null if unsigned. */
+  readonly signer: Uint8Array | null;
+  has(flag: string): boolean;
+  /** Whether `flag` is on for `actor` (an id such as "User:42"), or with no actor. */
+  isEnabled(flag: string, actor?: string): boolean;
+  evaluate(flag: string, context?: EvaluationContext): Decision;
+  evaluateAll(context?: EvaluationContext): Record<string, Decision>;
+  flags(): FlagInfo[];
+  /** Frees the wasm memory now (it is also freed on garbage collection). */
+  free(): void;
+}
+
+/** A Workers KV namespace, or anything with the same `get`. */
+export interface KvLike {
+  get(key: string, type: 'arrayBuffer'): Promise<ArrayBuffer | null>;
+}
+
+export interface ClientOptions extends DecodeOptions {
+  /** The environment's base URL: `<url>/latest.vxl` is fetched. */
+  url?: string;
+  /** Snapshot bytes: the client is ready at once (e.g. inlined into a server-rendered page). */
+  bytes?: Uint8Array | ArrayBuffer;
+  /** A KV binding holding the snapshot under `key` (default 'latest.vxl'). */
+  kv?: KvLike;
+  key?: string;
+  /** Follow updates by polling `latest.vxl` with ETags. */
+  live?: boolean;
+  /** Milliseconds between polls (default 15000). */
+  pollInterval?: number;
+  fetch?: typeof fetch;
+}
+
+export interface Client {
+  /** Resolves once a snapshot is held; rejects if none could be loaded. */
+  readonly ready: Promise<Client>;
+  readonly snapshot: Snapshot | null;
+  readonly version: number;
+  isEnabled(flag: string, actor?: string): boolean;
+  evaluate(flag: string, context?: EvaluationContext): Decision;
+  evaluateAll(context?: EvaluationContext): Record<string, Decision>;
+  flags(): FlagInfo[];
+  /** Calls back with the flags whose result changed for `context`; returns an unsubscribe function. */
+  subscribe(context: EvaluationContext, callback: (changed: string[], decisions: Record<string, Decision>) => void): () => void;
+  on(event: 'update', listener: (snapshot: Snapshot) => void): () => void;
+  on(event: 'error', listener: (error: Error) => void): () => void;
+  /** Fetches once; resolves to whether a newer snapshot was taken. */
+  refresh(): Promise<boolean>;
+  /** Takes bytes if they are a valid, newer snapshot; returns whether it did. */
+  offer(bytes: Uint8Array | ArrayBuffer): boolean;
+  close(): void;
+}
+
+export function createClient(options: ClientOptions): Client;
+
+/** Browsers: initialise once (`verify: true` also loads the signature verifier). Elsewhere: resolves at once. */
+export function ready(options?: { verify?: boolean; module?: WebAssembly.Module | URL | string }): Promise<void>;
+
+/** Loads the ed25519 verifier needed for `publicKeys` (a separate download in browsers). */
+export function loadVerifier(): Promise<void>;
+
+/** Marks a number as a Ruby Float for expressions (`1` and `1.0` differ there). */
+export function asFloat(value: number): Float;
+
+/** OpenFeature's reason for a vexil reason. */
+export function openFeatureReason(reason: Reason): 'STATIC' | 'DEFAULT' | 'DISABLED' | 'TARGETING_MATCH' | 'SPLIT' | 'ERROR';

@@ -1,0 +1,110 @@
+// Headless Chromium (Debian's, driven by playwright-core): the golden vectors replayed in a
+// page through the browser entry, signatures through the separately loaded verifier, and the
+// plain HTML example following a live update.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFileSync, existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const here = new URL('./', import.meta.url);
+const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.html': 'text/html', '.vxl': 'application/octet-stream', '.pub': 'text/plain' };
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** Serves the packed package, the vectors and the examples; `live` is a swappable snapshot. */
+async function serve(live) {
+  const routes = [
+    ['/node_modules/vexil/', new URL('node_modules/vexil/', here)],
+    ['/vectors/', new URL('../vectors/', here)],
+    ['/examples/', new URL('../../examples/', here)],
+    ['/tests/', here],
+  ];
+  const requests = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    requests.push(path);
+    if (path === '/flags/production/latest.vxl') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store', ETag: `"${live.version}"` }).end(Buffer.from(live.bytes));
+      return;
+    }
+    for (const [prefix, dir] of routes) {
+      if (path.startsWith(prefix) && !path.includes('..')) {
+        const file = new URL(path.slice(prefix.length), dir);
+        if (existsSync(file)) {
+          const ext = path.slice(path.lastIndexOf('.'));
+          res.writeHead(200, { 'Content-Type': types[ext] ?? 'application/octet-stream' }).end(readFileSync(file));
+          return;
+        }
+      }
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { base: `http://127.0.0.1:${server.address().port}`, requests, close: () => server.close() };
+}
+
+test('chromium agrees with every golden vector and checks signatures', async () => {
+  const live = { bytes: readFileSync(new URL('../vectors/gates.vxl', here)), version: 1 };
+  const s = await serve(live);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e));
+    await page.goto(`${s.base}/examples/browser/index.html?actor=User:1`);
+    const result = await page.evaluate(async () => {
+      const vexil = await import('/node_modules/vexil/src/browser.js');
+      const { replay, parseVector, SUITES } = await import('/tests/replay.mjs');
+      await vexil.ready();
+      const suites = await Promise.all(
+        SUITES.map(async (name) => ({
+          name,
+          json: parseVector(await (await fetch(`/vectors/${name}.json`)).text(), vexil.asFloat),
+          bytes: new Uint8Array(await (await fetch(`/vectors/${name}.vxl`)).arrayBuffer()),
+        })),
+      );
+      const out = replay(vexil.Snapshot, suites);
+      const signed = new Uint8Array(await (await fetch('/vectors/signed/gates-v1.signed.vxl')).arrayBuffer());
+      const key = (await (await fetch('/vectors/signed/key.pub')).text()).trim();
+      try {
+        vexil.Snapshot.decode(signed, { publicKeys: [key] });
+      } catch (e) {
+        out.beforeVerifier = e.code;
+      }
+      await vexil.loadVerifier();
+      out.signed = vexil.Snapshot.decode(signed, { publicKeys: [key] }).version;
+      return out;
+    });
+    assert.deepEqual(result.failures, []);
+    assert.ok(result.checked > 3000);
+    assert.equal(result.beforeVerifier, 'VERIFIER_NOT_LOADED');
+    assert.equal(result.signed, 1);
+    assert.ok(s.requests.includes('/node_modules/vexil/dist/verify_bg.wasm'), 'the verifier is a separate download');
+  } finally {
+    await browser.close();
+    s.close();
+  }
+});
+
+test('the plain HTML example shows flags and follows a live update', async () => {
+  const live = { bytes: readFileSync(new URL('../vectors/signed/gates-v1.signed.vxl', here)), version: 1 };
+  const s = await serve(live);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.clock.install();
+    await page.goto(`${s.base}/examples/browser/index.html?actor=User:1`);
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.textContent('li[data-flag="on_flag"]'), 'on_flag: on (boolean)');
+    assert.equal(await page.textContent('#version'), 'vectors-gates v1');
+    assert.ok(!s.requests.includes('/node_modules/vexil/dist/verify_bg.wasm'), 'no verifier without keys');
+    live.bytes = readFileSync(new URL('../vectors/signed/gates-v3.on-flag-off.signed.vxl', here));
+    live.version = 3;
+    await page.clock.runFor(6000);
+    await page.waitForFunction(() => document.getElementById('version').textContent.endsWith('v3'));
+    assert.equal(await page.textContent('li[data-flag="on_flag"]'), 'on_flag: off (off)');
+    await page.screenshot({ path: new URL('artifacts/example-page.png', here).pathname });
+  } finally {
+    await browser.close();
+    s.close();
+  }
+});

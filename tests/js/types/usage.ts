@@ -1,0 +1,16 @@
+// Compiled by types.test.mjs (tsc --noEmit): the package's declarations describe its API.
+import { Snapshot, SnapshotError, createClient, ready, asFloat, loadVerifier, type Decision } from 'vexil';
+import { VexilWebProvider } from 'vexil/openfeature/web';
+
+export async function usage(bytes: Uint8Array): Promise<boolean> {
+  await ready({ verify: true });
+  await loadVerifier();
+  const s: Snapshot = Snapshot.decode(bytes, { publicKeys: ['base64key'] });
+  const d: Decision = s.evaluate('x', { actors: ['User:1', { id: 'User:2', properties: { plan: 'gold', n: asFloat(1), at: new Date() } }], random: 0.5 });
+  const client = createClient({ url: 'https://flags.example/production', live: true, publicKeys: ['k'] });
+  const off = client.subscribe({ actors: ['User:1'] }, (changed, decisions) => changed.forEach((f) => decisions[f].enabled));
+  off();
+  client.on('error', (e) => e instanceof SnapshotError && e.code === 'OLDER_VERSION');
+  new VexilWebProvider(client);
+  return d.enabled && s.isEnabled('x', 'User:1') && s.flags()[0].state === 'on';
+}
