@@ -125,6 +125,9 @@ export class Snapshot {
   #raw;
   #index = new Map();
   #names;
+  // Per flag: 1 if it reads the random draw, 2 if it reads the clock. Both cost more than
+  // an evaluation in some runtimes (Date.now() in a VM), so they are read only when used.
+  #inputs;
   #ptr = 0;
   #cap = 0;
 
@@ -151,9 +154,9 @@ export class Snapshot {
 
   constructor(raw) {
     this.#raw = raw;
-    const names = raw.names();
-    this.#names = names === '' ? [] : names.split('\n');
-    this.#names.forEach((name, i) => this.#index.set(name, i));
+    // Names are looked up in wasm on first use and cached here, so decoding stays cheap
+    // however many flags a snapshot has.
+    this.#inputs = raw.inputs();
     /** The version: it increases with every published change. */
     this.version = raw.version();
     /** The environment's name. */
@@ -169,9 +172,28 @@ export class Snapshot {
     return this.#raw.signer() ?? null;
   }
 
+  #lookup(flag) {
+    let index = this.#index.get(flag);
+    if (index === undefined) {
+      if (typeof flag !== 'string') throw new TypeError('a flag name is a string');
+      index = this.#raw.find(flag);
+      if (index < 0) return undefined;
+      this.#index.set(flag, index);
+    }
+    return index;
+  }
+
+  #allNames() {
+    if (this.#names === undefined) {
+      const names = this.#raw.names();
+      this.#names = names === '' ? [] : names.split('\n');
+    }
+    return this.#names;
+  }
+
   /** Whether the snapshot has `flag`. */
   has(flag) {
-    return this.#index.has(flag);
+    return this.#lookup(flag) !== undefined;
   }
 
   #scratch(len) {
@@ -197,16 +219,19 @@ export class Snapshot {
   }
 
   #evalCode(flag, actor, random, now) {
-    const index = this.#index.get(flag);
+    const index = this.#lookup(flag);
     if (index === undefined) return 9 << 1;
-    if (actor === undefined || actor === null) return this.#raw.eval_actor(index, NO_ACTOR, random, now);
+    const inputs = this.#inputs[index];
+    const r = inputs & 1 ? (random ?? Math.random()) : 0;
+    const t = inputs & 2 ? (now ?? Date.now()) : 0;
+    if (actor === undefined || actor === null) return this.#raw.eval_actor(index, NO_ACTOR, r, t);
     if (typeof actor !== 'string') throw new TypeError('an actor is an id string such as "User:42"');
-    return this.#raw.eval_actor(index, this.#writeId(actor), random, now);
+    return this.#raw.eval_actor(index, this.#writeId(actor), r, t);
   }
 
   /** Whether `flag` is on for `actor` (an id such as "User:42"), or with no actor. */
   isEnabled(flag, actor) {
-    return (this.#evalCode(flag, actor, Math.random(), Date.now()) & 1) === 1;
+    return (this.#evalCode(flag, actor, undefined, undefined) & 1) === 1;
   }
 
   /**
@@ -219,14 +244,15 @@ export class Snapshot {
     return { enabled: (code & 1) === 1, reason: REASONS[code >>> 1], version: this.version };
   }
 
-  #evaluateCode(flag, { actors, random = Math.random(), now = Date.now() } = {}) {
+  #evaluateCode(flag, { actors, random, now } = {}) {
     const t = now instanceof Date ? now.getTime() : now;
     if (!actors || actors.length === 0) return this.#evalCode(flag, undefined, random, t);
     if (actors.length === 1 && typeof actors[0] === 'string') return this.#evalCode(flag, actors[0], random, t);
-    const index = this.#index.get(flag);
+    const index = this.#lookup(flag);
     if (index === undefined) return 9 << 1;
+    const inputs = this.#inputs[index];
     const len = this.#writeContext(actors);
-    const code = this.#raw.eval_context(index, len, random, t);
+    const code = this.#raw.eval_context(index, len, inputs & 1 ? (random ?? Math.random()) : 0, inputs & 2 ? (t ?? Date.now()) : 0);
     if (code === 0xffffffff) throw new TypeError('invalid evaluation context');
     return code;
   }
@@ -288,15 +314,17 @@ export class Snapshot {
   /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
   evaluateAll(context = {}) {
     const out = {};
-    const random = context.random ?? Math.random();
-    const now = context.now ?? Date.now();
-    for (const name of this.#names) out[name] = this.evaluate(name, { ...context, random, now });
+    // One draw and one clock reading for the whole set, taken only if some flag needs them.
+    const needs = this.#inputs.reduce((a, b) => a | b, 0);
+    const random = context.random ?? (needs & 1 ? Math.random() : 0);
+    const now = context.now ?? (needs & 2 ? Date.now() : 0);
+    for (const name of this.#allNames()) out[name] = this.evaluate(name, { ...context, random, now });
     return out;
   }
 
   /** The flags: `[{ name, type, defaultEnabled, clientSide, persisted, state }]`. */
   flags() {
-    return this.#names.map((name, i) => {
+    return this.#allNames().map((name, i) => {
       const info = this.#raw.flag_info(i);
       return {
         name,

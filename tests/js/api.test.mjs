@@ -145,7 +145,7 @@ test('client: url source, ETags, live updates, rollback protection, subscription
   const changes = [];
   client.subscribe({ actors: ['User:1'] }, (changed, decisions) => changes.push({ changed, on: decisions.on_flag.enabled }));
   const waitFor = async (cond) => {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(cond());
   };
   await waitFor(() => o.requests.some((r) => r.ifNoneMatch));

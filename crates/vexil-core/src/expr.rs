@@ -434,6 +434,14 @@ pub(crate) enum Node {
     Call { function: Function, first: u32, len: u32 },
 }
 
+/// Context-reading functions an expression calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Used {
+    pub random: bool,
+    pub now: bool,
+    pub feature_enabled: bool,
+}
+
 /// All expressions of a snapshot, flattened.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Arena {
@@ -478,6 +486,24 @@ impl Arena {
         };
         self.nodes.push(node);
         Ok((self.nodes.len() - 1) as u32)
+    }
+
+    /// Which context-reading functions the expression at `root` calls.
+    pub fn functions_used(&self, root: u32) -> Used {
+        let mut used = Used::default();
+        let mut stack = alloc::vec![root];
+        while let Some(n) = stack.pop() {
+            if let Node::Call { function, first, len } = self.nodes[n as usize] {
+                match function {
+                    Function::Random => used.random = true,
+                    Function::Now => used.now = true,
+                    Function::FeatureEnabled => used.feature_enabled = true,
+                    _ => {}
+                }
+                stack.extend_from_slice(&self.args[first as usize..(first + len) as usize]);
+            }
+        }
+        used
     }
 
     pub fn to_expr(&self, bytes: &[u8], node: u32) -> Expr {

@@ -62,7 +62,7 @@ pub use ruby::CoreFloatText;
 pub use ruby::FloatText;
 #[cfg(feature = "verify")]
 pub use snapshot::Ed25519;
-pub use snapshot::{FlagView, Snapshot, Verifier, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use snapshot::{FlagView, Inputs, Snapshot, Verifier, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 
 /// Flipper's percentage-of-actors bucket (0 to 99 999) of `actor_ids` for flag `flag`: the
 /// ids sorted, joined and appended to the flag's name, hashed with CRC-32.

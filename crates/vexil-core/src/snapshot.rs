@@ -467,6 +467,15 @@ impl Snapshot {
     }
 }
 
+/// What an evaluation of a flag can read from its [`crate::Context`] besides the actors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// The random draw (percentage of time, `Random`).
+    pub random: bool,
+    /// The clock (`Now`).
+    pub now: bool,
+}
+
 /// One flag of a snapshot.
 #[derive(Clone, Copy)]
 pub struct FlagView<'s> {
@@ -519,6 +528,29 @@ impl<'s> FlagView<'s> {
             State::Off
         }
     }
+    /// Which of the context's clock and random draw evaluating this flag can read, so callers
+    /// for whom either is costly (a JavaScript `Date.now()` is) can skip them. Conservative:
+    /// a flag that asks about other flags (`FeatureEnabled`) may need both.
+    pub fn inputs(&self) -> Inputs {
+        let s = self.snapshot;
+        let e = self.entry();
+        let mut inputs = Inputs { random: !e.percentage_of_time.is_zero(), now: false };
+        let mut scan = |root: u32| {
+            let used = s.arena.functions_used(root);
+            inputs.random |= used.random || used.feature_enabled;
+            inputs.now |= used.now || used.feature_enabled;
+        };
+        if let Some(root) = e.expression {
+            scan(root);
+        }
+        for &g in e.groups.of(&s.group_refs) {
+            if let Some(root) = s.groups[g as usize].expression {
+                scan(root);
+            }
+        }
+        inputs
+    }
+
     /// The flag as an owned model value.
     pub fn to_flag(&self) -> Flag {
         let s = self.snapshot;
@@ -595,6 +627,10 @@ impl<'a> Decoder<'a> {
             pending: Vec::new(),
             gaps: 0,
         };
+        // Keys (with run headers) are the bulk of what decoding stores; each takes at least
+        // one bit of input, usually a byte or two. Reserving for one per four input bytes
+        // spares most of the growth copies, and stays within the input's own size.
+        d.s.keys.reserve(bytes.len() / 4);
         let signed = d.body()?;
         d.build_index();
         Ok((d.s, signed))

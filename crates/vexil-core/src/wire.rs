@@ -299,9 +299,10 @@ pub(crate) mod rice {
         }
     }
 
-    /// Bits needed to code `values` with parameter `k`.
-    pub fn cost(values: impl Iterator<Item = u64>, k: u8) -> u128 {
-        values.map(|v| u128::from(v >> k) + 1 + u128::from(k)).sum()
+    /// Bits needed to code `values` with parameter `k`, saturating: a real stream's cost is
+    /// bounded by its length, and a saturated neighbour still compares as larger.
+    pub fn cost(values: impl Iterator<Item = u64>, k: u8) -> u64 {
+        values.fold(0u64, |sum, v| sum.saturating_add(v >> k).saturating_add(1 + u64::from(k)))
     }
 
     /// The parameter that codes `values` in the fewest bits (the smallest one on ties).

@@ -2,7 +2,7 @@
 //! it only when a caller gives public keys, so pages that do not check signatures never
 //! download the curve arithmetic.
 
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 use wasm_bindgen::prelude::*;
 

@@ -9,7 +9,7 @@
 //! (js/host.js; the verifier is a separately loaded module), and reports errors as numbers
 //! that the JS layer turns into typed errors.
 
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 
@@ -153,6 +153,23 @@ impl RawSnapshot {
         self.snapshot().map(|s| String::from(s.environment())).unwrap_or_default()
     }
 
+    /// The index of flag `name`, or -1.
+    pub fn find(&self, name: &str) -> i32 {
+        self.snapshot().and_then(|s| s.find(name)).map_or(-1, |i| i as i32)
+    }
+
+    /// Per flag, what its evaluation reads besides the actors: 1 the random draw, 2 the clock.
+    pub fn inputs(&self) -> Vec<u8> {
+        self.snapshot()
+            .into_iter()
+            .flat_map(Snapshot::flags)
+            .map(|f| {
+                let i = f.inputs();
+                u8::from(i.random) | u8::from(i.now) << 1
+            })
+            .collect()
+    }
+
     /// Every flag name in index order, joined by newlines (names never contain one).
     pub fn names(&self) -> String {
         let mut out = String::new();
@@ -166,7 +183,8 @@ impl RawSnapshot {
     }
 
     /// Flag `index`'s facts, packed: type (bits 0-3), default_enabled (4), client_side (5),
-    /// persisted (6), state (bits 7-8: 0 on, 1 conditional, 2 off).
+    /// persisted (6), state (bits 7-8: 0 on, 1 conditional, 2 off), reads the random draw
+    /// (9), reads the clock (10).
     pub fn flag_info(&self, index: u32) -> u32 {
         let Some(f) = self.snapshot().and_then(|s| s.flag_at(index)) else { return u32::MAX };
         let state = match (f.persisted(), f.state()) {
@@ -174,7 +192,10 @@ impl RawSnapshot {
             (_, vexil_core::State::On) => 0,
             (_, vexil_core::State::Conditional) => 1,
         };
+        let inputs = f.inputs();
         f.flag_type() as u32
+            | u32::from(inputs.random) << 9
+            | u32::from(inputs.now) << 10
             | u32::from(f.default_enabled()) << 4
             | u32::from(f.client_side()) << 5
             | u32::from(f.persisted()) << 6

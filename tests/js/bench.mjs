@@ -1,0 +1,141 @@
+// The npm package's benchmarks (make bench-js), on workload W1 (../shared/bench/w1-gen.cjs:
+// 1,000 flags, 10 allow-listed users and a 25% rollout each, 10,000 users, 1,000,000
+// pairs), through each library's public API, in one run:
+//   - ns per evaluation: vexil isEnabled, GrowthBook, unleash-client, flagd-core;
+//   - time to load W1; time from worker start to first evaluation in workerd;
+//   - gzip size of what the browser entry ships, with and without signature checking.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { Snapshot, loadVerifier } from 'vexil';
+import { GrowthBookClient } from '@growthbook/growthbook';
+import { FlagdCore } from '@openfeature/flagd-core';
+import { Unleash } from 'unleash-client';
+import { Miniflare } from 'miniflare';
+
+const repo = new URL('../../', import.meta.url);
+const w1 = new URL('target/w1/', repo);
+if (!existsSync(new URL('spec.json', w1))) execFileSync('node', [new URL('../shared/bench/w1-gen.cjs', repo).pathname, w1.pathname], { stdio: 'inherit' });
+if (!existsSync(new URL('w1.vxl', w1))) {
+  execFileSync('cargo', ['run', '--quiet', '--release', '-p', 'vexil-core', '--all-features', '--example', 'w1_snapshot', '--', w1.pathname], { cwd: repo.pathname, stdio: 'inherit' });
+}
+const spec = JSON.parse(readFileSync(new URL('spec.json', w1), 'utf8'));
+const raw = readFileSync(new URL('pairs.bin', w1));
+const pairs = new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2);
+const flags = spec.flags.map((f) => f.name);
+const users = Array.from({ length: spec.nUsers }, (_, i) => `User:${i}`);
+const n = pairs.length / 2;
+
+function nsPerOp(fn, rounds = 5) {
+  const times = [];
+  let sink = 0;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) sink += fn(flags[pairs[2 * i]], users[pairs[2 * i + 1]]) ? 1 : 0;
+    times.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  times.sort((a, b) => a - b);
+  return { ns: times[Math.floor(times.length / 2)], enabled: sink / rounds };
+}
+
+function msPer(fn, rounds) {
+  const times = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+const results = {};
+const bytes = readFileSync(new URL('w1.vxl', w1));
+const signed = readFileSync(new URL('w1.signed.vxl', w1));
+const key = readFileSync(new URL('w1.pub', w1), 'utf8').trim();
+await loadVerifier();
+results.decode_ms = msPer(() => Snapshot.decode(bytes).free(), 50);
+results.decode_verify_ms = msPer(() => Snapshot.decode(signed, { publicKeys: [key] }).free(), 50);
+const snap = Snapshot.decode(bytes);
+results.vexil = nsPerOp((f, u) => snap.isEnabled(f, u));
+
+const gbPayload = JSON.parse(readFileSync(new URL('growthbook.json', w1), 'utf8'));
+results.growthbook_load_ms = msPer(() => new GrowthBookClient().initSync({ payload: gbPayload }), 5);
+const gb = new GrowthBookClient().initSync({ payload: gbPayload });
+results.growthbook = nsPerOp((f, u) => gb.isOn(f, { attributes: { id: u } }), 3);
+
+const flagdJson = readFileSync(new URL('flagd.json', w1), 'utf8');
+const flagd = new FlagdCore();
+results.flagd_load_ms = msPer(() => new FlagdCore().setConfigurations(flagdJson), 5);
+flagd.setConfigurations(flagdJson);
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+results.flagd = nsPerOp((f, u) => flagd.resolveBooleanEvaluation(f, false, { targetingKey: u }, quiet).value, 3);
+
+const unleashData = JSON.parse(readFileSync(new URL('unleash.json', w1), 'utf8'));
+const unleash = new Unleash({
+  url: 'http://127.0.0.1:9/api',
+  appName: 'bench',
+  disableMetrics: true,
+  disableAutoStart: true,
+  refreshInterval: 0,
+  bootstrap: { data: unleashData.features },
+  bootstrapOverride: true,
+});
+unleash.on('error', () => {});
+await unleash.start().catch(() => {});
+await new Promise((r) => (unleash.isSynchronized() ? r() : unleash.once('synchronized', r)));
+results.unleash = nsPerOp((f, u) => unleash.isEnabled(f, { userId: u }), 3);
+unleash.destroy();
+
+// Agreement check: every allow-listed (flag, user) pair must be on in all four.
+for (const f of spec.flags.slice(0, 50)) {
+  for (const u of f.allow) {
+    const all = [snap.isEnabled(f.name, u), gb.isOn(f.name, { attributes: { id: u } }), flagd.resolveBooleanEvaluation(f.name, false, { targetingKey: u }, quiet).value, unleash.isEnabled(f.name, { userId: u })];
+    if (all.some((x) => !x)) throw new Error(`${f.name} ${u}: ${all}`);
+  }
+}
+
+// workerd: from a new worker to its first answer, against a worker that does nothing.
+async function firstAnswer(script, modules) {
+  const t0 = process.hrtime.bigint();
+  const mf = new Miniflare({ modules: [{ type: 'ESModule', path: '/w/worker.js', contents: script }, ...modules], modulesRoot: '/w', compatibilityDate: '2025-01-01' });
+  await (await mf.dispatchFetch('http://w/')).text();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  await mf.dispose();
+  return ms;
+}
+const pkgDir = new URL('node_modules/vexil/', import.meta.url);
+const pkgModules = [{ type: 'ESModule', path: '/w/vexil', contents: "export * from './pkg/src/workerd.js';" }];
+for (const dir of ['src', 'dist']) {
+  for (const f of readdirSync(new URL(dir, pkgDir))) {
+    const file = new URL(`${dir}/${f}`, pkgDir);
+    if (f.endsWith('.wasm')) pkgModules.push({ type: 'CompiledWasm', path: `/w/pkg/${dir}/${f}`, contents: readFileSync(file) });
+    else if (f.endsWith('.js') && !f.startsWith('openfeature')) pkgModules.push({ type: 'ESModule', path: `/w/pkg/${dir}/${f}`, contents: readFileSync(file, 'utf8') });
+  }
+}
+pkgModules.push({ type: 'Data', path: '/w/w1.vxl', contents: bytes });
+const vexilWorker = "import { Snapshot } from './vexil'; import data from './w1.vxl'; const s = Snapshot.decode(new Uint8Array(data)); export default { fetch() { return new Response(String(s.isEnabled('flag_0001', 'User:1'))); } };";
+const baseline = "export default { fetch() { return new Response('ok'); } };";
+const cold = [];
+for (let i = 0; i < 5; i++) cold.push([await firstAnswer(baseline, []), await firstAnswer(vexilWorker, pkgModules)]);
+cold.sort((a, b) => a[1] - a[0] - (b[1] - b[0]));
+results.workerd_first_answer_ms = cold[2][1];
+results.workerd_baseline_ms = cold[2][0];
+
+// What the browser entry downloads.
+const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(new URL(f, pkgDir)), { level: 9 }).length, 0);
+const browserFiles = ['src/browser.js', 'src/core.js', 'dist/vexil.js', 'dist/host.js', 'dist/vexil_bg.wasm'];
+results.browser_gzip = gz(browserFiles);
+results.verifier_gzip = gz(['dist/verify.js', 'dist/verify_bg.wasm']);
+results.wasm_bytes = statSync(new URL('dist/vexil_bg.wasm', pkgDir)).size;
+
+const ratio = (x) => `${(x / results.vexil.ns).toFixed(1)}×`;
+console.log(`W1 through each public API (Node ${process.versions.node}), median of rounds over 1,000,000 pairs:`);
+console.log(`  vexil isEnabled        ${results.vexil.ns.toFixed(0)} ns`);
+console.log(`  GrowthBook isOn        ${results.growthbook.ns.toFixed(0)} ns  (${ratio(results.growthbook.ns)} vexil)`);
+console.log(`  flagd-core resolve     ${results.flagd.ns.toFixed(0)} ns  (${ratio(results.flagd.ns)})`);
+console.log(`  unleash-client         ${results.unleash.ns.toFixed(0)} ns  (${ratio(results.unleash.ns)})`);
+console.log(`load W1: vexil decode ${results.decode_ms.toFixed(2)} ms (${results.decode_verify_ms.toFixed(2)} ms with signature check); GrowthBook ${results.growthbook_load_ms.toFixed(1)} ms; flagd-core ${results.flagd_load_ms.toFixed(1)} ms`);
+console.log(`workerd, new worker to first answer: ${results.workerd_first_answer_ms.toFixed(0)} ms with vexil and W1 (empty worker: ${results.workerd_baseline_ms.toFixed(0)} ms)`);
+console.log(`browser entry: ${(results.browser_gzip / 1024).toFixed(1)} KiB gzip (wasm ${results.wasm_bytes} bytes raw); signature verifier, loaded separately: ${(results.verifier_gzip / 1024).toFixed(1)} KiB gzip`);
+console.log(JSON.stringify(results));
