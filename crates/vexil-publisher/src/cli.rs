@@ -148,6 +148,12 @@ fn command(config: Option<&Config>) -> Command {
             Command::new("init")
                 .about("Create a flags project")
                 .arg(Arg::new("dir").default_value("."))
+                .arg(
+                    Arg::new("state")
+                        .long("state")
+                        .value_name("URL")
+                        .help("The state database: postgres://user@host:port/database (default: SQLite in .vexil/)"),
+                )
                 .arg(author.clone()),
         )
         .subcommand(Command::new("lint").about("Validate flag definitions as GitLab does").arg(json_flag()))
@@ -233,6 +239,18 @@ fn command(config: Option<&Config>) -> Command {
                 .arg(Arg::new("output").short('o').long("output").value_name("FILE")),
         )
         .subcommand(
+            Command::new("migrate")
+                .about("Move the state from SQLite to PostgreSQL, keeping every version and change")
+                .arg(
+                    Arg::new("to")
+                        .long("to")
+                        .required(true)
+                        .value_name("URL")
+                        .help("postgres://user@host:port/database (password: VEXIL_DATABASE_PASSWORD or PGPASSWORD)"),
+                )
+                .arg(json_flag()),
+        )
+        .subcommand(
             Command::new("keygen").about("Create a signing key and trust it in vexil.toml").arg(
                 Arg::new("force")
                     .long("force")
@@ -266,7 +284,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode> {
                 Some(base) if target.is_relative() => base.join(target),
                 _ => target,
             };
-            let mut p = project::init(&target, &origin(sub))?;
+            let mut p = project::init(&target, sub.get_one::<String>("state").map(String::as_str), &origin(sub))?;
             println!("Created a vexil project in {}", target.display());
             println!("  vexil.toml                       environments: {}", p.config.environment_names().join(", "));
             println!("  config/feature_flags/beta/new_navigation_bar.yml");
@@ -288,6 +306,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode> {
                 "inspect" => inspect(&mut p, sub),
                 "snapshot" => snapshot(&mut p, sub),
                 "keygen" => keygen(&p, sub),
+                "migrate" => migrate(&mut p, sub),
                 _ => unreachable!("every subcommand is handled"),
             }
         }
@@ -600,7 +619,7 @@ fn status(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
         for r in &rows {
             let tv = r.target_version.map_or("?".to_string(), |v| v.to_string());
             let what = match (&r.error, r.behind) {
-                (Some(e), _) => format!("ERROR: {e}"),
+                (Some(e), _) => format!("ERROR (last pushed v{}): {e}", r.last_pushed),
                 (None, true) => "BEHIND".to_string(),
                 (None, false) => "ok".to_string(),
             };
@@ -955,6 +974,21 @@ fn snapshot(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     match m.get_one::<String>("output") {
         Some(path) if path != "-" => crate::target::write_atomically(Path::new(path), &row.snapshot)?,
         _ => std::io::stdout().lock().write_all(&row.snapshot).context("cannot write standard output")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn migrate(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
+    let url = m.get_one::<String>("to").expect("required");
+    let done = p.migrate_to(url)?;
+    if json(m) {
+        print_json(&serde_json::to_value(&done).unwrap_or(Json::Null));
+    } else {
+        println!(
+            "Copied {} versions and {} change-log entries from {} to {}.",
+            done.versions, done.changes, done.from, done.to
+        );
+        println!("vexil.toml now says state = {:?}; the SQLite file is kept as a backup.", done.to);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,19 @@ struct RawEnvironment {
 struct RawTarget {
     name: Option<String>,
     kind: String,
+    /// directory
     path: Option<PathBuf>,
+    /// s3
+    bucket: Option<String>,
+    prefix: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    /// http
+    url: Option<String>,
+    /// Seconds CDNs may cache latest.vxl (s3 and http; immutable versions are cached for a year).
+    latest_max_age: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -120,7 +132,41 @@ pub enum TargetKind {
         /// Absolute path.
         path: PathBuf,
     },
+    /// S3-compatible object storage (AWS S3, Cloudflare R2, GCS, MinIO, Garage).
+    S3(S3Target),
+    /// An HTTP origin that takes PUT (WebDAV: nginx's dav module, Apache's mod_dav, …).
+    Http {
+        /// The environment's base URL; objects go to `<url>/latest.vxl` and `<url>/v/`.
+        url: String,
+        /// Seconds `latest.vxl` may be cached.
+        latest_max_age: u32,
+    },
 }
+
+/// An S3-compatible target. Credentials not given here come from the usual AWS
+/// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ENDPOINT`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Target {
+    /// The bucket.
+    pub bucket: String,
+    /// A key prefix for this environment (`production`: `production/latest.vxl`).
+    pub prefix: String,
+    /// The endpoint, for stores other than AWS (`http://127.0.0.1:3900`).
+    pub endpoint: Option<String>,
+    /// The region.
+    pub region: Option<String>,
+    /// Access key id (else from the environment).
+    pub access_key_id: Option<String>,
+    /// Secret access key (else from the environment).
+    pub secret_access_key: Option<String>,
+    /// Seconds `latest.vxl` may be cached.
+    pub latest_max_age: u32,
+}
+
+/// How long `latest.vxl` may be cached by default: a CDN serves it for seconds, so an edge
+/// sees a change within this bound.
+pub const DEFAULT_LATEST_MAX_AGE: u32 = 5;
 
 /// One environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +182,8 @@ pub struct Environment {
 pub enum StateConfig {
     /// An SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://user@host:port/db`).
+    Postgres(String),
 }
 
 /// A loaded, validated `vexil.toml`.
@@ -177,10 +225,7 @@ impl Config {
     /// Parses the text of a `vexil.toml` whose project is `root`.
     pub fn parse(root: &Path, text: &str) -> Result<Config> {
         let raw: Raw = toml::from_str(text).map_err(|e| Error::refused(e.to_string().trim_end().to_string()))?;
-        let state = match raw.state.split_once(':') {
-            Some(("sqlite", path)) => StateConfig::Sqlite(root.join(path)),
-            _ => return Err(Error::refused(format!("state = {:?}: expected \"sqlite:<path>\"", raw.state))),
-        };
+        let state = parse_state(root, &raw.state)?;
         let mut environments: Vec<Environment> = Vec::new();
         for e in raw.environments {
             let valid = !e.name.is_empty()
@@ -203,26 +248,12 @@ impl Config {
             }
             let mut targets: Vec<TargetConfig> = Vec::new();
             for (i, t) in e.targets.into_iter().enumerate() {
-                let name = t.name.unwrap_or_else(|| if i == 0 { "local".into() } else { format!("target{}", i + 1) });
+                let name =
+                    t.name.clone().unwrap_or_else(|| if i == 0 { "local".into() } else { format!("target{}", i + 1) });
                 if targets.iter().any(|x| x.name == name) {
                     return Err(Error::refused(format!("environment {:?}: two targets are called {name:?}", e.name)));
                 }
-                let kind = match t.kind.as_str() {
-                    "directory" => TargetKind::Directory {
-                        path: root.join(t.path.ok_or_else(|| {
-                            Error::refused(format!(
-                                "environment {:?}, target {name:?}: a directory target needs `path`",
-                                e.name
-                            ))
-                        })?),
-                    },
-                    other => {
-                        return Err(Error::refused(format!(
-                            "environment {:?}, target {name:?}: unknown kind {other:?} (expected \"directory\")",
-                            e.name
-                        )))
-                    }
-                };
+                let kind = target_kind(root, &e.name, &name, t)?;
                 targets.push(TargetConfig { name, kind });
             }
             environments.push(Environment { name: e.name, targets });
@@ -292,6 +323,88 @@ impl Config {
     /// Names of all environments, in order.
     pub fn environment_names(&self) -> Vec<&str> {
         self.environments.iter().map(|e| e.name.as_str()).collect()
+    }
+}
+
+/// Reads one `[[environment.target]]`, refusing fields its kind does not take: a stray
+/// `bucket` on a directory target is a mistake worth naming, not ignoring.
+fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Result<TargetKind> {
+    let at = |msg: String| Error::refused(format!("environment {environment:?}, target {name:?}: {msg}"));
+    let given: Vec<&str> = [
+        ("path", t.path.is_some()),
+        ("bucket", t.bucket.is_some()),
+        ("prefix", t.prefix.is_some()),
+        ("endpoint", t.endpoint.is_some()),
+        ("region", t.region.is_some()),
+        ("access_key_id", t.access_key_id.is_some()),
+        ("secret_access_key", t.secret_access_key.is_some()),
+        ("url", t.url.is_some()),
+        ("latest_max_age", t.latest_max_age.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let allowed: &[&str] = match t.kind.as_str() {
+        "directory" => &["path"],
+        "s3" => &["bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key", "latest_max_age"],
+        "http" => &["url", "latest_max_age"],
+        other => return Err(at(format!("unknown kind {other:?} (expected \"directory\", \"s3\" or \"http\")"))),
+    };
+    if let Some(field) = given.iter().find(|f| !allowed.contains(f)) {
+        return Err(at(format!("a {} target takes no `{field}` (it takes {})", t.kind, allowed.join(", "))));
+    }
+    let latest_max_age = t.latest_max_age.unwrap_or(DEFAULT_LATEST_MAX_AGE);
+    Ok(match t.kind.as_str() {
+        "directory" => TargetKind::Directory {
+            path: root.join(t.path.ok_or_else(|| at("a directory target needs `path`".into()))?),
+        },
+        "s3" => {
+            let bucket = t.bucket.filter(|b| !b.is_empty()).ok_or_else(|| at("an s3 target needs `bucket`".into()))?;
+            if let Some(endpoint) = &t.endpoint {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(at(format!("endpoint {endpoint:?}: expected an http:// or https:// URL")));
+                }
+            }
+            TargetKind::S3(S3Target {
+                bucket,
+                prefix: t.prefix.unwrap_or_default().trim_matches('/').to_string(),
+                endpoint: t.endpoint,
+                region: t.region,
+                access_key_id: t.access_key_id,
+                secret_access_key: t.secret_access_key,
+                latest_max_age,
+            })
+        }
+        _ => {
+            let url = t.url.ok_or_else(|| at("an http target needs `url`".into()))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(at(format!("url {url:?}: expected an http:// or https:// URL")));
+            }
+            TargetKind::Http { url: url.trim_end_matches('/').to_string(), latest_max_age }
+        }
+    })
+}
+
+/// Rewrites `state` in the project's `vexil.toml`, keeping everything else as written.
+pub fn set_state(root: &Path, state: &str) -> Result<()> {
+    let path = root.join(FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e| Error::refused(format!("{}: {e}", path.display())))?;
+    doc["state"] = toml_edit::value(state);
+    crate::target::write_atomically(&path, doc.to_string().as_bytes())
+}
+
+/// Parses `state`: `sqlite:<path>` (relative to the project) or a PostgreSQL URL.
+pub fn parse_state(root: &Path, state: &str) -> Result<StateConfig> {
+    if state.starts_with("postgres://") || state.starts_with("postgresql://") {
+        return Ok(StateConfig::Postgres(state.to_string()));
+    }
+    match state.split_once(':') {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StateConfig::Sqlite(root.join(path))),
+        _ => Err(Error::refused(format!(
+            "state = {state:?}: expected \"sqlite:<path>\" or \"postgres://user@host:port/database\""
+        ))),
     }
 }
 
@@ -366,12 +479,58 @@ mod tests {
     }
 
     #[test]
+    fn object_and_http_targets() {
+        let text = r#"
+state = "postgres://vexil@db.internal:5432/flags"
+[[environment]]
+name = "production"
+[[environment.target]]
+name = "r2"
+kind = "s3"
+bucket = "flags"
+prefix = "/production/"
+endpoint = "https://acct.r2.cloudflarestorage.com"
+region = "auto"
+[[environment.target]]
+name = "origin"
+kind = "http"
+url = "https://origin.example.com/flags/production/"
+latest_max_age = 30
+"#;
+        let c = Config::parse(Path::new("/p"), text).unwrap();
+        assert_eq!(c.state, StateConfig::Postgres("postgres://vexil@db.internal:5432/flags".into()));
+        let targets = &c.environments[0].targets;
+        assert_eq!(
+            targets[0].kind,
+            TargetKind::S3(S3Target {
+                bucket: "flags".into(),
+                prefix: "production".into(),
+                endpoint: Some("https://acct.r2.cloudflarestorage.com".into()),
+                region: Some("auto".into()),
+                access_key_id: None,
+                secret_access_key: None,
+                latest_max_age: DEFAULT_LATEST_MAX_AGE,
+            })
+        );
+        assert_eq!(
+            targets[1].kind,
+            TargetKind::Http { url: "https://origin.example.com/flags/production".into(), latest_max_age: 30 }
+        );
+    }
+
+    #[test]
     fn refuses_with_the_field_named() {
         for (text, needle) in [
             ("[[environment]]\nname = \"Prod\"\n", "\"Prod\""),
             ("[[environment]]\nname = \"actors\"\n", "taken"),
             ("state = \"mysql:x\"\n[[environment]]\nname = \"a\"\n", "state"),
             ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"ftp\"\n", "unknown kind"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"s3\"\n", "target \"local\": an s3 target needs `bucket`"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"directory\"\npath = \"p\"\nbucket = \"b\"\n", "takes no `bucket`"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"http\"\nurl = \"ftp://x\"\n", "expected an http:// or https:// URL"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"127.0.0.1:3900\"\n", "endpoint"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"http\"\n", "needs `url`"),
+            ("state = \"postgres\"\n[[environment]]\nname = \"a\"\n", "postgres://"),
             ("[[environment]]\nname = \"a\"\n[groups]\nx = { Nope = [] }\n", "unknown function"),
             ("bogus = 1\n", "unknown field"),
             ("default_environment = \"x\"\n[[environment]]\nname = \"a\"\n", "default_environment"),

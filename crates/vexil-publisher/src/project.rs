@@ -6,7 +6,7 @@ use crate::chatops::{self, FlagState, SetRequest};
 use crate::config::{self, Config, StateConfig};
 use crate::definitions::{self, Definitions};
 use crate::error::{Context, Error, Result};
-use crate::store::{Change, SqliteStore, Store, VersionRow};
+use crate::store::{redact, Change, LogFilter, PostgresStore, SqliteStore, Store, VersionRow};
 use crate::target::{PushOutcome, Target, TargetState};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,6 +90,8 @@ pub struct StatusRow {
     pub database: u64,
     /// The target's version (0: empty), if it could be read.
     pub target_version: Option<u64>,
+    /// The version last pushed there, by the database's record (0: none).
+    pub last_pushed: u64,
     /// Whether the target is behind or unreadable.
     pub behind: bool,
     /// Why it could not be read.
@@ -110,10 +112,25 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
 }
 
 /// Creates a project in `dir`: `vexil.toml`, one example definition, the state database
-/// with version 1 of every environment, and the target directories.
-pub fn init(dir: &Path, origin: &Origin) -> Result<Project> {
+/// (`state`, else SQLite in `.vexil/`) with version 1 of every environment, and the target
+/// directories.
+pub fn init(dir: &Path, state: Option<&str>, origin: &Origin) -> Result<Project> {
     if dir.join(config::FILE).exists() {
         return Err(Error::refused(format!("{} already exists", dir.join(config::FILE).display())));
+    }
+    if let Some(state) = state {
+        refuse_password_in_url("--state", state)?;
+        // Reach the database before writing a file, so a wrong URL leaves nothing behind.
+        if let StateConfig::Postgres(url) = config::parse_state(dir, state).map_err(|e| e.context("--state"))? {
+            let mut store = PostgresStore::open(&url, lock_timeout())?;
+            let held = store.all_versions()?.len();
+            if held > 0 {
+                return Err(Error::refused(format!(
+                    "{} already holds {held} versions of another project; clone that project's repository instead of running init",
+                    store.describe()
+                )));
+            }
+        }
     }
     std::fs::create_dir_all(dir).context(format!("cannot create {}", dir.display()))?;
     let example = dir.join("config/feature_flags/beta/new_navigation_bar.yml");
@@ -121,12 +138,16 @@ pub fn init(dir: &Path, origin: &Origin) -> Result<Project> {
     std::fs::write(&example, definitions::template("new_navigation_bar", FlagType::Beta, "group::navigation"))
         .context(format!("cannot write {}", example.display()))?;
     std::fs::write(dir.join(config::FILE), config::template()).context("cannot write vexil.toml")?;
+    if let Some(state) = state {
+        config::set_state(dir, state)?;
+    }
     std::fs::write(dir.join(".gitignore"), ".vexil/\n").context("cannot write .gitignore")?;
     let mut project = Project::open(dir)?;
     for env in &project.config.environments {
         for t in &env.targets {
-            let config::TargetKind::Directory { path } = &t.kind;
-            std::fs::create_dir_all(path).context(format!("cannot create {}", path.display()))?;
+            if let config::TargetKind::Directory { path } = &t.kind {
+                std::fs::create_dir_all(path).context(format!("cannot create {}", path.display()))?;
+            }
         }
     }
     project.publish(&[], origin, false)?;
@@ -140,6 +161,7 @@ impl Project {
         let definitions = definitions::load(root, &config.definitions);
         let store: Box<dyn Store> = match &config.state {
             StateConfig::Sqlite(path) => Box::new(SqliteStore::open(path, lock_timeout())?),
+            StateConfig::Postgres(url) => Box::new(PostgresStore::open(url, lock_timeout())?),
         };
         let signing_key = match &config.signing_key {
             None => None,
@@ -174,13 +196,12 @@ impl Project {
     }
 
     /// The targets of `environment`.
-    pub fn targets(&self, environment: &str) -> Vec<Target> {
-        let locks = self.config.root.join(".vexil/locks");
+    pub fn targets(&self, environment: &str) -> Result<Vec<Target>> {
         self.config
             .environments
             .iter()
             .filter(|e| e.name == environment)
-            .flat_map(|e| e.targets.iter().map(|t| Target::new(&e.name, t.clone(), &locks)))
+            .flat_map(|e| e.targets.iter().map(|t| Target::new(&e.name, t.clone())))
             .collect()
     }
 
@@ -230,7 +251,7 @@ impl Project {
     /// database published.
     pub fn check_targets(&mut self, environments: &[String]) -> Result<()> {
         for env in environments {
-            for t in self.targets(env) {
+            for t in self.targets(env)? {
                 t.check(self.store.as_mut())?;
             }
         }
@@ -279,11 +300,13 @@ impl Project {
     /// Pushes `environment` to each of its targets; failures leave a target behind (as
     /// `vexil status` reports) until the next `vexil publish`.
     pub fn push(&mut self, environment: &str, repair: bool) -> Vec<PushReport> {
-        self.targets(environment)
+        let configs: Vec<config::TargetConfig> =
+            self.config.environments.iter().filter(|e| e.name == environment).flat_map(|e| e.targets.clone()).collect();
+        configs
             .into_iter()
-            .map(|t| PushReport {
-                target: t.config.name.clone(),
-                result: match t.push(self.store.as_mut(), repair) {
+            .map(|c| PushReport {
+                target: c.name.clone(),
+                result: match Target::new(environment, c).and_then(|t| t.push(self.store.as_mut(), repair)) {
                     Ok(o) => PushResult::Ok(o),
                     Err(e) => PushResult::Failed { error: e.to_string() },
                 },
@@ -550,22 +573,77 @@ impl Project {
         Ok(self.push_all(committed).remove(0))
     }
 
+    /// `vexil migrate --to <url>`: copies every version and change-log entry, numbers and
+    /// ids kept, into an empty PostgreSQL database in one transaction, then points
+    /// `vexil.toml` at it. SDKs hold version numbers for rollback protection, so the copy
+    /// must be exact; the SQLite file stays as it was, as a backup.
+    pub fn migrate_to(&mut self, url: &str) -> Result<Migrated> {
+        let StateConfig::Sqlite(from) = &self.config.state else {
+            return Err(Error::refused(format!(
+                "{} is already PostgreSQL; migrate moves SQLite state",
+                self.store.describe()
+            )));
+        };
+        let from = from.clone();
+        if !matches!(config::parse_state(&self.config.root, url)?, StateConfig::Postgres(_)) {
+            return Err(Error::refused(format!("--to {url:?}: expected a postgres:// URL")));
+        }
+        refuse_password_in_url("--to", url)?;
+        let versions = self.store.all_versions()?;
+        let mut changes = self.store.changes(&LogFilter::default())?;
+        changes.reverse();
+        let mut target = PostgresStore::open(url, lock_timeout())?;
+        target.import(&versions, &changes)?;
+        let copied_versions = target.all_versions()?;
+        let mut copied_changes = target.changes(&LogFilter::default())?;
+        copied_changes.reverse();
+        if copied_versions != versions || copied_changes != changes {
+            return Err(Error::io(format!(
+                "{}: the copy differs from the SQLite state ({} of {} versions, {} of {} changes); vexil.toml is unchanged",
+                target.describe(),
+                copied_versions.len(),
+                versions.len(),
+                copied_changes.len(),
+                changes.len()
+            )));
+        }
+        // A writer that committed to SQLite meanwhile would be lost by switching now.
+        if self.store.all_versions()?.len() != versions.len() {
+            return Err(Error::refused(format!(
+                "{} changed during the migration; stop other vexil commands, empty {} and run migrate again. vexil.toml is unchanged",
+                self.store.describe(),
+                target.describe()
+            )));
+        }
+        config::set_state(&self.config.root, url)?;
+        self.config.state = StateConfig::Postgres(url.to_string());
+        self.store = Box::new(target);
+        Ok(Migrated {
+            from: from.display().to_string(),
+            to: url.to_string(),
+            versions: versions.len(),
+            changes: changes.len(),
+        })
+    }
+
     /// `vexil status`: each target's version against the database's.
     pub fn status(&mut self) -> Result<Vec<StatusRow>> {
         let mut rows = Vec::new();
         let envs: Vec<String> = self.config.environments.iter().map(|e| e.name.clone()).collect();
         for env in envs {
             let database = self.store.latest(&env)?.map_or(0, |r| r.version);
-            for t in self.targets(&env) {
+            for t in self.targets(&env)? {
                 let (target_version, error) = match t.state(self.store.as_mut()) {
                     Ok(TargetState::Empty) => (Some(0), None),
                     Ok(TargetState::At { version }) => (Some(version), None),
                     Err(e) => (None, Some(e.to_string())),
                 };
+                let last_pushed = self.store.pushed(&env, &t.config.name)?;
                 rows.push(StatusRow {
                     environment: env.clone(),
                     target: t.config.name.clone(),
                     database,
+                    last_pushed,
                     behind: target_version.is_none_or(|v| v < database),
                     target_version,
                     error,
@@ -574,6 +652,30 @@ impl Project {
         }
         Ok(rows)
     }
+}
+
+/// What `vexil migrate` copied.
+#[derive(Clone, Debug, Serialize)]
+pub struct Migrated {
+    /// The SQLite file.
+    pub from: String,
+    /// The PostgreSQL URL now in `vexil.toml`.
+    pub to: String,
+    /// Versions copied.
+    pub versions: usize,
+    /// Change-log entries copied.
+    pub changes: usize,
+}
+
+/// Commands that write a database URL into `vexil.toml`, which is usually committed, take
+/// the password from the environment instead.
+fn refuse_password_in_url(option: &str, url: &str) -> Result<()> {
+    if redact(url) != url {
+        return Err(Error::refused(format!(
+            "{option}: leave the password out of the URL (vexil.toml is usually committed); set VEXIL_DATABASE_PASSWORD or PGPASSWORD instead"
+        )));
+    }
+    Ok(())
 }
 
 /// Options of `feature set` beyond the request itself.

@@ -1,19 +1,45 @@
 //! Push targets: where an environment's snapshots go, in the layout of the wire contract —
-//! `latest.vxl` (the newest snapshot) and `v/<version>.vxl` (immutable).
+//! `latest.vxl` (the newest snapshot, cached for seconds) and `v/<version>.vxl`
+//! (immutable, cached forever) — in a local directory, S3-compatible object storage, or an
+//! HTTP origin that takes PUT.
 //!
-//! A push writes the missing immutable versions first and `latest.vxl` last, each through a
-//! temporary file renamed into place, so readers only ever see complete snapshots; it holds
-//! a lock while it reads and replaces `latest.vxl`, and never replaces it with an older
-//! version.
+//! A push writes the missing immutable versions first and `latest.vxl` last; each write is
+//! whole (temporary file and rename on disk; one PUT for objects), so readers only ever see
+//! complete snapshots. Pushes to one target hold its lock in the state database and never
+//! replace `latest.vxl` with an older version: object stores such as Garage ignore
+//! conditional writes, so the order comes from the database.
 
-use crate::config::{TargetConfig, TargetKind};
+use crate::config::{S3Target, TargetConfig, TargetKind};
 use crate::error::{Context, Error, Result};
-use crate::store::{Store, VersionRow};
-use std::fs::{File, OpenOptions};
+use crate::store::{Store, VersionRow, WriteTx};
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, PutOptions, RetryConfig};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 use vexil_core::Snapshot;
+
+/// `Cache-Control` of immutable versions: a year, and never revalidated.
+pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
+
+/// What [`Target::check`] writes to prove an object target takes writes.
+pub const WRITE_CHECK: &str = ".vexil-write-check";
+
+/// The media type of snapshots.
+pub const CONTENT_TYPE: &str = "application/octet-stream";
+
+/// `Cache-Control` of `latest.vxl`.
+pub fn latest_cache(max_age: u32) -> String {
+    format!("public, max-age={max_age}")
+}
+
+enum Backend {
+    Directory(PathBuf),
+    Object { store: Arc<dyn ObjectStore>, prefix: String, latest_max_age: u32, runtime: tokio::runtime::Runtime },
+}
 
 /// One environment's target.
 pub struct Target {
@@ -21,7 +47,7 @@ pub struct Target {
     pub environment: String,
     /// The target's configuration.
     pub config: TargetConfig,
-    lock_dir: PathBuf,
+    backend: Backend,
 }
 
 /// What a target holds, compared with the database.
@@ -35,127 +61,6 @@ pub enum TargetState {
         /// The version.
         version: u64,
     },
-}
-
-impl Target {
-    /// The target `config` of `environment`; `lock_dir` holds the push locks.
-    pub fn new(environment: &str, config: TargetConfig, lock_dir: &Path) -> Target {
-        Target { environment: environment.to_string(), config, lock_dir: lock_dir.to_path_buf() }
-    }
-
-    /// "environment production, target local (directory public/production)".
-    pub fn describe(&self) -> String {
-        match &self.config.kind {
-            TargetKind::Directory { path } => {
-                format!("environment {}, target {} (directory {})", self.environment, self.config.name, path.display())
-            }
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        match &self.config.kind {
-            TargetKind::Directory { path } => path,
-        }
-    }
-
-    /// Checks, without changing anything, that a push could succeed: the target exists and
-    /// is writable, and what it holds is a snapshot the database published.
-    pub fn check(&self, store: &mut dyn Store) -> Result<TargetState> {
-        let dir = self.dir();
-        let meta = std::fs::metadata(dir).map_err(|e| {
-            Error::io(format!(
-                "{}: {e} (vexil init creates target directories; create it or fix vexil.toml)",
-                self.describe()
-            ))
-        })?;
-        if !meta.is_dir() {
-            return Err(Error::io(format!("{}: not a directory", self.describe())));
-        }
-        // Mode bits, not access(2): as root every directory is writable, and a directory
-        // someone made read-only should still stop a push.
-        if meta.permissions().mode() & 0o222 == 0 {
-            return Err(Error::io(format!("{}: the directory is read-only", self.describe())));
-        }
-        self.state(store)
-    }
-
-    /// What the target holds: its `latest.vxl`, checked against the database.
-    pub fn state(&self, store: &mut dyn Store) -> Result<TargetState> {
-        let latest = self.dir().join("latest.vxl");
-        let bytes = match std::fs::read(&latest) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TargetState::Empty),
-            Err(e) => return Err(Error::io(format!("{}: cannot read latest.vxl: {e}", self.describe()))),
-        };
-        let tampered = |why: String| {
-            Error::io(format!(
-                "{}: latest.vxl is not a snapshot this database published ({why}); `vexil publish --repair` rewrites it",
-                self.describe()
-            ))
-        };
-        // The database's copy is the authority: the bytes must be exactly those it published
-        // for that version (a signature alone would not catch an old, validly signed file).
-        let snapshot = Snapshot::decode(&bytes, &[]).map_err(|e| tampered(e.to_string()))?;
-        let version = snapshot.version();
-        match store.version(&self.environment, version)? {
-            Some(row) if row.snapshot == bytes => Ok(TargetState::At { version }),
-            Some(_) => Err(tampered(format!("version {version} differs from the database's"))),
-            None => Err(tampered(format!("the database has no version {version}"))),
-        }
-    }
-
-    /// Brings the target up to `latest`: writes the immutable versions it lacks, then
-    /// `latest.vxl`. With `repair`, rewrites whatever it holds.
-    pub fn push(&self, store: &mut dyn Store, repair: bool) -> Result<PushOutcome> {
-        let _lock = self.lock()?;
-        let Some(latest) = store.latest(&self.environment)? else { return Ok(PushOutcome::Nothing) };
-        let from = match self.state(store) {
-            Ok(TargetState::At { version }) if !repair => version,
-            Ok(_) => 0,
-            Err(_) if repair => 0,
-            Err(e) => return Err(e),
-        };
-        if from >= latest.version {
-            return Ok(PushOutcome::UpToDate { version: from });
-        }
-        let versions_dir = self.dir().join("v");
-        std::fs::create_dir_all(&versions_dir).context(format!("{}: cannot create v/", self.describe()))?;
-        // A push killed half-way leaves its temporary files behind; nobody else writes them
-        // while we hold the lock.
-        for dir in [self.dir(), versions_dir.as_path()] {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let name = entry.file_name();
-                if name.to_string_lossy().starts_with('.') && name.to_string_lossy().contains(".tmp-") {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        // A repair rewrites only the newest version; older immutable files are left alone.
-        let missing: Vec<VersionRow> =
-            if from == 0 && repair { vec![latest.clone()] } else { store.versions_after(&self.environment, from)? };
-        for row in &missing {
-            let path = versions_dir.join(format!("{}.vxl", row.version));
-            if std::fs::read(&path).is_ok_and(|b| b == row.snapshot) {
-                continue;
-            }
-            write_atomically(&path, &row.snapshot).map_err(|e| e.context(self.describe()))?;
-        }
-        write_atomically(&self.dir().join("latest.vxl"), &latest.snapshot).map_err(|e| e.context(self.describe()))?;
-        Ok(PushOutcome::Pushed { from, to: latest.version })
-    }
-
-    fn lock(&self) -> Result<File> {
-        std::fs::create_dir_all(&self.lock_dir).context(format!("cannot create {}", self.lock_dir.display()))?;
-        let path = self.lock_dir.join(format!("push-{}-{}.lock", self.environment, self.config.name));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .context(format!("cannot open {}", path.display()))?;
-        file.lock().context(format!("cannot lock {}", path.display()))?;
-        Ok(file)
-    }
 }
 
 /// What a push did.
@@ -176,6 +81,298 @@ pub enum PushOutcome {
         /// After.
         to: u64,
     },
+}
+
+/// How long object stores get before a push gives up: a target that is down should make
+/// the command report it behind promptly, not retry for minutes.
+fn client_options() -> (ClientOptions, RetryConfig) {
+    let client = ClientOptions::new()
+        .with_allow_http(true)
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(Duration::from_secs(15));
+    let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(8), ..RetryConfig::default() };
+    (client, retry)
+}
+
+fn s3_store(s3: &S3Target) -> Result<Arc<dyn ObjectStore>> {
+    let (client, retry) = client_options();
+    let mut b = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&s3.bucket)
+        .with_client_options(client)
+        .with_retry(retry);
+    if let Some(endpoint) = &s3.endpoint {
+        // Self-hosted stores (Garage, MinIO) address buckets by path, not by host name.
+        b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+    }
+    if let Some(region) = &s3.region {
+        b = b.with_region(region);
+    }
+    if let Some(k) = &s3.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(k) = &s3.secret_access_key {
+        b = b.with_secret_access_key(k);
+    }
+    Ok(Arc::new(b.build().map_err(|e| Error::refused(e.to_string()))?))
+}
+
+fn http_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
+    let (client, retry) = client_options();
+    let store = object_store::http::HttpBuilder::new()
+        .with_url(url)
+        .with_client_options(client)
+        .with_retry(retry)
+        .build()
+        .map_err(|e| Error::refused(e.to_string()))?;
+    Ok(Arc::new(store))
+}
+
+impl Target {
+    /// The target `config` of `environment`.
+    pub fn new(environment: &str, config: TargetConfig) -> Result<Target> {
+        let object = |store: Result<Arc<dyn ObjectStore>>, prefix: String, latest_max_age: u32| -> Result<Backend> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io(format!("cannot start an I/O runtime: {e}")))?;
+            Ok(Backend::Object { store: store?, prefix, latest_max_age, runtime })
+        };
+        let describe = || format!("environment {environment}, target {}", config.name);
+        let backend = match &config.kind {
+            TargetKind::Directory { path } => Backend::Directory(path.clone()),
+            TargetKind::S3(s3) => {
+                object(s3_store(s3), s3.prefix.clone(), s3.latest_max_age).map_err(|e| e.context(describe()))?
+            }
+            TargetKind::Http { url, latest_max_age } => {
+                object(http_store(url), String::new(), *latest_max_age).map_err(|e| e.context(describe()))?
+            }
+        };
+        Ok(Target { environment: environment.to_string(), config, backend })
+    }
+
+    /// "environment production, target cdn (s3 bucket flags/production)".
+    pub fn describe(&self) -> String {
+        let what = match &self.config.kind {
+            TargetKind::Directory { path } => format!("directory {}", path.display()),
+            TargetKind::S3(s3) if s3.prefix.is_empty() => format!("s3 bucket {}", s3.bucket),
+            TargetKind::S3(s3) => format!("s3 bucket {}/{}", s3.bucket, s3.prefix),
+            TargetKind::Http { url, .. } => format!("http {url}"),
+        };
+        format!("environment {}, target {} ({what})", self.environment, self.config.name)
+    }
+
+    fn object_path(prefix: &str, name: &str) -> ObjectPath {
+        if prefix.is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{prefix}/{name}"))
+        }
+    }
+
+    /// The bytes of `name` (`latest.vxl`, `v/3.vxl`), or None if it does not exist.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match &self.backend {
+            Backend::Directory(dir) => match std::fs::read(dir.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(format!("{}: cannot read {name}: {e}", self.describe()))),
+            },
+            Backend::Object { store, prefix, runtime, .. } => {
+                let path = Self::object_path(prefix, name);
+                let got = runtime.block_on(async { store.get(&path).await?.bytes().await });
+                match got {
+                    Ok(b) => Ok(Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(Error::io(format!("{}: cannot read {name}: {}", self.describe(), object_error(&e)))),
+                }
+            }
+        }
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let cache = match &self.backend {
+            Backend::Object { latest_max_age, .. } if name == "latest.vxl" => latest_cache(*latest_max_age),
+            _ => IMMUTABLE_CACHE.to_string(),
+        };
+        self.put_with(name, bytes, &cache)
+    }
+
+    fn put_with(&self, name: &str, bytes: &[u8], cache: &str) -> Result<()> {
+        match &self.backend {
+            Backend::Directory(dir) => {
+                let path = dir.join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).context(format!(
+                        "{}: cannot create {}",
+                        self.describe(),
+                        parent.display()
+                    ))?;
+                }
+                write_atomically(&path, bytes).map_err(|e| e.context(self.describe()))
+            }
+            Backend::Object { store, prefix, runtime, .. } => {
+                let path = Self::object_path(prefix, name);
+                let mut attributes = Attributes::new();
+                attributes.insert(Attribute::CacheControl, cache.to_string().into());
+                attributes.insert(Attribute::ContentType, CONTENT_TYPE.into());
+                let opts = PutOptions { attributes, ..PutOptions::default() };
+                let payload = object_store::PutPayload::from(bytes.to_vec());
+                runtime
+                    .block_on(store.put_opts(&path, payload, opts))
+                    .map(|_| ())
+                    .map_err(|e| Error::io(format!("{}: cannot write {name}: {}", self.describe(), object_error(&e))))
+            }
+        }
+    }
+
+    /// Checks, before anything is committed, that a push could succeed: the target is there
+    /// and writable, and what it holds is a snapshot the database published. For object
+    /// stores and HTTP origins only a write proves writability (a missing bucket, a key
+    /// without write access, a read-only origin all answer reads), so a tiny object outside
+    /// the wire contract, `.vexil-write-check`, is written.
+    pub fn check(&self, store: &mut dyn Store) -> Result<TargetState> {
+        if let Backend::Directory(dir) = &self.backend {
+            let meta = std::fs::metadata(dir).map_err(|e| {
+                Error::io(format!(
+                    "{}: {e} (vexil init creates target directories; create it or fix vexil.toml)",
+                    self.describe()
+                ))
+            })?;
+            if !meta.is_dir() {
+                return Err(Error::io(format!("{}: not a directory", self.describe())));
+            }
+            // Mode bits, not access(2): as root every directory is writable, and a directory
+            // someone made read-only should still stop a push.
+            if meta.permissions().mode() & 0o222 == 0 {
+                return Err(Error::io(format!("{}: the directory is read-only", self.describe())));
+            }
+        }
+        let state = self.state(store)?;
+        if let Backend::Object { .. } = &self.backend {
+            self.put_with(WRITE_CHECK, b"", "no-store")?;
+        }
+        Ok(state)
+    }
+
+    /// What the target holds: its `latest.vxl`, checked against the database.
+    pub fn state(&self, store: &mut dyn Store) -> Result<TargetState> {
+        let mut lookup = |v: u64| store.version(&self.environment, v);
+        self.state_with(&mut lookup)
+    }
+
+    fn state_with(&self, version: &mut dyn FnMut(u64) -> Result<Option<VersionRow>>) -> Result<TargetState> {
+        let Some(bytes) = self.get("latest.vxl")? else { return Ok(TargetState::Empty) };
+        let tampered = |why: String| {
+            Error::io(format!(
+                "{}: latest.vxl is not a snapshot this database published ({why}); `vexil publish --repair` rewrites it",
+                self.describe()
+            ))
+        };
+        // The database's copy is the authority: the bytes must be exactly those it published
+        // for that version (a signature alone would not catch an old, validly signed file).
+        let snapshot = Snapshot::decode(&bytes, &[]).map_err(|e| tampered(e.to_string()))?;
+        let v = snapshot.version();
+        match version(v)? {
+            Some(row) if row.snapshot == bytes => Ok(TargetState::At { version: v }),
+            Some(_) => Err(tampered(format!("version {v} differs from the database's"))),
+            None => Err(tampered(format!("the database has no version {v}"))),
+        }
+    }
+
+    /// Brings the target up to the database's newest version: the immutable versions it
+    /// lacks, then `latest.vxl`, holding the target's lock. With `repair`, rewrites whatever
+    /// it holds.
+    pub fn push(&self, store: &mut dyn Store, repair: bool) -> Result<PushOutcome> {
+        let mut outcome = PushOutcome::Nothing;
+        let (environment, name) = (self.environment.clone(), self.config.name.clone());
+        store.with_target_lock(&environment, &name, &mut |tx| {
+            outcome = self.push_locked(tx, repair)?;
+            Ok(())
+        })?;
+        Ok(outcome)
+    }
+
+    fn push_locked(&self, tx: &mut dyn WriteTx, repair: bool) -> Result<PushOutcome> {
+        let Some(latest) = tx.latest(&self.environment)? else { return Ok(PushOutcome::Nothing) };
+        let held = {
+            let mut lookup = |v: u64| tx.version(&self.environment, v);
+            self.state_with(&mut lookup)
+        };
+        let from = match held {
+            Ok(TargetState::At { version }) if !repair => version,
+            Ok(_) => 0,
+            Err(_) if repair => 0,
+            Err(e) => return Err(e),
+        };
+        if from >= latest.version {
+            tx.set_pushed(&self.environment, &self.config.name, from)?;
+            return Ok(PushOutcome::UpToDate { version: from });
+        }
+        self.sweep_temporaries();
+        // A repair rewrites only the newest version; older immutable files are left alone.
+        let missing: Vec<VersionRow> =
+            if from == 0 && repair { vec![latest.clone()] } else { tx.versions_after(&self.environment, from)? };
+        for row in &missing {
+            let name = format!("v/{}.vxl", row.version);
+            if matches!(self.backend, Backend::Directory(_)) && self.get(&name)?.is_some_and(|b| b == row.snapshot) {
+                continue;
+            }
+            self.put(&name, &row.snapshot)?;
+        }
+        self.put("latest.vxl", &latest.snapshot)?;
+        tx.set_pushed(&self.environment, &self.config.name, latest.version)?;
+        Ok(PushOutcome::Pushed { from, to: latest.version })
+    }
+
+    /// A push killed half-way leaves temporary files in a directory target; nobody else
+    /// writes them while we hold the target's lock.
+    fn sweep_temporaries(&self) {
+        let Backend::Directory(dir) = &self.backend else { return };
+        for d in [dir.clone(), dir.join("v")] {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') && name.to_string_lossy().contains(".tmp-") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+/// An object store error as a user can act on it: the request, the status and the store's
+/// own code and message (`NoSuchBucket: Bucket not found`), or the connection failure —
+/// not the client's layers of wrapping or an XML body.
+fn object_error(e: &object_store::Error) -> String {
+    let mut full = e.to_string();
+    let mut source = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !full.contains(&text) {
+            full = format!("{full}: {text}");
+        }
+        innermost = Some(text);
+        source = s.source();
+    }
+    let between = |start: &str, end: &str| -> Option<String> {
+        let from = full.find(start)? + start.len();
+        let to = full[from..].find(end)? + from;
+        Some(full[from..to].trim().to_string())
+    };
+    let request = between("Error performing ", " in ");
+    let status =
+        between("status code: ", ":").or_else(|| full.split("status code: ").nth(1).map(|s| s.trim().to_string()));
+    let mut parts: Vec<String> = request.into_iter().collect();
+    match (status, between("<Code>", "</Code>"), between("<Message>", "</Message>")) {
+        (Some(status), Some(code), Some(message)) => parts.push(format!("{status}: {code}: {message}")),
+        (Some(status), Some(code), None) => parts.push(format!("{status}: {code}")),
+        (Some(status), None, _) => parts.push(status),
+        (None, ..) => match innermost {
+            Some(cause) if parts.len() == 1 => parts.push(cause),
+            _ => return full,
+        },
+    }
+    parts.join(": ")
 }
 
 /// Writes `bytes` to `path` so that readers see the old file or the new one, whole.

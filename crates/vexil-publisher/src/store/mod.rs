@@ -3,10 +3,13 @@
 //! transaction that serializes with every other writer, so concurrent `vexil` processes
 //! never lose a change and a crash leaves the old or the new state.
 //!
-//! One small interface, implemented for SQLite (the embedded default).
+//! One small interface, implemented for SQLite (the embedded default) and PostgreSQL (for
+//! teams: several machines and CI jobs on one state).
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{redact, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;
@@ -75,6 +78,12 @@ pub trait WriteTx {
     fn insert_version(&mut self, row: &VersionRow) -> Result<()>;
     /// Appends a change-log entry (its `id` is assigned).
     fn insert_change(&mut self, change: &Change) -> Result<()>;
+    /// Versions of `environment` newer than `after`, oldest first.
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>>;
+    /// Version `version` of `environment`.
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>>;
+    /// Records that `version` is now a target's `latest.vxl`.
+    fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()>;
 }
 
 /// A state database.
@@ -90,6 +99,22 @@ pub trait Store {
     /// Runs `work` in one transaction that holds the write lock from its start; commits
     /// if `work` succeeds, rolls back otherwise.
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()>;
-    /// Where the store is, for messages.
+    /// Runs `work` holding the lock of one target, so that pushes to it happen one at a time
+    /// and `latest.vxl` only moves forward. Object stores (Garage among them) ignore
+    /// conditional writes, so the order comes from here, not from the store.
+    fn with_target_lock(
+        &mut self,
+        environment: &str,
+        target: &str,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()>;
+    /// Where the store is, for messages (never with a password).
     fn describe(&self) -> String;
+    /// The version last pushed to a target as its `latest.vxl` (0: none), as recorded by
+    /// the pushes themselves: what the target should hold even when it cannot be read.
+    fn pushed(&mut self, environment: &str, target: &str) -> Result<u64>;
+    /// Every version of every environment, oldest first (for `vexil migrate`).
+    fn all_versions(&mut self) -> Result<Vec<VersionRow>>;
+    /// Copies `versions` and `changes` (ids kept) into an empty store, in one transaction.
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()>;
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -33,6 +33,16 @@ CREATE TABLE changes (
     after       TEXT    NOT NULL
 );
 CREATE INDEX changes_by_flag ON changes (flag, id);
+";
+
+/// Version 2: what each target last took as `latest.vxl`, for ordering pushes.
+const SCHEMA_V2: &str = "
+CREATE TABLE pushes (
+    environment TEXT    NOT NULL,
+    target      TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    PRIMARY KEY (environment, target)
+);
 ";
 
 /// An SQLite state database.
@@ -93,6 +103,9 @@ impl SqliteStore {
         if current < 1 {
             tx.execute_batch(SCHEMA_V1).context(&describe)?;
         }
+        if current < 2 {
+            tx.execute_batch(SCHEMA_V2).context(&describe)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
     }
@@ -122,6 +135,23 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
 
 const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot";
 
+fn versions_after_in(conn: &Connection, environment: &str, after: u64) -> rusqlite::Result<Vec<VersionRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version > ?2 ORDER BY version"
+    ))?;
+    let rows = stmt.query_map(params![environment, after as i64], row_to_version)?;
+    rows.collect()
+}
+
+fn version_in(conn: &Connection, environment: &str, version: u64) -> rusqlite::Result<Option<VersionRow>> {
+    conn.query_row(
+        &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version = ?2"),
+        params![environment, version as i64],
+        row_to_version,
+    )
+    .optional()
+}
+
 fn latest_in(conn: &Connection, environment: &str) -> rusqlite::Result<Option<VersionRow>> {
     conn.query_row(
         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 ORDER BY version DESC LIMIT 1"),
@@ -139,6 +169,25 @@ struct Tx<'a> {
 impl WriteTx for Tx<'_> {
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
         latest_in(&self.tx, environment).context(&self.describe)
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        versions_after_in(&self.tx, environment, after).context(&self.describe)
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        version_in(&self.tx, environment, version).context(&self.describe)
+    }
+
+    fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO pushes (environment, target, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (environment, target) DO UPDATE SET version = excluded.version",
+                params![environment, target, version as i64],
+            )
+            .context(&self.describe)?;
+        Ok(())
     }
 
     fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
@@ -179,26 +228,11 @@ impl Store for SqliteStore {
     }
 
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version = ?2"),
-                params![environment, version as i64],
-                row_to_version,
-            )
-            .optional()
-            .context(self.describe())
+        version_in(&self.conn, environment, version).context(self.describe())
     }
 
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
-        let describe = self.describe();
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version > ?2 ORDER BY version"
-            ))
-            .context(&describe)?;
-        let rows = stmt.query_map(params![environment, after as i64], row_to_version).context(&describe)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
+        versions_after_in(&self.conn, environment, after).context(self.describe())
     }
 
     fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>> {
@@ -245,7 +279,47 @@ impl Store for SqliteStore {
         t.tx.commit().map_err(|e| locked_or(e, &describe, busy))
     }
 
+    fn with_target_lock(
+        &mut self,
+        _environment: &str,
+        _target: &str,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()> {
+        // SQLite has one write lock; pushes hold it briefly, and no finer lock is needed.
+        self.write(work)
+    }
+
     fn describe(&self) -> String {
         format!("state database {}", self.path.display())
+    }
+
+    fn pushed(&mut self, environment: &str, target: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT version FROM pushes WHERE environment = ?1 AND target = ?2",
+                params![environment, target],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0) as u64)
+            .context(self.describe())
+    }
+
+    fn all_versions(&mut self) -> Result<Vec<VersionRow>> {
+        let describe = self.describe();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {VERSION_COLUMNS} FROM versions ORDER BY environment, version"))
+            .context(&describe)?;
+        let rows = stmt.query_map([], row_to_version).context(&describe)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
+        let _ = (versions, changes);
+        Err(Error::refused(format!(
+            "{}: vexil migrate moves SQLite state to PostgreSQL, not into SQLite",
+            self.describe()
+        )))
     }
 }

@@ -1,0 +1,378 @@
+//! PostgreSQL state, for teams: several machines and CI jobs sharing one database. The
+//! semantics are SQLite's: every change is one transaction, and writers serialize on an
+//! advisory lock taken when the transaction starts. Each new version is announced with
+//! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
+
+use super::{Change, LogFilter, Store, VersionRow, WriteTx};
+use crate::error::{Error, Result};
+use postgres::{Client, Config, NoTls, Transaction};
+use std::time::Duration;
+
+/// The schema version this build writes; `vexil_schema` records the database's.
+const SCHEMA_VERSION: i32 = 2;
+
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE versions (
+        environment  text   NOT NULL,
+        version      bigint NOT NULL,
+        published_at bigint NOT NULL,
+        author       text   NOT NULL,
+        snapshot     bytea  NOT NULL,
+        PRIMARY KEY (environment, version)
+    );
+    CREATE TABLE changes (
+        id          bigserial PRIMARY KEY,
+        environment text   NOT NULL,
+        version     bigint NOT NULL,
+        flag        text,
+        action      text   NOT NULL,
+        command     text   NOT NULL,
+        author      text   NOT NULL,
+        at          bigint NOT NULL,
+        before      text   NOT NULL,
+        after       text   NOT NULL
+    );
+    CREATE INDEX changes_by_flag ON changes (flag, id);",
+    "CREATE TABLE pushes (
+        environment text   NOT NULL,
+        target      text   NOT NULL,
+        version     bigint NOT NULL,
+        PRIMARY KEY (environment, target)
+    );",
+];
+
+/// Advisory lock keys: (space, key) pairs no other application is likely to use.
+const LOCK_SPACE: i32 = 0x7665_7869; // "vexi"
+const WRITE_KEY: i32 = 0;
+const MIGRATE_KEY: i32 = 1;
+const TARGET_SPACE: i32 = LOCK_SPACE + 1;
+
+/// The channel `vexil serve` listens on.
+pub const CHANNEL: &str = "vexil";
+
+/// A PostgreSQL state database.
+pub struct PostgresStore {
+    client: Client,
+    describe: String,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`; the password may come from
+    /// `VEXIL_DATABASE_PASSWORD` or `PGPASSWORD` instead of the URL), creating or migrating
+    /// the schema. Writers wait up to `busy` for one another.
+    pub fn open(url: &str, busy: Duration) -> Result<PostgresStore> {
+        let mut config: Config =
+            url.parse().map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
+        if config.get_password().is_none() {
+            if let Some(p) = std::env::var_os("VEXIL_DATABASE_PASSWORD").or_else(|| std::env::var_os("PGPASSWORD")) {
+                config.password(p.to_string_lossy().as_bytes());
+            }
+        }
+        config.connect_timeout(Duration::from_secs(5));
+        let describe = format!("state database {}", redact(url));
+        let mut client =
+            config.connect(NoTls).map_err(|e| Error::io(format!("{describe}: cannot connect: {}", cause(&e))))?;
+        client
+            .batch_execute(&format!("SET lock_timeout = {}", busy.as_millis().max(1)))
+            .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
+        let mut store = PostgresStore { client, describe };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        // The common case, a current schema, costs one query; only a missing or older one
+        // takes the migration lock.
+        if let Ok(Some(row)) = self.client.query_opt("SELECT version FROM vexil_schema", &[]) {
+            if row.get::<_, i32>(0) == SCHEMA_VERSION {
+                return Ok(());
+            }
+        }
+        let describe = self.describe.clone();
+        let err = |e: postgres::Error| Error::io(format!("{describe}: {}", cause(&e)));
+        let mut tx = self.client.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_SPACE, &MIGRATE_KEY]).map_err(err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS vexil_schema (version integer NOT NULL)").map_err(err)?;
+        let current: i32 =
+            tx.query_opt("SELECT version FROM vexil_schema", &[]).map_err(err)?.map_or(0, |row| row.get(0));
+        if current > SCHEMA_VERSION {
+            return Err(Error::refused(format!(
+                "{describe}: schema version {current} is newer than this vexil understands ({SCHEMA_VERSION}); upgrade vexil"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.batch_execute(sql).map_err(|e| Error::io(format!("{describe}: migration {}: {}", i + 1, cause(&e))))?;
+        }
+        if current == 0 {
+            tx.execute("INSERT INTO vexil_schema (version) VALUES ($1)", &[&SCHEMA_VERSION]).map_err(err)?;
+        } else if current < SCHEMA_VERSION {
+            tx.execute("UPDATE vexil_schema SET version = $1", &[&SCHEMA_VERSION]).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn run_locked(&mut self, lock: (i32, i32), work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let describe = self.describe.clone();
+        let tx = self.client.transaction().map_err(|e| locked_or(&e, &describe))?;
+        let mut t = PgTx { tx, describe: describe.clone() };
+        t.tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&lock.0, &lock.1])
+            .map_err(|e| locked_or(&e, &describe))?;
+        work(&mut t)?;
+        t.tx.commit().map_err(|e| locked_or(&e, &describe))
+    }
+}
+
+/// The URL without its password, for messages and for files that end up in git.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The database's own message, which says what is wrong (authentication, missing database),
+/// rather than the driver's generic "db error".
+fn cause(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+fn locked_or(e: &postgres::Error, describe: &str) -> Error {
+    if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        return Error::io(format!("{describe} is locked by another vexil (lock timeout); try again"));
+    }
+    Error::io(format!("{describe}: {}", cause(e)))
+}
+
+fn to_version(row: &postgres::Row) -> VersionRow {
+    VersionRow {
+        environment: row.get(0),
+        version: row.get::<_, i64>(1) as u64,
+        published_at: row.get(2),
+        author: row.get(3),
+        snapshot: row.get(4),
+    }
+}
+
+const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot";
+
+struct PgTx<'a> {
+    tx: Transaction<'a>,
+    describe: String,
+}
+
+impl PgTx<'_> {
+    fn err(&self) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |e| Error::io(format!("{}: {}", self.describe, cause(&e)))
+    }
+}
+
+impl WriteTx for PgTx<'_> {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        let sql =
+            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 ORDER BY version DESC LIMIT 1");
+        let row = self
+            .tx
+            .query_opt(&sql, &[&environment])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(row.as_ref().map(to_version))
+    }
+
+    fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
+        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let version = row.version as i64;
+        self.tx
+            .execute(&sql, &[&row.environment, &version, &row.published_at, &row.author, &row.snapshot])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        // Delivered when the transaction commits, never for one that rolls back.
+        let payload = format!("{} {}", row.environment, row.version);
+        self.tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).map_err(self.err())?;
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &Change) -> Result<()> {
+        let version = c.version as i64;
+        let (before, after) = (c.before.to_string(), c.after.to_string());
+        self.tx
+            .execute(
+                "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&c.environment, &version, &c.flag, &c.action, &c.command, &c.author, &c.at, &before, &after],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        let sql =
+            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version > $2 ORDER BY version");
+        let after = after as i64;
+        let rows = self.tx.query(&sql, &[&environment, &after]).map_err(self.err())?;
+        Ok(rows.iter().map(to_version).collect())
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version = $2");
+        let version = version as i64;
+        let row = self.tx.query_opt(&sql, &[&environment, &version]).map_err(self.err())?;
+        Ok(row.as_ref().map(to_version))
+    }
+
+    fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()> {
+        let version = version as i64;
+        self.tx
+            .execute(
+                "INSERT INTO pushes (environment, target, version) VALUES ($1, $2, $3)
+                 ON CONFLICT (environment, target) DO UPDATE SET version = excluded.version",
+                &[&environment, &target, &version],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+}
+
+impl Store for PostgresStore {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        let sql =
+            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 ORDER BY version DESC LIMIT 1");
+        let row = self
+            .client
+            .query_opt(&sql, &[&environment])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(row.as_ref().map(to_version))
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version = $2");
+        let version = version as i64;
+        let row = self
+            .client
+            .query_opt(&sql, &[&environment, &version])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(row.as_ref().map(to_version))
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        let sql =
+            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version > $2 ORDER BY version");
+        let after = after as i64;
+        let rows = self
+            .client
+            .query(&sql, &[&environment, &after])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(rows.iter().map(to_version).collect())
+    }
+
+    fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>> {
+        let limit = filter.limit.map_or(i64::MAX, |l| l as i64);
+        let rows = self
+            .client
+            .query(
+                "SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes
+                 WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR flag = $2) AND ($3::bigint IS NULL OR id > $3)
+                 ORDER BY id DESC LIMIT $4",
+                &[&filter.environment, &filter.flag, &filter.after_id, &limit],
+            )
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(rows
+            .iter()
+            .map(|r| Change {
+                id: r.get(0),
+                environment: r.get(1),
+                version: r.get::<_, i64>(2) as u64,
+                flag: r.get(3),
+                action: r.get(4),
+                command: r.get(5),
+                author: r.get(6),
+                at: r.get(7),
+                before: serde_json::from_str(r.get::<_, &str>(8)).unwrap_or(serde_json::Value::Null),
+                after: serde_json::from_str(r.get::<_, &str>(9)).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
+    }
+
+    fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        self.run_locked((LOCK_SPACE, WRITE_KEY), work)
+    }
+
+    fn with_target_lock(
+        &mut self,
+        environment: &str,
+        target: &str,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()> {
+        let key = vexil_core::crc32(format!("{environment}\0{target}").as_bytes()) as i32;
+        self.run_locked((TARGET_SPACE, key), work)
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn pushed(&mut self, environment: &str, target: &str) -> Result<u64> {
+        let row = self
+            .client
+            .query_opt("SELECT version FROM pushes WHERE environment = $1 AND target = $2", &[&environment, &target])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(row.map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn all_versions(&mut self) -> Result<Vec<VersionRow>> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions ORDER BY environment, version");
+        let rows = self.client.query(&sql, &[]).map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(rows.iter().map(to_version).collect())
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
+        let describe = self.describe.clone();
+        let err = |e: postgres::Error| Error::io(format!("{describe}: {}", cause(&e)));
+        let mut tx = self.client.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_SPACE, &WRITE_KEY]).map_err(err)?;
+        let existing: i64 = tx.query_one("SELECT count(*) FROM versions", &[]).map_err(err)?.get(0);
+        if existing > 0 {
+            return Err(Error::refused(format!(
+                "{describe} already holds {existing} versions; migrate into an empty database"
+            )));
+        }
+        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let insert = tx.prepare(&sql).map_err(err)?;
+        for v in versions {
+            let version = v.version as i64;
+            tx.execute(&insert, &[&v.environment, &version, &v.published_at, &v.author, &v.snapshot]).map_err(err)?;
+        }
+        let insert = tx
+            .prepare(
+                "INSERT INTO changes (id, environment, version, flag, action, command, author, at, before, after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .map_err(err)?;
+        for c in changes {
+            let version = c.version as i64;
+            let (before, after) = (c.before.to_string(), c.after.to_string());
+            tx.execute(
+                &insert,
+                &[&c.id, &c.environment, &version, &c.flag, &c.action, &c.command, &c.author, &c.at, &before, &after],
+            )
+            .map_err(err)?;
+        }
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('changes', 'id'), GREATEST((SELECT max(id) FROM changes), 1))",
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+}
