@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 # ruby-flipper: the semantic oracle (tests/oracle). Flipper 0.25, GitLab buckets identically.
 # chromium: the browser tests (driven by playwright-core, never a downloaded browser).
 # binaryen: wasm-opt, for the size of what browsers download.
-scripts/apt-install.sh ruby-flipper chromium binaryen
+# postgresql, nginx: the team-setup tests run a real PostgreSQL and an HTTP origin taking PUT
+# (nginx's WebDAV module), started by the tests themselves on 127.0.0.1.
+scripts/apt-install.sh ruby-flipper chromium binaryen postgresql nginx
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 scripts/setup-wasm-toolchain.sh >/dev/null
@@ -15,4 +17,14 @@ scripts/setup-wasm-toolchain.sh >/dev/null
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "deps: installing cargo-fuzz" >&2
   cargo install --quiet --locked cargo-fuzz
+fi
+
+# Garage, a real distributed S3-compatible store, for the object-storage tests. Only what the
+# tests use is built (SQLite metadata; no LMDB, Consul, Kubernetes, telemetry), which skips a
+# good part of the default dependency tree. The binary is checked first, so it is built once.
+GARAGE_VERSION=2.5.0
+garage_bin=$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")
+if ! "$garage_bin" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+  echo "deps: building garage $GARAGE_VERSION (once; takes a while on two cores)" >&2
+  cargo install --quiet --locked "garage@$GARAGE_VERSION" --no-default-features --features bundled-libs,sqlite
 fi

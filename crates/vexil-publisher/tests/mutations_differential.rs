@@ -2,13 +2,14 @@
 //! (tests/oracle/gitlab_mutations.rb): the same random sequence of at least 2,000 commands
 //! (fresh seed each run, printed; `VEXIL_SEED` replays, `VEXIL_MUTATIONS` scales) goes to
 //! both; every command must be accepted or refused alike, and evaluations for random actors
-//! must agree throughout.
+//! must agree throughout. On SQLite and on PostgreSQL state.
 
 mod support;
 
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use support::servers::Postgres;
 use support::TestProject;
 
 struct Rng(u64);
@@ -58,7 +59,17 @@ fn percentage(rng: &mut Rng) -> String {
 }
 
 #[test]
-fn mutations_agree_with_gitlab_on_flipper() {
+fn sqlite_mutations_agree_with_gitlab_on_flipper() {
+    mutations_agree_with_gitlab_on_flipper(TestProject::new());
+}
+
+#[test]
+fn postgres_mutations_agree_with_gitlab_on_flipper() {
+    let pg = Postgres::start();
+    mutations_agree_with_gitlab_on_flipper(TestProject::on_postgres(&pg));
+}
+
+fn mutations_agree_with_gitlab_on_flipper(p: TestProject) {
     let seed = std::env::var("VEXIL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
     });
@@ -66,7 +77,6 @@ fn mutations_agree_with_gitlab_on_flipper() {
     eprintln!("mutations differential: seed {seed} (VEXIL_SEED={seed} replays it), {total} mutations");
     let mut rng = Rng(seed);
 
-    let p = TestProject::new();
     p.define("alpha", "beta", false);
     p.define("omega", "ops", true);
     p.ok(&["publish"]);
@@ -179,9 +189,8 @@ fn mutations_agree_with_gitlab_on_flipper() {
                         lines.push_str(&format!("{}\n", json!({"flag": flag, "actors": actors, "random": random})));
                         cases.push((actors, random));
                     }
-                    let mut eval = Command::new(support::VEXIL)
-                        .args(["eval", "--batch", "--env", env])
-                        .current_dir(p.path())
+                    let mut eval = p
+                        .command(&["eval", "--batch", "--env", env])
                         .stdin(Stdio::piped())
                         .stdout(Stdio::piped())
                         .spawn()

@@ -1,6 +1,8 @@
 //! Helpers for driving the real `vexil` binary against throwaway projects.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,6 +12,10 @@ pub const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");
 /// A project in a temporary directory, created with `vexil init`.
 pub struct TestProject {
     pub dir: tempfile::TempDir,
+    /// Environment variables every command gets (the database password).
+    pub env: Vec<(String, String)>,
+    /// The PostgreSQL state, if not SQLite: URL and password.
+    pub postgres: Option<(String, String)>,
 }
 
 impl TestProject {
@@ -17,7 +23,18 @@ impl TestProject {
         let dir = tempfile::tempdir().unwrap();
         let out = run_in(dir.path(), &["init", "."]);
         assert!(out.status.success(), "init: {}", stderr(&out));
-        TestProject { dir }
+        TestProject { dir, env: Vec::new(), postgres: None }
+    }
+
+    /// A project whose state is a new database on `pg`.
+    pub fn on_postgres(pg: &servers::Postgres) -> TestProject {
+        let dir = tempfile::tempdir().unwrap();
+        let url = pg.create_database();
+        let env = vec![("VEXIL_DATABASE_PASSWORD".to_string(), pg.password.clone())];
+        let p = TestProject { dir, env, postgres: Some((url.clone(), pg.password.clone())) };
+        let out = p.run(&["init", ".", "--state", &url]);
+        assert!(out.status.success(), "init: {}", stderr(&out));
+        p
     }
 
     pub fn path(&self) -> &Path {
@@ -26,7 +43,75 @@ impl TestProject {
 
     /// Runs vexil; returns the output whatever the exit status.
     pub fn run(&self, args: &[&str]) -> Output {
-        run_in(self.path(), args)
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_env(self.path(), args, &env)
+    }
+
+    /// A `vexil` command for spawning, with this project's directory and environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(VEXIL);
+        c.args(args)
+            .current_dir(self.path())
+            .env("VEXIL_AUTHOR", "Test Author <test@example.com>")
+            .env_remove("VEXIL_PROJECT");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Replaces the targets of `environment` in vexil.toml with `targets` (TOML tables).
+    pub fn set_targets(&self, environment: &str, targets: &str) {
+        let path = self.path().join("vexil.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = format!("[[environment]]\nname = \"{environment}\"\n");
+        let start =
+            text.find(&header).unwrap_or_else(|| panic!("no environment {environment} in vexil.toml")) + header.len();
+        let end = text[start..].find("[[environment]]").map_or(text.len(), |i| start + i);
+        let updated = format!("{}{targets}\n{}", &text[..start], &text[end..]);
+        std::fs::write(path, updated).unwrap();
+    }
+
+    fn pg_client(&self) -> Option<postgres::Client> {
+        let (url, password) = self.postgres.as_ref()?;
+        let mut config: postgres::Config = url.parse().unwrap();
+        config.password(password);
+        Some(config.connect(postgres::NoTls).unwrap())
+    }
+
+    /// Every version of `environment` in the database: (version, snapshot bytes).
+    pub fn versions(&self, environment: &str) -> Vec<(u64, Vec<u8>)> {
+        if let Some(mut c) = self.pg_client() {
+            return c
+                .query(
+                    "SELECT version, snapshot FROM versions WHERE environment = $1 ORDER BY version",
+                    &[&environment],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+                .collect();
+        }
+        let conn = rusqlite::Connection::open(self.path().join(".vexil/state.db")).unwrap();
+        let mut stmt =
+            conn.prepare("SELECT version, snapshot FROM versions WHERE environment = ?1 ORDER BY version").unwrap();
+        stmt.query_map([environment], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// The number of change-log entries of `environment`.
+    pub fn change_count(&self, environment: &str) -> usize {
+        if let Some(mut c) = self.pg_client() {
+            return c
+                .query_one("SELECT count(*) FROM changes WHERE environment = $1", &[&environment])
+                .unwrap()
+                .get::<_, i64>(0) as usize;
+        }
+        let conn = rusqlite::Connection::open(self.path().join(".vexil/state.db")).unwrap();
+        conn.query_row("SELECT count(*) FROM changes WHERE environment = ?1", [environment], |r| r.get::<_, i64>(0))
+            .unwrap() as usize
     }
 
     /// Runs vexil and asserts it succeeded; returns stdout.
@@ -80,7 +165,11 @@ impl TestProject {
     pub fn fingerprint(&self) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         walk(self.path(), self.path(), &mut out);
-        out.insert("<database>".into(), dump_database(&self.path().join(".vexil/state.db")).into_bytes());
+        let database = match self.pg_client() {
+            Some(mut c) => dump_postgres(&mut c),
+            None => dump_database(&self.path().join(".vexil/state.db")),
+        };
+        out.insert("<database>".into(), database.into_bytes());
         out
     }
 
@@ -151,6 +240,43 @@ pub fn dump_database(path: &Path) -> String {
         .unwrap();
     for r in rows {
         out.push_str(&r.unwrap());
+    }
+    out
+}
+
+/// The PostgreSQL state in the same form as [`dump_database`].
+pub fn dump_postgres(c: &mut postgres::Client) -> String {
+    let mut out = String::new();
+    for r in c
+        .query(
+            "SELECT environment, version, published_at, author, snapshot FROM versions ORDER BY environment, version",
+            &[],
+        )
+        .unwrap()
+    {
+        let hex: String = r.get::<_, Vec<u8>>(4).iter().map(|b| format!("{b:02X}")).collect();
+        out.push_str(&format!(
+            "{}|{}|{}|{}|{hex}\n",
+            r.get::<_, String>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, i64>(2),
+            r.get::<_, String>(3)
+        ));
+    }
+    for r in c.query("SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes ORDER BY id", &[]).unwrap() {
+        out.push_str(&format!(
+            "{}|{}|{}|{:?}|{}|{}|{}|{}|{}|{}\n",
+            r.get::<_, i64>(0),
+            r.get::<_, String>(1),
+            r.get::<_, i64>(2),
+            r.get::<_, Option<String>>(3),
+            r.get::<_, String>(4),
+            r.get::<_, String>(5),
+            r.get::<_, String>(6),
+            r.get::<_, i64>(7),
+            r.get::<_, String>(8),
+            r.get::<_, String>(9)
+        ));
     }
     out
 }

@@ -1,0 +1,493 @@
+//! Real servers for the team-setup tests: PostgreSQL, Garage (S3-compatible, distributed)
+//! and nginx (an HTTP origin taking PUT). Each runs on 127.0.0.1 on a free port, in its own
+//! temporary directory, and is stopped by PID when dropped; none is shared between tests.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < timeout, "{what} did not become ready within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Stops a server: SIGTERM, then SIGKILL if it lingers.
+fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// An HTTP response, read whole.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain HTTP/1.0 GET, as a CDN's origin fetch: no client library between the test and
+/// what the server sends. A body shorter than its Content-Length is a failure, not data.
+pub fn http_get(port: u16, host: &str, path: &str) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
+    let response = Response { status, headers, body };
+    if let Some(len) = response.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        if len != response.body.len() {
+            return Err(std::io::Error::other(format!("body of {} bytes, Content-Length {len}", response.body.len())));
+        }
+    }
+    Ok(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A PostgreSQL server from Debian's packages, run as a non-root user, with password
+/// authentication over TCP.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Child,
+    pub password: String,
+    next_db: std::sync::atomic::AtomicU32,
+}
+
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL from apt (make test installs it)")
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_string_lossy().parse().ok()?, e.path().join("bin"))))
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version under /usr/lib/postgresql").1
+}
+
+/// Runs `cmd` as the `postgres` user when we are root: PostgreSQL refuses to run as root.
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = postgres_bin();
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let ok = Command::new("chown").arg("postgres:postgres").arg(dir.path()).status().unwrap();
+            assert!(ok.success());
+        }
+        let password = format!("pw-{}", std::process::id());
+        let pwfile = dir.path().join("pwfile");
+        std::fs::write(&pwfile, &password).unwrap();
+        if is_root() {
+            Command::new("chown").arg("postgres:postgres").arg(&pwfile).status().unwrap();
+        }
+        let data = dir.path().join("data");
+        let out = as_postgres(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "vexil", "-E", "UTF8", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let child = as_postgres(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", &format!("port={port}")])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("postgres.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let pg = Postgres { dir, port, child, password, next_db: 0.into() };
+        wait_for("PostgreSQL", Duration::from_secs(30), || pg.try_client("postgres").is_ok());
+        pg
+    }
+
+    fn try_client(&self, db: &str) -> Result<postgres::Client, postgres::Error> {
+        postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("vexil")
+            .password(&self.password)
+            .dbname(db)
+            .connect(postgres::NoTls)
+    }
+
+    pub fn client(&self, db: &str) -> postgres::Client {
+        self.try_client(db).unwrap()
+    }
+
+    /// A URL without the password (vexil reads it from VEXIL_DATABASE_PASSWORD).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://vexil@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A new, empty database; its URL.
+    pub fn create_database(&self) -> String {
+        let n = self.next_db.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("vexil_{n}");
+        self.client("postgres").batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        self.url(&name)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A one-node Garage cluster with a bucket `flags`, a key allowed to write it, and website
+/// access on, so readers fetch objects over plain HTTP as a CDN would.
+pub struct Garage {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    pub s3_port: u16,
+    pub web_port: u16,
+    child: Option<Child>,
+    pub key_id: String,
+    pub secret: String,
+    pub bucket: String,
+}
+
+/// The Garage binary: `$VEXIL_GARAGE`, else on PATH, else cargo's bin directory.
+pub fn garage_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("VEXIL_GARAGE") {
+        return PathBuf::from(p);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("garage")).find(|p| p.is_file()))
+        .unwrap_or_default();
+    on_path
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/garage")))
+        .filter(|p| p.is_file())
+        .expect("garage (make test installs it with cargo install)")
+}
+
+pub const GARAGE_WEB_DOMAIN: &str = ".web.garage.localhost";
+
+impl Garage {
+    pub fn start() -> Garage {
+        let dir = tempfile::tempdir().unwrap();
+        let (s3_port, web_port, rpc_port) = (free_port(), free_port(), free_port());
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).unwrap();
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let config = dir.path().join("garage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"metadata_dir = "{d}/meta"
+data_dir = "{d}/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:{rpc_port}"
+rpc_public_addr = "127.0.0.1:{rpc_port}"
+rpc_secret = "{secret}"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:{s3_port}"
+root_domain = ".s3.garage.localhost"
+
+[s3_web]
+bind_addr = "127.0.0.1:{web_port}"
+root_domain = "{GARAGE_WEB_DOMAIN}"
+"#,
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let mut g = Garage {
+            dir,
+            config,
+            s3_port,
+            web_port,
+            child: None,
+            key_id: String::new(),
+            secret: String::new(),
+            bucket: "flags".into(),
+        };
+        g.spawn();
+        let node = g.cli(&["node", "id", "-q"]);
+        let node = node.trim().split('@').next().unwrap().to_string();
+        g.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+        g.cli(&["layout", "apply", "--version", "1"]);
+        let key = g.cli(&["key", "create", "vexil-test"]);
+        let field = |name: &str| {
+            key.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("garage key create printed no {name}:\n{key}"))
+        };
+        g.key_id = field("Key ID:");
+        g.secret = field("Secret key:");
+        g.cli(&["bucket", "create", "flags"]);
+        g.cli(&["bucket", "allow", "--read", "--write", "--owner", "flags", "--key", "vexil-test"]);
+        g.cli(&["bucket", "website", "--allow", "flags"]);
+        g.wait_serving();
+        g
+    }
+
+    fn spawn(&mut self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("garage.log")).unwrap();
+        let child = Command::new(garage_bin())
+            .arg("-c")
+            .arg(&self.config)
+            .arg("server")
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let (s3, web) = (self.s3_port, self.web_port);
+        wait_for("Garage", Duration::from_secs(30), || listening(s3) && listening(web));
+    }
+
+    /// Waits until the bucket answers reads (after a restart the node needs a moment).
+    fn wait_serving(&self) {
+        wait_for("Garage's bucket", Duration::from_secs(30), || self.get("vexil-probe").is_ok_and(|r| r.status == 404));
+    }
+
+    /// Runs a `garage` admin command; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(garage_bin()).arg("-c").arg(&self.config).args(args).output().unwrap();
+        assert!(out.status.success(), "garage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    /// A `[[environment.target]]` writing to `prefix` in the bucket.
+    pub fn target_toml(&self, name: &str, prefix: &str) -> String {
+        format!(
+            "[[environment.target]]\nname = \"{name}\"\nkind = \"s3\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            self.bucket,
+            self.endpoint(),
+            self.key_id,
+            self.secret
+        )
+    }
+
+    /// `GET /<key>` from the website endpoint, as a CDN fetches from its origin.
+    pub fn get(&self, key: &str) -> std::io::Result<Response> {
+        http_get(self.web_port, &format!("{}{GARAGE_WEB_DOMAIN}", self.bucket), &format!("/{key}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Stops the node abruptly, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+        self.wait_serving();
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            stop(c);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// nginx with its WebDAV module taking PUT under `/flags/`; `/broken/` answers 500 to
+/// everything and `/readonly/` refuses writes, for the error tests. Origins cannot store the
+/// headers a PUT carries, so the cache headers come from this configuration, as in the
+/// README's example.
+pub struct Nginx {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    pub fn start() -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        for sub in ["www", "tmp"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("nginx.conf"),
+            format!(
+                r#"daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    types {{ application/octet-stream vxl; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location /flags/ {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            client_max_body_size 64m;
+            location ~ /v/ {{
+                dav_methods PUT DELETE;
+                create_full_put_path on;
+                add_header Cache-Control "public, max-age=31536000, immutable";
+            }}
+            location ~ /latest\.vxl$ {{
+                dav_methods PUT DELETE;
+                create_full_put_path on;
+                add_header Cache-Control "public, max-age=5";
+            }}
+        }}
+        location /broken/ {{ return 500; }}
+        location /readonly/ {{ }}
+    }}
+}}
+"#
+            ),
+        )
+        .unwrap();
+        let mut n = Nginx { dir, port, child: None };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(self.dir.path().join("nginx.conf"))
+            .arg("-e")
+            .arg(self.dir.path().join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx from apt (make test installs it)");
+        self.child = Some(child);
+        let port = self.port;
+        wait_for("nginx", Duration::from_secs(20), || listening(port));
+    }
+
+    /// The base URL of `path` (`flags/production`).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    pub fn target_toml(&self, name: &str, path: &str) -> String {
+        format!("[[environment.target]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"{}\"\n", self.url(path))
+    }
+
+    pub fn get(&self, path: &str) -> std::io::Result<Response> {
+        http_get(self.port, "127.0.0.1", &format!("/{path}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            stop(c);
+        }
+    }
+}
