@@ -14,6 +14,9 @@ pub const FILE: &str = "vexil.toml";
 /// GitLab's six environments, in the order chatops applies them.
 pub const GITLAB_ENVIRONMENTS: [&str; 6] = ["dev", "staging", "staging-ref", "ops", "pre", "production"];
 
+/// First path segments of `vexil serve` that are not environments.
+const SERVE_ROUTES: &[&str] = &["api", "healthz", "pkg", "www"];
+
 /// Options of `feature set` that an environment switch must not shadow.
 const RESERVED: &[&str] = &[
     "actors",
@@ -56,6 +59,14 @@ struct Raw {
     groups: BTreeMap<String, toml::Value>,
     #[serde(default)]
     production_check: Option<RawProductionCheck>,
+    #[serde(default)]
+    serve: RawServe,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    token: Option<String>,
 }
 
 fn default_definitions() -> Vec<PathBuf> {
@@ -211,6 +222,8 @@ pub struct Config {
     pub public_keys: Vec<[u8; 32]>,
     /// A command that must succeed before production changes.
     pub production_check: Option<String>,
+    /// The token `vexil serve` asks of dashboard readers (`VEXIL_SERVE_TOKEN` overrides).
+    pub serve_token: Option<String>,
 }
 
 impl Config {
@@ -234,6 +247,12 @@ impl Config {
             if !valid {
                 return Err(Error::refused(format!(
                     "environment {:?}: names are lowercase letters, digits and dashes, starting with a letter (they become --{0} switches)",
+                    e.name
+                )));
+            }
+            if SERVE_ROUTES.contains(&e.name.as_str()) {
+                return Err(Error::refused(format!(
+                    "environment {:?}: the name is taken by a `vexil serve` route (/{0}/)",
                     e.name
                 )));
             }
@@ -309,6 +328,7 @@ impl Config {
             signing_key: raw.signing.key.map(|k| root.join(k)),
             public_keys,
             production_check: raw.production_check.map(|p| p.command),
+            serve_token: raw.serve.token.filter(|t| !t.is_empty()),
         })
     }
 

@@ -6,7 +6,7 @@ use crate::chatops::{self, FlagState, SetRequest};
 use crate::config::{self, Config, StateConfig};
 use crate::definitions::{self, Definitions};
 use crate::error::{Context, Error, Result};
-use crate::store::{redact, Change, LogFilter, PostgresStore, SqliteStore, Store, VersionRow};
+use crate::store::{redact, Change, LogFilter, PostgresStore, Store, VersionRow};
 use crate::target::{PushOutcome, Target, TargetState};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,7 +99,7 @@ pub struct StatusRow {
 }
 
 /// How long a writer waits for another before giving up (`VEXIL_LOCK_TIMEOUT`, seconds).
-fn lock_timeout() -> Duration {
+pub fn lock_timeout() -> Duration {
     std::env::var("VEXIL_LOCK_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -159,10 +159,7 @@ impl Project {
     pub fn open(root: &Path) -> Result<Project> {
         let config = Config::load(root)?;
         let definitions = definitions::load(root, &config.definitions);
-        let store: Box<dyn Store> = match &config.state {
-            StateConfig::Sqlite(path) => Box::new(SqliteStore::open(path, lock_timeout())?),
-            StateConfig::Postgres(url) => Box::new(PostgresStore::open(url, lock_timeout())?),
-        };
+        let store: Box<dyn Store> = crate::store::open(&config.state, lock_timeout())?;
         let signing_key = match &config.signing_key {
             None => None,
             Some(path) => Some(load_key(path)?),

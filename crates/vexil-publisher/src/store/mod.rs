@@ -9,11 +9,21 @@
 mod postgres;
 mod sqlite;
 
-pub use postgres::{redact, PostgresStore};
+pub use postgres::{redact, Listener, PostgresStore};
 pub use sqlite::SqliteStore;
 
+use crate::config::StateConfig;
 use crate::error::Result;
 use serde::Serialize;
+use std::time::Duration;
+
+/// Opens the state database `state` names; writers wait up to `busy` for one another.
+pub fn open(state: &StateConfig, busy: Duration) -> Result<Box<dyn Store + Send>> {
+    Ok(match state {
+        StateConfig::Sqlite(path) => Box::new(SqliteStore::open(path, busy)?),
+        StateConfig::Postgres(url) => Box::new(PostgresStore::open(url, busy)?),
+    })
+}
 
 /// One published version of an environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +100,9 @@ pub trait WriteTx {
 pub trait Store {
     /// The newest version of `environment`.
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>>;
+    /// The newest version number of every environment that has one: a cheap question
+    /// `vexil serve` asks often.
+    fn heads(&mut self) -> Result<Vec<(String, u64)>>;
     /// Version `version` of `environment`.
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>>;
     /// Versions of `environment` newer than `after`, oldest first.

@@ -5,6 +5,7 @@
 
 use super::{Change, LogFilter, Store, VersionRow, WriteTx};
 use crate::error::{Error, Result};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, NoTls, Transaction};
 use std::time::Duration;
 
@@ -61,17 +62,7 @@ impl PostgresStore {
     /// `VEXIL_DATABASE_PASSWORD` or `PGPASSWORD` instead of the URL), creating or migrating
     /// the schema. Writers wait up to `busy` for one another.
     pub fn open(url: &str, busy: Duration) -> Result<PostgresStore> {
-        let mut config: Config =
-            url.parse().map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
-        if config.get_password().is_none() {
-            if let Some(p) = std::env::var_os("VEXIL_DATABASE_PASSWORD").or_else(|| std::env::var_os("PGPASSWORD")) {
-                config.password(p.to_string_lossy().as_bytes());
-            }
-        }
-        config.connect_timeout(Duration::from_secs(5));
-        let describe = format!("state database {}", redact(url));
-        let mut client =
-            config.connect(NoTls).map_err(|e| Error::io(format!("{describe}: cannot connect: {}", cause(&e))))?;
+        let (mut client, describe) = connect(url)?;
         client
             .batch_execute(&format!("SET lock_timeout = {}", busy.as_millis().max(1)))
             .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
@@ -136,6 +127,53 @@ pub fn redact(url: &str) -> String {
 
 /// The database's own message, which says what is wrong (authentication, missing database),
 /// rather than the driver's generic "db error".
+fn connect(url: &str) -> Result<(Client, String)> {
+    let mut config: Config =
+        url.parse().map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
+    if config.get_password().is_none() {
+        if let Some(p) = std::env::var_os("VEXIL_DATABASE_PASSWORD").or_else(|| std::env::var_os("PGPASSWORD")) {
+            config.password(p.to_string_lossy().as_bytes());
+        }
+    }
+    config.connect_timeout(Duration::from_secs(5));
+    let describe = format!("state database {}", redact(url));
+    let client = config.connect(NoTls).map_err(|e| Error::io(format!("{describe}: cannot connect: {}", cause(&e))))?;
+    Ok((client, describe))
+}
+
+/// A connection listening on [`CHANNEL`]: wakes `vexil serve` the moment a version commits.
+pub struct Listener {
+    client: Client,
+    describe: String,
+}
+
+impl Listener {
+    /// Connects to `url` and starts listening.
+    pub fn open(url: &str) -> Result<Listener> {
+        let (mut client, describe) = connect(url)?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
+        Ok(Listener { client, describe })
+    }
+
+    /// Waits up to `timeout` for notifications; returns whether any arrived (several
+    /// commits in a burst count once: the caller reads the heads anyway).
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        let mut notifications = self.client.notifications();
+        let first = notifications.timeout_iter(timeout).next();
+        match first {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(Error::io(format!("{}: {}", self.describe, cause(&e)))),
+        }
+        // Drain what is already here without waiting again.
+        let mut rest = notifications.iter();
+        while let Ok(Some(_)) = rest.next() {}
+        Ok(true)
+    }
+}
+
 fn cause(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
@@ -254,6 +292,14 @@ impl Store for PostgresStore {
             .query_opt(&sql, &[&environment])
             .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
         Ok(row.as_ref().map(to_version))
+    }
+
+    fn heads(&mut self) -> Result<Vec<(String, u64)>> {
+        let rows = self
+            .client
+            .query("SELECT environment, max(version) FROM versions GROUP BY environment", &[])
+            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+        Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect())
     }
 
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {

@@ -227,6 +227,16 @@ impl Store for SqliteStore {
         latest_in(&self.conn, environment).context(self.describe())
     }
 
+    fn heads(&mut self) -> Result<Vec<(String, u64)>> {
+        let describe = self.describe();
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT environment, max(version) FROM versions GROUP BY environment")
+            .context(&describe)?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)));
+        rows.and_then(Iterator::collect).map_err(|e| locked_or(e, &describe, self.busy))
+    }
+
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
         version_in(&self.conn, environment, version).context(self.describe())
     }
