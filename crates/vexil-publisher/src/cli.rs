@@ -251,6 +251,32 @@ fn command(config: Option<&Config>) -> Command {
                 .arg(json_flag()),
         )
         .subcommand(
+            Command::new("serve")
+                .about("Serve snapshots, live update streams and the dashboard over HTTP (read-only)")
+                .arg(
+                    Arg::new("listen")
+                        .long("listen")
+                        .value_name("ADDRESS")
+                        .default_value("127.0.0.1:8417")
+                        .help("Address and port (port 0: any free port)"),
+                )
+                .arg(
+                    Arg::new("www")
+                        .long("www")
+                        .value_name("DIR")
+                        .help("The dashboard's files (default: www/ of this build's checkout)"),
+                )
+                .arg(Arg::new("package").long("package").value_name("DIR").hide(true))
+                .arg(
+                    Arg::new("heartbeat")
+                        .long("heartbeat")
+                        .value_name("SECONDS")
+                        .value_parser(clap::value_parser!(u64).range(1..=3600))
+                        .default_value("15")
+                        .help("Comment lines on idle event streams, so proxies keep them open"),
+                ),
+        )
+        .subcommand(
             Command::new("keygen").about("Create a signing key and trust it in vexil.toml").arg(
                 Arg::new("force")
                     .long("force")
@@ -307,6 +333,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode> {
                 "snapshot" => snapshot(&mut p, sub),
                 "keygen" => keygen(&p, sub),
                 "migrate" => migrate(&mut p, sub),
+                "serve" => serve(p, sub),
                 _ => unreachable!("every subcommand is handled"),
             }
         }
@@ -990,6 +1017,29 @@ fn migrate(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
         );
         println!("vexil.toml now says state = {:?}; the SQLite file is kept as a backup.", done.to);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(p: Project, m: &ArgMatches) -> Result<ExitCode> {
+    let text = m.get_one::<String>("listen").expect("has default");
+    let listen = text
+        .parse()
+        .map_err(|_| Error::usage(format!("--listen {text:?}: expected ADDRESS:PORT, such as 127.0.0.1:8417")))?;
+    let mut options = crate::serve::ServeOptions::new(listen);
+    if let Some(www) = m.get_one::<String>("www") {
+        options.www = PathBuf::from(www);
+    }
+    if let Some(package) = m.get_one::<String>("package") {
+        options.package = PathBuf::from(package);
+    }
+    options.heartbeat = std::time::Duration::from_secs(*m.get_one::<u64>("heartbeat").expect("has default"));
+    let config = p.config.clone();
+    drop(p);
+    crate::serve::serve(config, options, |address| {
+        println!("vexil serve: http://{address}/ (dashboard), http://{address}/<environment>/latest.vxl, …/events");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,6 +21,7 @@ pub mod config;
 pub mod definitions;
 pub mod error;
 pub mod project;
+pub mod serve;
 pub mod store;
 pub mod target;
 pub mod yaml;

@@ -63,9 +63,22 @@ impl Response {
 /// A plain HTTP/1.0 GET, as a CDN's origin fetch: no client library between the test and
 /// what the server sends. A body shorter than its Content-Length is a failure, not data.
 pub fn http_get(port: u16, host: &str, path: &str) -> std::io::Result<Response> {
+    http_request(port, "GET", path, &[("Host", host)])
+}
+
+/// A plain HTTP/1.0 request with the given headers.
+pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut request = format!("{method} {path} HTTP/1.0\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split =
@@ -81,7 +94,8 @@ pub fn http_get(port: u16, host: &str, path: &str) -> std::io::Result<Response> 
     let headers: Vec<(String, String)> =
         lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
     let response = Response { status, headers, body };
-    if let Some(len) = response.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+    let has_body = method != "HEAD" && response.status != 304;
+    if let Some(len) = response.header("content-length").and_then(|l| l.parse::<usize>().ok()).filter(|_| has_body) {
         if len != response.body.len() {
             return Err(std::io::Error::other(format!("body of {} bytes, Content-Length {len}", response.body.len())));
         }
@@ -489,5 +503,142 @@ impl Drop for Nginx {
         if let Some(c) = self.child.as_mut() {
             stop(c);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// `vexil serve` on a project, on a free port; stopped by PID when dropped.
+pub struct Serve {
+    pub port: u16,
+    child: Child,
+}
+
+impl Serve {
+    /// Starts `command` (a `vexil serve --listen 127.0.0.1:0 …`) and waits for its address.
+    pub fn start(mut command: Command) -> Serve {
+        use std::io::BufRead;
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("vexil serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("vexil serve printed no address: {line:?}"));
+        Serve { port, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        http_request(self.port, "GET", path, headers).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// An open event stream, read line by line (comments kept, to see heartbeats).
+pub struct EventStream {
+    reader: std::io::BufReader<TcpStream>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub comments: Vec<String>,
+}
+
+impl EventStream {
+    pub fn open(port: u16, path: &str, headers: &[(&str, &str)]) -> EventStream {
+        use std::io::BufRead;
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // HTTP/1.0: the body is delimited by the connection closing, so it needs no de-chunking.
+        let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        s.write_all(request.as_bytes()).unwrap();
+        let mut reader = std::io::BufReader::new(s);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).unwrap();
+        let status = status_line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status line");
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        EventStream { reader, status, headers, comments: Vec::new() }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn line(&mut self) -> std::io::Result<String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "stream closed"));
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+
+    /// The next event, waiting up to the read timeout.
+    pub fn next_event(&mut self) -> std::io::Result<SseEvent> {
+        let mut event = SseEvent { event: "message".into(), id: None, data: String::new() };
+        let mut has_data = false;
+        loop {
+            let line = self.line()?;
+            if line.is_empty() {
+                if has_data {
+                    return Ok(event);
+                }
+                continue;
+            }
+            if let Some(comment) = line.strip_prefix(':') {
+                self.comments.push(comment.trim().to_string());
+                continue;
+            }
+            let (field, value) =
+                line.split_once(':').map_or((line.as_str(), ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+            match field {
+                "event" => event.event = value.to_string(),
+                "id" => event.id = Some(value.to_string()),
+                "data" => {
+                    if has_data {
+                        event.data.push('\n');
+                    }
+                    event.data.push_str(value);
+                    has_data = true;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.reader.get_ref().set_read_timeout(Some(timeout)).unwrap();
     }
 }

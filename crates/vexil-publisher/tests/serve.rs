@@ -1,0 +1,300 @@
+//! `vexil serve` over real HTTP: snapshots with ETags and CORS, immutable versions, the
+//! event stream with resume and heartbeats, the dashboard's data behind a token, refusals —
+//! on SQLite (polling) and PostgreSQL (LISTEN/NOTIFY).
+
+mod support;
+
+use support::servers::{EventStream, Postgres, Serve};
+use support::TestProject;
+use vexil_core::Snapshot;
+
+const FLAG: &str = "new_navigation_bar";
+
+fn serve(p: &TestProject, extra: &[&str]) -> Serve {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Serve::start(p.command(&args))
+}
+
+/// `value` may carry options: `"25 --actors"`.
+fn set(p: &TestProject, value: &str, env: &str) {
+    let env = format!("--{env}");
+    let mut args = vec!["feature", "set", FLAG];
+    args.extend(value.split_whitespace());
+    args.extend([env.as_str(), "--ignore-feature-flag-consistency-check"]);
+    p.ok(&args);
+}
+
+fn data(event: &support::servers::SseEvent) -> serde_json::Value {
+    serde_json::from_str(&event.data).unwrap()
+}
+
+#[test]
+fn snapshots_with_etags_immutable_versions_cors_and_content_types() {
+    let p = TestProject::new();
+    set(&p, "true", "dev");
+    let s = serve(&p, &[]);
+
+    let latest = s.get("/dev/latest.vxl", &[]);
+    assert_eq!(latest.status, 200);
+    assert_eq!(latest.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(latest.header("access-control-allow-origin"), Some("*"));
+    assert!(latest.header("access-control-expose-headers").unwrap().contains("ETag"));
+    assert_eq!(latest.header("cache-control"), Some("public, max-age=1"));
+    let snapshot = Snapshot::decode(&latest.body, &[]).unwrap();
+    assert_eq!(snapshot.version(), p.version("dev"));
+    assert_eq!(latest.body, p.versions("dev").last().unwrap().1, "the database's bytes, exactly");
+
+    // Strong ETag: quoted, no W/, and the same bytes always get the same tag.
+    let etag = latest.header("etag").unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 20, "{etag}");
+    let again = s.get("/dev/latest.vxl", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert_eq!(s.get("/dev/latest.vxl", &[("If-None-Match", &format!("\"x\", W/{etag}"))]).status, 304);
+    assert_eq!(s.get("/dev/latest.vxl", &[("If-None-Match", "\"other\"")]).status, 200);
+
+    // Every version at its own URL, cached forever, with the tag of its bytes.
+    let versions = p.versions("dev");
+    for (number, bytes) in &versions {
+        let r = s.get(&format!("/dev/v/{number}.vxl"), &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(&r.body, bytes);
+        assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    }
+    let newest = s.get(&format!("/dev/v/{}.vxl", versions.last().unwrap().0), &[]);
+    assert_eq!(newest.header("etag"), Some(etag.as_str()), "a version and latest share a tag");
+    assert_eq!(s.get(&format!("/dev/v/{}.vxl", versions.last().unwrap().0), &[("If-None-Match", &etag)]).status, 304);
+
+    // A new version moves latest and its tag.
+    set(&p, "false", "dev");
+    wait_until(|| s.get("/dev/latest.vxl", &[("If-None-Match", &etag)]).status == 200);
+
+    // HEAD: headers without a body.
+    let head = support::servers::http_request(s.port, "HEAD", "/dev/latest.vxl", &[]).unwrap();
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    // Preflight for browsers sending If-None-Match or Last-Event-ID from another origin.
+    for path in ["/dev/latest.vxl", "/dev/v/1.vxl", "/dev/events"] {
+        let r = support::servers::http_request(
+            s.port,
+            "OPTIONS",
+            path,
+            &[("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 204, "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        let allowed = r.header("access-control-allow-headers").unwrap().to_ascii_lowercase();
+        assert!(allowed.contains("if-none-match") && allowed.contains("last-event-id"), "{allowed}");
+    }
+
+    let health = s.get("/healthz", &[]);
+    assert_eq!(health.status, 200);
+    let health: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["environments"]["dev"], p.version("dev"));
+}
+
+#[test]
+fn unknown_environments_versions_and_traversal_are_refused() {
+    let p = TestProject::new();
+    let s = serve(&p, &[]);
+    let config = std::fs::read(p.path().join("vexil.toml")).unwrap();
+    let database = std::fs::read(p.path().join(".vexil/state.db")).unwrap();
+    for path in [
+        "/nope/latest.vxl",
+        "/nope/events",
+        "/dev/v/999.vxl",
+        "/dev/v/0.vxl",
+        "/dev/v/-1.vxl",
+        "/dev/v/1.json",
+        "/dev/v/1e3.vxl",
+        "/dev/v/18446744073709551616.vxl",
+        "/dev/v/..%2F..%2Fvexil.toml",
+        "/dev/../vexil.toml",
+        "/../vexil.toml",
+        "/www/../vexil.toml",
+        "/www/..%2f..%2fvexil.toml",
+        "/www/%2e%2e/%2e%2e/vexil.toml",
+        "/pkg/../../vexil.toml",
+        "/pkg/..%2f..%2f..%2fCargo.toml",
+        "/www/../../../../etc/passwd",
+        "/.vexil/state.db",
+        "/vexil.toml",
+    ] {
+        let r = s.get(path, &[]);
+        assert!(matches!(r.status, 400 | 404), "{path}: {}", r.status);
+        assert!(
+            !r.body.windows(config.len().min(40)).any(|w| w == &config[..config.len().min(40)])
+                && !r.body.starts_with(b"root:")
+                && !r.body.starts_with(&database[..16]),
+            "{path} leaked a file"
+        );
+    }
+    let r = s.get("/nope/latest.vxl", &[]);
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.contains("unknown environment \\\"nope\\\"") && body.contains("production"), "{body}");
+    // No write API: anything but GET, HEAD and OPTIONS on a snapshot is refused.
+    for method in ["PUT", "POST", "DELETE"] {
+        let r = support::servers::http_request(s.port, method, "/dev/latest.vxl", &[]).unwrap();
+        assert_eq!(r.status, 405, "{method}");
+    }
+    drop(s);
+    assert_eq!(std::fs::read(p.path().join("vexil.toml")).unwrap(), config);
+}
+
+#[test]
+fn events_announce_each_version_resume_after_a_drop_and_keep_alive() {
+    let p = TestProject::new();
+    let s = serve(&p, &["--heartbeat", "1"]);
+    let start = p.version("dev");
+
+    let mut stream = EventStream::open(s.port, "/dev/events", &[]);
+    assert_eq!(stream.status, 200);
+    assert!(stream.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert_eq!(stream.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(stream.header("cache-control"), Some("no-store"));
+    // A fresh subscriber learns the current version first.
+    let first = stream.next_event().unwrap();
+    assert_eq!((first.event.as_str(), first.id.as_deref()), ("snapshot", Some(start.to_string().as_str())));
+
+    set(&p, "true", "dev");
+    let event = stream.next_event().unwrap();
+    let body = data(&event);
+    assert_eq!(event.id, Some((start + 1).to_string()));
+    assert_eq!(body["version"], start + 1);
+    assert_eq!(body["changed"], serde_json::json!([FLAG]));
+    let latest = s.get("/dev/latest.vxl", &[]);
+    assert_eq!(body["etag"].as_str(), latest.header("etag"), "the event names the bytes latest.vxl serves");
+
+    // Other environments' changes are not this stream's business; heartbeats keep it open.
+    set(&p, "true", "staging");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    set(&p, "false", "dev");
+    let event = stream.next_event().unwrap();
+    assert_eq!(event.id, Some((start + 2).to_string()));
+    assert!(stream.comments.iter().any(|c| c == "heartbeat"), "{:?}", stream.comments);
+    drop(stream);
+
+    // Dropped: two changes happen; resuming from the last id gets the newest version, with
+    // everything changed since then, and nothing before it.
+    p.define("other_flag", "wip", false);
+    p.ok(&["publish"]);
+    set(&p, "25 --actors", "dev");
+    let now = p.version("dev");
+    assert_eq!(now, start + 4);
+    let mut resumed = EventStream::open(s.port, "/dev/events", &[("Last-Event-ID", &(start + 2).to_string())]);
+    let event = resumed.next_event().unwrap();
+    assert_eq!(event.id, Some(now.to_string()));
+    assert_eq!(data(&event)["changed"], serde_json::json!([FLAG, "other_flag"]));
+    // Up to date: the stream stays quiet until the next version.
+    let mut current = EventStream::open(s.port, "/dev/events", &[("Last-Event-ID", &now.to_string())]);
+    set(&p, "true", "dev");
+    let event = current.next_event().unwrap();
+    assert_eq!(event.id, Some((now + 1).to_string()), "no repeat of version {now}");
+    assert_eq!(resumed.next_event().unwrap().id, Some((now + 1).to_string()));
+}
+
+#[test]
+fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
+    let p = TestProject::new();
+    set(&p, "true", "dev");
+    // Without a token, loopback readers (these tests) see everything.
+    let open = serve(&p, &[]);
+    let defs = open.get("/api/definitions", &[]);
+    assert_eq!(defs.status, 200);
+    let defs: serde_json::Value = serde_json::from_slice(&defs.body).unwrap();
+    assert_eq!(defs["definitions"][0]["name"], FLAG);
+    assert_eq!(defs["definitions"][0]["type"], "beta");
+    assert_eq!(defs["environments"][0], "dev");
+    let log: serde_json::Value = serde_json::from_slice(&open.get("/dev/log", &[]).body).unwrap();
+    assert_eq!(log["changes"][0]["flag"], FLAG);
+    assert_eq!(log["changes"][0]["action"], "enable");
+    let state: serde_json::Value = serde_json::from_slice(&open.get("/dev/state", &[]).body).unwrap();
+    assert_eq!(state["flags"][FLAG]["boolean"], true);
+    drop(open);
+
+    p.write(
+        "vexil.toml",
+        &(std::fs::read_to_string(p.path().join("vexil.toml")).unwrap() + "\n[serve]\ntoken = \"s3cret-token\"\n"),
+    );
+    let guarded = serve(&p, &[]);
+    for path in ["/", "/api/definitions", "/dev/log", "/dev/state", "/www/index.html"] {
+        let r = guarded.get(path, &[]);
+        assert_eq!(r.status, 401, "{path}");
+        assert!(r.header("www-authenticate").is_some());
+        assert_eq!(guarded.get(path, &[("Authorization", "Bearer wrong-token!")]).status, 401);
+    }
+    assert_eq!(guarded.get("/api/definitions", &[("Authorization", "Bearer s3cret-token")]).status, 200);
+    assert_eq!(guarded.get("/dev/log", &[("Cookie", "a=b; vexil_token=s3cret-token")]).status, 200);
+    // A link with the token sets a cookie and drops the token from the address.
+    let r = guarded.get("/?token=s3cret-token", &[]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/"));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("vexil_token=s3cret-token")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+    );
+    assert_eq!(guarded.get("/?token=nope", &[]).status, 401);
+    // Snapshots, streams and health stay public.
+    assert_eq!(guarded.get("/dev/latest.vxl", &[]).status, 200);
+    assert_eq!(guarded.get("/healthz", &[]).status, 200);
+    assert_eq!(EventStream::open(guarded.port, "/dev/events", &[]).status, 200);
+}
+
+#[test]
+fn serving_writes_nothing() {
+    let p = TestProject::new();
+    let before = p.fingerprint();
+    let s = serve(&p, &[]);
+    for path in ["/dev/latest.vxl", "/dev/v/1.vxl", "/api/definitions", "/dev/log", "/dev/state", "/healthz"] {
+        assert_eq!(s.get(path, &[]).status, 200, "{path}");
+    }
+    drop(s);
+    assert_eq!(p.fingerprint(), before);
+}
+
+#[test]
+fn postgres_commits_reach_subscribers_through_notify() {
+    let pg = Postgres::start();
+    let p = TestProject::on_postgres(&pg);
+    let s = serve(&p, &[]);
+    let mut stream = EventStream::open(s.port, "/production/events", &[]);
+    let first = stream.next_event().unwrap();
+    let start: u64 = first.id.unwrap().parse().unwrap();
+    for (i, value) in ["10 --actors", "20 --actors", "30 --actors"].iter().enumerate() {
+        set(&p, value, "production");
+        let event = stream.next_event().unwrap();
+        assert_eq!(event.id, Some((start + 1 + i as u64).to_string()));
+        let latest = s.get("/production/latest.vxl", &[]);
+        assert_eq!(Snapshot::decode(&latest.body, &[]).unwrap().version(), start + 1 + i as u64);
+    }
+    // A server restarted after changes it missed serves the newest at once.
+    drop(s);
+    set(&p, "40 --actors", "production");
+    let s = serve(&p, &[]);
+    let latest = s.get("/production/latest.vxl", &[]);
+    assert_eq!(Snapshot::decode(&latest.body, &[]).unwrap().version(), start + 4);
+}
+
+#[test]
+fn bad_listen_address_and_taken_port_are_named() {
+    let p = TestProject::new();
+    p.fails(&["serve", "--listen", "localhost"], 2, "--listen \"localhost\"");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    p.fails(&["serve", "--listen", &address], 1, &format!("cannot listen on {address}"));
+}
+
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "condition not met within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
