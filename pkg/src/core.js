@@ -367,9 +367,11 @@ export function openFeatureReason(reason) {
  *
  * Sources: `bytes` (ready at once), `url` (an environment's base URL: `latest.vxl` is
  * fetched with ETags), or `kv` (a Workers KV namespace or anything with
- * `get(key, 'arrayBuffer')`; `key` defaults to 'latest.vxl'). With `live`, the client polls
- * (`pollInterval` ms, default 15000) and swaps to newer snapshots; it keeps the last good
- * one when a new one is bad, forged, or older (rollback protection).
+ * `get(key, 'arrayBuffer')`; `key` defaults to 'latest.vxl'). With `live`, a `url` client
+ * follows the origin's event stream (`<url>/events`, offered by `vexil serve`) and fetches
+ * each announced version; where the origin has no stream (a bucket, a CDN) it polls
+ * `latest.vxl` every `pollInterval` ms (default 15000), as does a `kv` client. It keeps the
+ * last good snapshot when a new one is bad, forged, or older (rollback protection).
  */
 export function createClient(options = {}) {
   return new Client(options);
@@ -383,6 +385,7 @@ class Client {
   #subscribers = new Set();
   #listeners = new Map();
   #closed = false;
+  #stream = null;
 
   constructor(options) {
     const sources = ['url', 'bytes', 'kv'].filter((k) => options[k] !== undefined);
@@ -400,7 +403,13 @@ class Client {
       // awaiting `ready` still sees the failure.
       this.ready.catch(() => {});
     }
-    if (options.live && options.bytes === undefined) this.#schedule();
+    if (options.live && options.url !== undefined) this.ready.then(() => this.#follow(), () => this.#follow());
+    else if (options.live && options.kv !== undefined) this.#schedule();
+  }
+
+  /** Whether updates arrive over the origin's event stream (false: polling, or not live). */
+  get streaming() {
+    return this.#stream !== null;
   }
 
   /** The current snapshot, or null before the first one arrives. */
@@ -522,6 +531,70 @@ class Client {
     return bytes;
   }
 
+  /**
+   * Follows `<url>/events`, reconnecting with Last-Event-ID after a drop; falls back to
+   * polling when the origin answers with anything but an event stream.
+   */
+  async #follow() {
+    const o = this.#options;
+    const base = String(o.url).replace(/\/+$/, '');
+    let backoff = 250;
+    while (!this.#closed) {
+      const abort = new AbortController();
+      this.#stream = abort;
+      let res;
+      try {
+        const headers = { Accept: 'text/event-stream' };
+        if (this.version > 0) headers['Last-Event-ID'] = String(this.version);
+        res = await (o.fetch ?? fetch)(`${base}/events`, { headers, signal: abort.signal, cache: 'no-store' });
+      } catch (e) {
+        this.#stream = null;
+        if (this.#closed) return;
+        this.#emit('error', new SnapshotError('FETCH_FAILED', `GET ${base}/events: ${e?.message ?? e}`));
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, o.pollInterval);
+        continue;
+      }
+      if (!res.ok || !(res.headers.get('Content-Type') ?? '').startsWith('text/event-stream') || !res.body) {
+        this.#stream = null;
+        res.body?.cancel().catch(() => {});
+        // A 5xx may be passing; anything else means this origin serves files, not streams.
+        if (res.status >= 500) {
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, o.pollInterval);
+          continue;
+        }
+        this.#schedule();
+        return;
+      }
+      backoff = 250;
+      try {
+        for await (const event of serverSentEvents(res.body)) {
+          if (event.type !== 'snapshot') continue;
+          const { version } = JSON.parse(event.data);
+          if (version > this.version) await this.#take(base, version);
+        }
+      } catch (e) {
+        if (this.#closed) return;
+        if (e?.name !== 'AbortError') this.#emit('error', new SnapshotError('FETCH_FAILED', `${base}/events: ${e?.message ?? e}`));
+      }
+      this.#stream = null;
+      if (!this.#closed) await sleep(backoff);
+    }
+  }
+
+  /** Fetches an announced version from its immutable URL (falling back to `latest.vxl`). */
+  async #take(base, version) {
+    try {
+      const res = await (this.#options.fetch ?? fetch)(`${base}/v/${version}.vxl`);
+      if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/v/${version}.vxl: HTTP ${res.status}`);
+      this.offer(new Uint8Array(await res.arrayBuffer()));
+    } catch (e) {
+      this.#emit('error', e);
+      await this.refresh();
+    }
+  }
+
   #schedule() {
     if (this.#closed) return;
     this.#timer = setTimeout(async () => {
@@ -530,9 +603,52 @@ class Client {
     }, this.#options.pollInterval);
   }
 
-  /** Stops following updates (a live client keeps polling, and the process alive, until then). */
+  /** Stops following updates (a live client keeps its stream or polling, and the process, alive until then). */
   close() {
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#stream?.abort();
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The events of a `text/event-stream` body, as the HTML standard parses them: fields up to
+ * a blank line, `data` lines joined, comments (heartbeats) skipped.
+ */
+async function* serverSentEvents(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let event = { type: 'message', data: [], id: null };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
+        if (buffer[end] === '\r' && end === buffer.length - 1) break; // maybe half of \r\n
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + (buffer[end] === '\r' && buffer[end + 1] === '\n' ? 2 : 1));
+        if (line === '') {
+          if (event.data.length > 0) yield { type: event.type, data: event.data.join('\n'), id: event.id };
+          event = { type: 'message', data: [], id: event.id };
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'data') event.data.push(value);
+        else if (field === 'event') event.type = value;
+        else if (field === 'id') event.id = value;
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
 }

@@ -109,9 +109,12 @@ export interface ClientOptions extends DecodeOptions {
   /** A KV binding holding the snapshot under `key` (default 'latest.vxl'). */
   kv?: KvLike;
   key?: string;
-  /** Follow updates by polling `latest.vxl` with ETags. */
+  /**
+   * Follow updates: over `<url>/events` where the origin offers it (`vexil serve`),
+   * reconnecting with Last-Event-ID; otherwise by polling `latest.vxl` with ETags.
+   */
   live?: boolean;
-  /** Milliseconds between polls (default 15000). */
+  /** Milliseconds between polls, and the longest wait between reconnects (default 15000). */
   pollInterval?: number;
   fetch?: typeof fetch;
 }
@@ -121,6 +124,8 @@ export interface Client {
   readonly ready: Promise<Client>;
   readonly snapshot: Snapshot | null;
   readonly version: number;
+  /** Whether updates currently arrive over the origin's event stream. */
+  readonly streaming: boolean;
   isEnabled(flag: string, actor?: string): boolean;
   evaluate(flag: string, context?: EvaluationContext): Decision;
   evaluateAll(context?: EvaluationContext): Record<string, Decision>;
