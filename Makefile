@@ -7,9 +7,11 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET_DIR := target/wasm
 
-.PHONY: demo test deps test-rust test-wasm-build test-fuzz test-js lint bench bench-core bench-publisher bench-js
+.PHONY: demo test deps test-rust test-wasm-build test-fuzz test-js lint bench bench-core bench-publisher bench-serve bench-js
 
+# The dashboard `vexil serve` ends the demo with imports the npm package's wasm.
 demo:
+	scripts/build-wasm.sh
 	$(CARGO) build --quiet --release -p vexil-publisher
 	scripts/demo.sh
 
@@ -44,12 +46,14 @@ test-fuzz:
 # The npm package: wasm built and packed as published, then the same golden vectors and API
 # tests in Node, workerd (miniflare), Deno, Bun and headless Chromium, and the OpenFeature
 # providers against the real SDKs.
+# The serve and dashboard tests drive the real `vexil` binary (already built by test-rust).
 test-js:
+	$(CARGO) build --quiet -p vexil-publisher
 	scripts/build-wasm.sh
 	scripts/pack-npm.sh
 	cd tests/js && node --test --test-concurrency=1 *.test.mjs
 
-bench: bench-core bench-publisher bench-js
+bench: bench-core bench-publisher bench-serve bench-js
 
 # Workload W1 from ../shared/bench (generated on first use); results go in the README.
 bench-core:
@@ -57,6 +61,9 @@ bench-core:
 
 bench-publisher:
 	$(CARGO) bench -p vexil-publisher --bench publisher
+
+bench-serve:
+	$(CARGO) bench -p vexil-publisher --bench serve
 
 bench-js:
 	scripts/build-wasm.sh

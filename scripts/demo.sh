@@ -61,3 +61,22 @@ who production
 
 step status
 bold "Snapshots are in $DEMO/public/<environment>/latest.vxl (and v/<version>.vxl)"
+
+bold "Two more flags mid-rollout, for the dashboard"
+define() { # name type default_enabled group
+  mkdir -p "$DEMO/config/feature_flags/$2"
+  printf -- "---\nname: %s\nfeature_issue_url:\nintroduced_by_url:\nrollout_issue_url: https://gitlab.example.com/org/app/-/issues/%s\nmilestone: '17.6'\ngroup: %s\ntype: %s\ndefault_enabled: %s\n" \
+    "$1" "$RANDOM" "$4" "$2" "$3" >"$DEMO/config/feature_flags/$2/$1.yml"
+}
+define merge_trains_v2 gitlab_com_derisk false "group::pipeline execution"
+define ci_job_token_scope ops true "group::pipeline security"
+step publish
+step feature set merge_trains_v2 true --dev --staging
+step feature set merge_trains_v2 25 --actors --production
+step feature set ci_job_token_scope false --pre
+
+# The port is fixed so the URL is predictable; VEXIL_LISTEN picks another (port 0: any free one).
+bold "\$ vexil serve — open the dashboard URL below; in another terminal try:"
+echo "  $VEXIL -C $DEMO feature set merge_trains_v2 50 --actors --production"
+echo "  (Ctrl-C stops the server)"
+exec "$VEXIL" -C "$DEMO" serve --listen "${VEXIL_LISTEN:-127.0.0.1:8417}"

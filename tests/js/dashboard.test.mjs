@@ -1,0 +1,86 @@
+// End to end in headless Chromium: `vexil serve` on a project, the dashboard open, a
+// `vexil feature set` in another process — the page and an SDK client in the page both see
+// the change without a reload. Screenshots of the matrix and a flag page are saved in
+// tests/js/artifacts/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { demoProject, startServe, set } from './vexil-serve.mjs';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const artifacts = new URL('./artifacts/', import.meta.url);
+mkdirSync(artifacts, { recursive: true });
+
+test('the dashboard shows every environment live, and a flag page evaluates in the page', async () => {
+  const dir = demoProject();
+  const server = await startServe(dir);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 760 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('table.matrix tbody tr[data-flag="merge_trains_v2"]');
+    await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
+
+    const cell = (flag, env) => page.getAttribute(`tr[data-flag="${flag}"] td[data-env="${env}"]`, 'data-state');
+    assert.equal(await cell('merge_trains_v2', 'dev'), 'on');
+    assert.equal(await cell('merge_trains_v2', 'production'), 'conditional');
+    assert.match(await page.textContent('tr[data-flag="merge_trains_v2"] td[data-env="production"]'), /25% actors/);
+    assert.equal(await cell('ci_job_token_scope', 'production'), 'default', 'nothing persisted: the YAML default');
+    assert.equal(await cell('ci_job_token_scope', 'pre'), 'off');
+    assert.equal(await cell('vulnerability_report_v3', 'staging'), 'default');
+    await page.screenshot({ path: new URL('dashboard-matrix.png', artifacts).pathname, fullPage: true });
+
+    // An SDK client of the page's own, subscribed for one actor.
+    await page.evaluate(async () => {
+      const { createClient } = await import('/pkg/src/browser.js');
+      const client = createClient({ url: '/staging', live: true });
+      await client.ready;
+      window.seen = [];
+      client.subscribe({ actors: ['User:1'] }, (changed, decisions) => window.seen.push({ changed, enabled: decisions.vulnerability_report_v3.enabled, version: client.version }));
+      window.ownClient = client;
+    });
+    await page.waitForFunction(() => window.ownClient.streaming);
+
+    const before = await page.evaluate(() => window.vexil.clients.get('staging').version);
+    set(dir, 'vulnerability_report_v3', 'true', '--staging');
+    await page.waitForFunction(() => document.querySelector('tr[data-flag="vulnerability_report_v3"] td[data-env="staging"]')?.dataset.state === 'on');
+    await page.waitForFunction(() => window.seen.length > 0);
+    const seen = await page.evaluate(() => window.seen);
+    assert.deepEqual(seen, [{ changed: ['vulnerability_report_v3'], enabled: true, version: before + 1 }]);
+    assert.equal(await page.evaluate(() => window.vexil.clients.get('staging').isEnabled('vulnerability_report_v3', 'User:99')), true);
+    assert.match(await page.textContent('th[data-env="staging"] .version'), new RegExp(`v${before + 1}`));
+
+    // Search narrows the matrix.
+    await page.fill('#search', 'duo');
+    assert.deepEqual(await page.$$eval('table.matrix tbody tr', (rows) => rows.map((r) => r.dataset.flag)), ['duo_chat_sidebar']);
+    await page.fill('#search', '');
+
+    // A flag's page: gates per environment, evaluate-as, and its change log.
+    await page.click('a[href="#/flag/duo_chat_sidebar"]');
+    await page.waitForSelector('ol.timeline li[data-version]');
+    const production = await page.textContent('article.env-card[data-env="production"]');
+    for (const text of ['User:1', 'Project:278964', 'gitlab_team_members']) assert.ok(production.includes(text), `${text} in ${production}`);
+    const result = (env) => page.getAttribute(`table.results tr[data-env="${env}"]`, 'data-enabled');
+    await page.fill('#eval-actors', 'User:77');
+    await page.fill('#eval-properties', '{"team": "gitlab"}');
+    assert.equal(await result('production'), 'true', 'gitlab_team_members lets a team member in');
+    assert.match(await page.textContent('table.results tr[data-env="production"]'), /group/);
+    await page.fill('#eval-properties', '{"team": "marketing"}');
+    assert.equal(await result('production'), 'false');
+    assert.equal(await result('dev'), 'true');
+    assert.ok((await page.$$('ol.timeline li[data-version]')).length >= 3);
+    await page.fill('#eval-properties', '{"team": "gitlab"}');
+    await page.screenshot({ path: new URL('dashboard-flag.png', artifacts).pathname, fullPage: true });
+
+    // A change to this flag reaches the open flag page too.
+    set(dir, 'duo_chat_sidebar', 'false', '--dev');
+    await page.waitForFunction(() => document.querySelector('table.results tr[data-env="dev"]')?.dataset.enabled === 'false');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
