@@ -1,9 +1,17 @@
 //! Publisher benchmarks (results in the README):
-//! - `feature set` latency on SQLite, through the library and as a whole `vexil` process;
+//! - `feature set` latency on SQLite and on PostgreSQL, through the library and as a whole
+//!   `vexil` process;
 //! - publishing 10,000 flags × 6 environments: open the project (10,000 YAML files), compose,
-//!   encode and sign six snapshots, commit them, push them to six directories.
+//!   encode and sign six snapshots, commit them, push them — to six directories on the
+//!   embedded defaults, and to a Garage bucket from PostgreSQL state for the team setup.
+//!
+//! PostgreSQL and Garage are started here, on 127.0.0.1, exactly as the tests start them.
 //!
 //!     make bench-publisher
+
+#[allow(dead_code)]
+#[path = "../tests/support/servers.rs"]
+mod servers;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
@@ -15,9 +23,9 @@ fn origin() -> Origin {
     Origin { author: "bench".into(), command: "bench".into(), at: 1_700_000_000_000 }
 }
 
-fn project_with(flags: usize) -> tempfile::TempDir {
+fn project_with(flags: usize, state: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    project::init(dir.path(), &origin()).unwrap();
+    project::init(dir.path(), state, &origin()).unwrap();
     for i in 0..flags {
         let p = dir.path().join(format!("config/feature_flags/beta/flag_{i:05}.yml"));
         std::fs::write(
@@ -39,11 +47,25 @@ fn project_with(flags: usize) -> tempfile::TempDir {
 }
 
 fn feature_set(c: &mut Criterion) {
-    let dir = project_with(100);
-    let mut p = Project::open(dir.path()).unwrap();
+    let pg = servers::Postgres::start();
+    // Single-threaded here: nothing else reads the environment.
+    std::env::set_var("VEXIL_DATABASE_PASSWORD", &pg.password);
     let mut g = c.benchmark_group("feature_set");
+    for (name, state) in [("sqlite", None), ("postgres", Some(pg.create_database()))] {
+        feature_set_on(&mut g, name, project_with(100, state.as_deref()));
+    }
+    g.finish();
+}
+
+fn feature_set_on(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    state: &str,
+    dir: tempfile::TempDir,
+) {
+    let mut p = Project::open(dir.path()).unwrap();
     let mut i = 0u64;
-    g.bench_function("library_sqlite_one_env", |b| {
+    g.sample_size(100);
+    g.bench_function(format!("library_{state}_one_env"), |b| {
         b.iter(|| {
             i += 1;
             let req =
@@ -53,7 +75,7 @@ fn feature_set(c: &mut Criterion) {
     });
     let vexil = env!("CARGO_BIN_EXE_vexil");
     g.sample_size(30);
-    g.bench_function("process_sqlite_one_env", |b| {
+    g.bench_function(format!("process_{state}_one_env"), |b| {
         b.iter(|| {
             i += 1;
             let status = std::process::Command::new(vexil)
@@ -66,7 +88,6 @@ fn feature_set(c: &mut Criterion) {
             assert!(status.success());
         })
     });
-    g.finish();
 }
 
 fn flip_default(dir: &Path, on: bool) {
@@ -79,28 +100,53 @@ fn flip_default(dir: &Path, on: bool) {
 }
 
 fn publish_10k(c: &mut Criterion) {
-    let dir = project_with(10_000);
+    let dir = project_with(10_000, None);
     let mut g = c.benchmark_group("publish");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
+    bench_publish(&mut g, "open_and_publish_10k_flags_6_envs", dir.path());
+    let bytes = std::fs::read(dir.path().join("public/production/latest.vxl")).unwrap();
+    eprintln!("10,000-flag snapshot: {} bytes, signed", bytes.len());
+
+    let pg = servers::Postgres::start();
+    let garage = servers::Garage::start();
+    std::env::set_var("VEXIL_DATABASE_PASSWORD", &pg.password);
+    let team = project_with(10_000, Some(&pg.create_database()));
+    let toml_path = team.path().join("vexil.toml");
+    let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+    for env in vexil_publisher::config::GITLAB_ENVIRONMENTS {
+        let local = format!("[[environment.target]]\nkind = \"directory\"\npath = \"public/{env}\"\n");
+        assert!(toml.contains(&local));
+        toml = toml.replace(&local, &garage.target_toml("cdn", env));
+    }
+    std::fs::write(&toml_path, toml).unwrap();
+    Project::open(team.path()).unwrap().publish(&[], &origin(), false).unwrap();
+    bench_publish(&mut g, "open_and_publish_10k_flags_6_envs_postgres_to_garage", team.path());
+    let latest = garage.get("production/latest.vxl").unwrap();
+    assert_eq!(latest.status, 200);
+    g.finish();
+}
+
+fn bench_publish(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, dir: &Path) {
     let mut on = false;
-    g.bench_function("open_and_publish_10k_flags_6_envs", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 on = !on;
-                flip_default(dir.path(), on);
+                flip_default(dir, on);
                 let start = Instant::now();
-                let mut p = Project::open(dir.path()).unwrap();
+                let mut p = Project::open(dir).unwrap();
                 let published = p.publish(&[], &origin(), false).unwrap();
                 total += start.elapsed();
                 assert_eq!(published.len(), 6);
+                let pushed = published.iter().flat_map(|x| &x.pushes).all(|r| {
+                    matches!(r.result, project::PushResult::Ok(vexil_publisher::target::PushOutcome::Pushed { .. }))
+                });
+                assert!(pushed, "every environment pushed");
             }
             total
         })
     });
-    g.finish();
-    let bytes = std::fs::read(dir.path().join("public/production/latest.vxl")).unwrap();
-    eprintln!("10,000-flag snapshot: {} bytes, signed", bytes.len());
 }
 
 criterion_group!(benches, feature_set, publish_10k);
