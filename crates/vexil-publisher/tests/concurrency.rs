@@ -130,6 +130,7 @@ fn killed_publishers_leave_old_or_new_state_and_publish_recovers(p: &TestProject
             killed += 1;
         }
         let _ = child.wait();
+        p.settle();
 
         // The database holds whole versions: each decodes, has a change-log entry per
         // environment, and both environments moved together.

@@ -79,6 +79,29 @@ impl TestProject {
         Some(config.connect(postgres::NoTls).unwrap())
     }
 
+    /// Waits until PostgreSQL has finished with every other session on this project's
+    /// database. A client killed right after sending COMMIT leaves the server to complete
+    /// that commit on its own a moment later; reading before then would see it half-way
+    /// through two separate queries. (SQLite commits in the killed process or not at all.)
+    pub fn settle(&self) {
+        let Some(mut c) = self.pg_client() else { return };
+        let start = std::time::Instant::now();
+        loop {
+            let others: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if others == 0 {
+                return;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "{others} sessions linger after 30 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Every version of `environment` in the database: (version, snapshot bytes).
     pub fn versions(&self, environment: &str) -> Vec<(u64, Vec<u8>)> {
         if let Some(mut c) = self.pg_client() {
