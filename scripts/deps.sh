@@ -26,5 +26,7 @@ GARAGE_VERSION=2.5.0
 garage_bin=$(command -v garage || echo "${CARGO_HOME:-$HOME/.cargo}/bin/garage")
 if ! "$garage_bin" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
   echo "deps: building garage $GARAGE_VERSION (once; takes a while on two cores)" >&2
-  cargo install --quiet --locked "garage@$GARAGE_VERSION" --no-default-features --features bundled-libs,sqlite
+  # A test server, not production: less optimisation and no debug info cut the build time.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install --quiet --locked "garage@$GARAGE_VERSION" --no-default-features --features bundled-libs,sqlite
 fi
