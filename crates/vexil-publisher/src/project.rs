@@ -229,13 +229,7 @@ impl Project {
     /// The snapshot of `environment` at its newest version.
     pub fn latest_snapshot(&mut self, environment: &str) -> Result<Option<(VersionRow, Snapshot)>> {
         let Some(row) = self.store.latest(environment)? else { return Ok(None) };
-        let snapshot = Snapshot::decode(&row.snapshot, &[]).map_err(|e| {
-            Error::io(format!(
-                "{}: version {} of {environment} does not decode: {e}",
-                self.store.describe(),
-                row.version
-            ))
-        })?;
+        let snapshot = row.decode().map_err(|e| e.context(self.store.describe()))?;
         Ok(Some((row, snapshot)))
     }
 
@@ -763,9 +757,7 @@ pub fn compose(
 /// Decodes a stored snapshot into its persisted state.
 pub fn persisted_from(row: Option<&VersionRow>) -> Result<Persisted> {
     let Some(row) = row else { return Ok(Persisted::new()) };
-    let snapshot = Snapshot::decode(&row.snapshot, &[]).map_err(|e| {
-        Error::io(format!("stored version {} of {} does not decode: {e}", row.version, row.environment))
-    })?;
+    let snapshot = row.decode()?;
     Ok(snapshot
         .flags()
         .filter(|f| f.persisted())

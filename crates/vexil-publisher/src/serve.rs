@@ -20,7 +20,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream;
+use futures_util::stream::{self, Stream};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tower_http::services::ServeDir;
-use vexil_core::Snapshot;
 
 /// How `vexil serve` runs.
 #[derive(Clone, Debug)]
@@ -176,6 +175,7 @@ enum Wake {
 struct Follower {
     store: Box<dyn Store + Send>,
     wake: Wake,
+    poll: Duration,
 }
 
 impl Follower {
@@ -185,7 +185,7 @@ impl Follower {
             StateConfig::Sqlite(_) => Wake::Poll(poll),
             StateConfig::Postgres(url) => Wake::Listen(Box::new(Listener::open(url)?)),
         };
-        Ok(Follower { store, wake })
+        Ok(Follower { store, wake, poll })
     }
 
     fn run(mut self, shared: &Shared) {
@@ -202,17 +202,10 @@ impl Follower {
             if let Err(e) = woke.and_then(|()| self.catch_up(shared)) {
                 eprintln!("vexil serve: {e}; reconnecting");
                 std::thread::sleep(Duration::from_millis(500));
-                if let Ok(again) = Follower::open(shared, self.poll()) {
+                if let Ok(again) = Follower::open(shared, self.poll) {
                     self = again;
                 }
             }
-        }
-    }
-
-    fn poll(&self) -> Duration {
-        match self.wake {
-            Wake::Poll(every) => every,
-            Wake::Listen(_) => Duration::from_millis(10),
         }
     }
 
@@ -233,14 +226,7 @@ impl Follower {
             };
             let mut previous = head;
             for row in rows {
-                let snapshot = Snapshot::decode(&row.snapshot, &[]).map_err(|e| {
-                    Error::io(format!(
-                        "{}: version {} of {environment} does not decode: {e}",
-                        self.store.describe(),
-                        row.version
-                    ))
-                })?;
-                let state = snapshot.to_environment();
+                let state = row.decode().map_err(|e| e.context(self.store.describe()))?.to_environment();
                 let changed = match &previous {
                     Some(p) => changed_flags(&p.state, &state),
                     None => state.flags.keys().cloned().collect(),
@@ -453,7 +439,7 @@ async fn events(State(shared): State<Arc<Shared>>, UrlPath(env): UrlPath<String>
             Some(seen) if seen < head.version => {
                 let lookup = env.clone();
                 let before = shared.read(move |store| store.version(&lookup, seen)).await.ok().flatten();
-                let changed = match before.and_then(|row| Snapshot::decode(&row.snapshot, &[]).ok()) {
+                let changed = match before.and_then(|row| row.decode().ok()) {
                     Some(before) => changed_flags(&before.to_environment(), &head.state),
                     None => head.state.flags.keys().cloned().collect(),
                 };
@@ -466,9 +452,15 @@ async fn events(State(shared): State<Arc<Shared>>, UrlPath(env): UrlPath<String>
     }
     let state =
         StreamState { shared: shared.clone(), env, receiver, first: first.into(), last: resume_from.unwrap_or(0) };
-    let stream = stream::unfold(state, next_event);
+    event_stream(stream::unfold(state, next_event), shared.heartbeat)
+}
+
+fn event_stream(
+    events: impl Stream<Item = std::result::Result<Event, Infallible>> + Send + 'static,
+    heartbeat: Duration,
+) -> Response {
     let mut response =
-        Sse::new(stream).keep_alive(KeepAlive::new().interval(shared.heartbeat).text("heartbeat")).into_response();
+        Sse::new(events).keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat")).into_response();
     let headers = response.headers_mut();
     cors(headers);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -491,13 +483,7 @@ async fn all_events(State(shared): State<Arc<Shared>>) -> Response {
             }
         }
     });
-    let mut response =
-        Sse::new(stream).keep_alive(KeepAlive::new().interval(shared.heartbeat).text("heartbeat")).into_response();
-    let headers = response.headers_mut();
-    cors(headers);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    event_stream(stream, shared.heartbeat)
 }
 
 struct StreamState {
@@ -609,7 +595,7 @@ async fn no_sniff(request: Request, next: Next) -> Response {
     response
 }
 
-async fn dashboard(State(_): State<Arc<Shared>>) -> Response {
+async fn dashboard() -> Response {
     let mut response = Redirect::to("/www/index.html").into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

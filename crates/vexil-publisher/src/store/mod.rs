@@ -40,6 +40,15 @@ pub struct VersionRow {
     pub snapshot: Vec<u8>,
 }
 
+impl VersionRow {
+    /// The stored snapshot, decoded (signatures were checked when it was published).
+    pub fn decode(&self) -> Result<vexil_core::Snapshot> {
+        vexil_core::Snapshot::decode(&self.snapshot, &[]).map_err(|e| {
+            crate::Error::io(format!("stored version {} of {} does not decode: {e}", self.version, self.environment))
+        })
+    }
+}
+
 /// One change-log entry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
