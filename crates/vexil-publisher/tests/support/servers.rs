@@ -47,6 +47,32 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A server's process: stopped by PID when dropped (so declare it before the temporary
+/// directory it uses), or killed abruptly on demand.
+pub struct Process(Option<Child>);
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+
+    /// Stops the process abruptly, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            stop(c);
+        }
+    }
+}
+
 /// An HTTP response, read whole.
 pub struct Response {
     pub status: u16,
@@ -108,9 +134,9 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
 /// A PostgreSQL server from Debian's packages, run as a non-root user, with password
 /// authentication over TCP.
 pub struct Postgres {
+    process: Process,
     dir: tempfile::TempDir,
     pub port: u16,
-    child: Child,
     pub password: String,
     next_db: std::sync::atomic::AtomicU32,
 }
@@ -170,7 +196,7 @@ impl Postgres {
             .stderr(std::fs::File::create(dir.path().join("postgres.log")).unwrap())
             .spawn()
             .unwrap();
-        let pg = Postgres { dir, port, child, password, next_db: 0.into() };
+        let pg = Postgres { process: Process(Some(child)), dir, port, password, next_db: 0.into() };
         wait_for("PostgreSQL", Duration::from_secs(30), || pg.try_client("postgres").is_ok());
         pg
     }
@@ -207,22 +233,16 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        stop(&mut self.child);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 /// A one-node Garage cluster with a bucket `flags`, a key allowed to write it, and website
 /// access on, so readers fetch objects over plain HTTP as a CDN would.
 pub struct Garage {
+    process: Process,
     dir: tempfile::TempDir,
     config: PathBuf,
     pub s3_port: u16,
     pub web_port: u16,
-    child: Option<Child>,
     pub key_id: String,
     pub secret: String,
     pub bucket: String,
@@ -278,11 +298,11 @@ root_domain = "{GARAGE_WEB_DOMAIN}"
         .unwrap();
         std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let mut g = Garage {
+            process: Process(None),
             dir,
             config,
             s3_port,
             web_port,
-            child: None,
             key_id: String::new(),
             secret: String::new(),
             bucket: "flags".into(),
@@ -320,7 +340,7 @@ root_domain = "{GARAGE_WEB_DOMAIN}"
             .stderr(log)
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        self.process = Process(Some(child));
         let (s3, web) = (self.s3_port, self.web_port);
         wait_for("Garage", Duration::from_secs(30), || listening(s3) && listening(web));
     }
@@ -358,29 +378,18 @@ root_domain = "{GARAGE_WEB_DOMAIN}"
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.process.pid()
     }
 
     /// Stops the node abruptly, as a crash or a network cut would.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
         self.wait_serving();
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            stop(c);
-        }
     }
 }
 
@@ -391,9 +400,9 @@ impl Drop for Garage {
 /// headers a PUT carries, so the cache headers come from this configuration, as in the
 /// README's example.
 pub struct Nginx {
+    process: Process,
     dir: tempfile::TempDir,
     pub port: u16,
-    child: Option<Child>,
 }
 
 impl Nginx {
@@ -446,7 +455,7 @@ http {{
             ),
         )
         .unwrap();
-        let mut n = Nginx { dir, port, child: None };
+        let mut n = Nginx { process: Process(None), dir, port };
         n.spawn();
         n
     }
@@ -463,7 +472,7 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx from apt (make test installs it)");
-        self.child = Some(child);
+        self.process = Process(Some(child));
         let port = self.port;
         wait_for("nginx", Duration::from_secs(20), || listening(port));
     }
@@ -482,14 +491,11 @@ http {{
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.process.pid()
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     pub fn restart(&mut self) {
@@ -498,20 +504,12 @@ http {{
     }
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            stop(c);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 /// `vexil serve` on a project, on a free port; stopped by PID when dropped.
 pub struct Serve {
+    process: Process,
     pub port: u16,
-    child: Child,
 }
 
 impl Serve {
@@ -527,21 +525,15 @@ impl Serve {
             .and_then(|rest| rest.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("vexil serve printed no address: {line:?}"));
-        Serve { port, child }
+        Serve { process: Process(Some(child)), port }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         http_request(self.port, "GET", path, headers).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        stop(&mut self.child);
     }
 }
 
