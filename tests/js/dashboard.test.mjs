@@ -20,6 +20,13 @@ test('the dashboard shows every environment live, and a flag page evaluates in t
     const page = await browser.newPage({ viewport: { width: 1360, height: 760 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // What the page loads, with the types browsers insist on (wasm streaming compilation
+    // refuses anything but application/wasm; module scripts need a JavaScript type).
+    for (const [path, type] of [['/www/app.js', 'text/javascript'], ['/www/style.css', 'text/css'], ['/www/index.html', 'text/html'], ['/pkg/src/browser.js', 'text/javascript'], ['/pkg/dist/vexil_bg.wasm', 'application/wasm']]) {
+      const res = await fetch(`${server.base}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.ok(res.headers.get('Content-Type').startsWith(type), `${path}: ${res.headers.get('Content-Type')}`);
+    }
     await page.goto(`${server.base}/`);
     await page.waitForSelector('table.matrix tbody tr[data-flag="merge_trains_v2"]');
     await page.waitForFunction(() => document.getElementById('live').textContent === 'live');

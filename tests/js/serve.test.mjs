@@ -133,3 +133,28 @@ test('the demo ends with vexil serve on its project, the dashboard reachable', {
     child.kill('SIGTERM');
   }
 });
+
+test('the OpenFeature server provider emits configuration-changed for versions vexil serve announces', async () => {
+  const { OpenFeature, ProviderEvents } = await import('@openfeature/server-sdk');
+  const { VexilServerProvider } = await import('vexil/openfeature/server');
+  const dir = demoProject();
+  const server = await startServe(dir);
+  // A long poll interval: only the stream can deliver the change in time.
+  const provider = new VexilServerProvider({ url: `${server.base}/dev`, live: true, pollInterval: 600000 });
+  try {
+    await OpenFeature.setProviderAndWait('vexil-live', provider);
+    const client = OpenFeature.getClient('vexil-live');
+    assert.equal(await client.getBooleanValue('vulnerability_report_v3', true, { targetingKey: 'User:1' }), false);
+    await until(() => provider.client.streaming, 5000, 'streaming');
+    const changed = new Promise((resolve) => client.addHandler(ProviderEvents.ConfigurationChanged, resolve));
+    set(dir, 'vulnerability_report_v3', 'true', '--dev');
+    const event = await changed;
+    assert.equal(event.metadata.version, provider.client.version);
+    const details = await client.getBooleanDetails('vulnerability_report_v3', false, { targetingKey: 'User:1' });
+    assert.deepEqual([details.value, details.reason], [true, 'STATIC']);
+  } finally {
+    provider.client.close();
+    await OpenFeature.close();
+    await server.stop();
+  }
+});

@@ -155,6 +155,25 @@ fn garage_pushes_land_with_cache_headers() {
 }
 
 #[test]
+fn garage_credentials_from_the_usual_aws_environment_variables() {
+    let garage = Garage::start();
+    let mut p = TestProject::new();
+    let toml: String = garage
+        .target_toml("cdn", "dev")
+        .lines()
+        .filter(|l| !l.starts_with("access_key_id") && !l.starts_with("secret_access_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    p.set_targets("dev", &toml);
+    p.env.push(("AWS_ACCESS_KEY_ID".into(), garage.key_id.clone()));
+    p.env.push(("AWS_SECRET_ACCESS_KEY".into(), garage.secret.clone()));
+    p.ok(&["feature", "set", FLAG, "true", "--dev"]);
+    let remote = Remote::Garage(garage);
+    assert_target_matches_database(&remote, &p, "dev");
+    p.ok(&["status"]);
+}
+
+#[test]
 fn nginx_pushes_land_with_cache_headers() {
     pushes_land_with_cache_headers(nginx());
 }
