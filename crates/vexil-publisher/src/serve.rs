@@ -168,7 +168,7 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
 // Following the database.
 
 enum Wake {
-    Poll(Duration),
+    Poll,
     Listen(Box<Listener>),
 }
 
@@ -182,7 +182,7 @@ impl Follower {
     fn open(shared: &Shared, poll: Duration) -> Result<Follower> {
         let store = store::open(&shared.config.state, lock_timeout())?;
         let wake = match &shared.config.state {
-            StateConfig::Sqlite(_) => Wake::Poll(poll),
+            StateConfig::Sqlite(_) => Wake::Poll,
             StateConfig::Postgres(url) => Wake::Listen(Box::new(Listener::open(url)?)),
         };
         Ok(Follower { store, wake, poll })
@@ -191,8 +191,8 @@ impl Follower {
     fn run(mut self, shared: &Shared) {
         loop {
             let woke = match &mut self.wake {
-                Wake::Poll(every) => {
-                    std::thread::sleep(*every);
+                Wake::Poll => {
+                    std::thread::sleep(self.poll);
                     Ok(())
                 }
                 // The timeout is a safety net: a notification lost with a dropped connection
@@ -238,20 +238,19 @@ impl Follower {
                     state,
                 });
                 shared.heads.write().expect("heads lock").insert(environment.clone(), next.clone());
-                if previous.is_some() {
-                    // No subscribers is fine: nobody is listening yet.
-                    let _ = sender.send(announcement(&next, &changed));
-                    let _ = shared.all_events.send(Announcement {
-                        version: next.version,
-                        data: serde_json::json!({
-                            "environment": environment,
-                            "version": next.version,
-                            "etag": next.etag,
-                            "changed": changed,
-                        })
-                        .to_string(),
-                    });
-                }
+                // Sending with no subscriber is fine (at startup there are none). An
+                // environment's first version is announced too: a page may already follow it.
+                let _ = sender.send(announcement(&next, &changed));
+                let _ = shared.all_events.send(Announcement {
+                    version: next.version,
+                    data: serde_json::json!({
+                        "environment": environment,
+                        "version": next.version,
+                        "etag": next.etag,
+                        "changed": changed,
+                    })
+                    .to_string(),
+                });
                 previous = Some(next);
             }
         }

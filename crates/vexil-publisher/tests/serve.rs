@@ -199,6 +199,21 @@ fn events_announce_each_version_resume_after_a_drop_and_keep_alive() {
 }
 
 #[test]
+fn an_environments_first_version_is_announced() {
+    let p = TestProject::new();
+    let config = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    p.write("vexil.toml", &format!("{config}\n[[environment]]\nname = \"canary\"\n"));
+    let s = serve(&p, &[]);
+    assert_eq!(s.get("/canary/latest.vxl", &[]).status, 404, "nothing published yet");
+    let mut stream = EventStream::open(s.port, "/canary/events", &[]);
+    p.ok(&["publish", "--env", "canary"]);
+    let event = stream.next_event().unwrap();
+    assert_eq!(event.id.as_deref(), Some("1"));
+    assert_eq!(data(&event)["changed"], serde_json::json!([FLAG]));
+    assert_eq!(s.get("/canary/latest.vxl", &[]).status, 200);
+}
+
+#[test]
 fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
     let p = TestProject::new();
     set(&p, "true", "dev");
