@@ -1,7 +1,7 @@
 //! Encoding an [`Environment`] into snapshot bytes, canonically, optionally signed.
 
 use crate::actor::ActorKey;
-use crate::model::{ActorSet, Audience, Environment};
+use crate::model::{ActorSet, Audience, Environment, Flag};
 use crate::snapshot::{BIT_BOOLEAN, BIT_CLIENT_SIDE, BIT_DEFAULT_ENABLED, BIT_PERSISTED, FORMAT_VERSION, MAGIC};
 use crate::wire::rice::{best_k, BitWriter};
 use crate::wire::Writer;
@@ -70,6 +70,53 @@ impl fmt::Display for EncodeError {
 
 impl core::error::Error for EncodeError {}
 
+impl Environment {
+    /// What a browser may see of this environment: the client-side flags, the feature
+    /// groups they use, and every allow-list and opt-out as SipHash-2-4 hashes of the ids
+    /// under `salt` (which the snapshot carries, so a browser can hash its own actor's id).
+    ///
+    /// Client-side flags evaluate exactly as in the full environment. A client-side flag
+    /// whose expression, or one of whose groups, asks `FeatureEnabled` of a server-only flag
+    /// cannot: the browser must not learn that flag, so this is refused, naming both.
+    pub fn for_browser(&self, salt: [u8; 16]) -> Result<Environment, EncodeError> {
+        let mut browser = Environment::new(self.name.clone(), self.version, self.published_at);
+        browser.audience = Audience::Browser { salt };
+        let hashed = |set: &ActorSet| match set {
+            ActorSet::Ids(ids) => ActorSet::Hashed(ids.iter().map(|id| crate::snapshot::actor_hash(&salt, id)).collect()),
+            ActorSet::Hashed(h) => ActorSet::Hashed(h.clone()),
+        };
+        for (name, flag) in self.flags.iter().filter(|(_, f)| f.client_side) {
+            let group_expressions = flag.gates.groups.iter().filter_map(|g| self.groups.get(g).map(|e| (Some(g), e)));
+            for (group, e) in flag.gates.expression.iter().map(|e| (None, e)).chain(group_expressions) {
+                for other in e.feature_references() {
+                    if self.flags.get(other).is_some_and(|f| !f.client_side) {
+                        let place = match group {
+                            Some(g) => alloc::format!("feature group `{g}`"),
+                            None => String::from("its expression"),
+                        };
+                        return Err(EncodeError::new(
+                            Some(name),
+                            alloc::format!(
+                                "client-side, but {place} asks FeatureEnabled(\"{other}\"), which browsers may not see; mark `{other}` client_side or change the expression"
+                            ),
+                        ));
+                    }
+                }
+            }
+            for g in &flag.gates.groups {
+                if let Some(e) = self.groups.get(g) {
+                    browser.groups.insert(g.clone(), e.clone());
+                }
+            }
+            let mut gates = flag.gates.clone();
+            gates.actors = hashed(&flag.gates.actors);
+            gates.opt_outs = hashed(&flag.gates.opt_outs);
+            browser.flags.insert(name.clone(), Flag { gates, ..flag.clone() });
+        }
+        Ok(browser)
+    }
+}
+
 /// Encodes `env`, signing it when a key is given.
 pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, EncodeError> {
     let browser = matches!(env.audience, Audience::Browser { .. });
@@ -83,6 +130,9 @@ pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, En
         }
         if !flag.persisted && !flag.gates.is_empty() {
             return Err(err("gates set on a flag that is not persisted"));
+        }
+        if browser && !flag.client_side {
+            return Err(err("a browser snapshot holds only client-side flags"));
         }
         if let Some(e) = &flag.gates.expression {
             e.validate().map_err(|e| EncodeError::new(Some(name), alloc::format!("expression {e}")))?;

@@ -90,7 +90,7 @@ fn flag(browser: bool) -> impl Strategy<Value = Flag> {
                 } else {
                     Gates { actors: empty.clone(), opt_outs: empty.clone(), ..Gates::default() }
                 };
-                Flag { flag_type, default_enabled, client_side, persisted, gates }
+                Flag { flag_type, default_enabled, client_side: client_side || browser, persisted, gates }
             },
         )
 }
@@ -98,6 +98,70 @@ fn flag(browser: bool) -> impl Strategy<Value = Flag> {
 /// Browser snapshots hash ids; the property tests only need some set of 64-bit values.
 fn hash(salt: &[u8; 16], id: &str) -> u64 {
     vexil_core::crc32(id.as_bytes()) as u64 ^ (u64::from(salt[0]) << 40) ^ (id.len() as u64) << 32
+}
+
+/// Flag names of the browser-agreement environments: few, so expressions name real flags.
+const NAMES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+const PLANS: [&str; 3] = ["gold", "free", "staff"];
+
+/// Actor ids drawn from a small pool, so contexts hit allow-lists and opt-outs often.
+fn pooled_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (prop::sample::select(vec!["User", "Project", "Group"]), 0u64..24).prop_map(|(k, n)| format!("{k}:{n}")),
+        prop::sample::select(vec!["alice@example.com", "bob", "User:x", "Team:7a"]).prop_map(String::from),
+    ]
+}
+
+fn plan_is(plan: &str) -> Expr {
+    Expr::Call(
+        Function::Equal,
+        vec![Expr::Call(Function::Property, vec![Expr::String("plan".into())]), Expr::String(plan.into())],
+    )
+}
+
+/// Expressions that read the actor's plan, ask about other flags, or are anything at all.
+fn agreement_expr() -> impl Strategy<Value = Expr> {
+    prop_oneof![
+        prop::sample::select(PLANS.to_vec()).prop_map(plan_is),
+        prop::sample::select(NAMES.to_vec())
+            .prop_map(|n| Expr::Call(Function::FeatureEnabled, vec![Expr::String(n.into())])),
+        expr(),
+    ]
+}
+
+/// A server environment where some flags are client-side.
+fn mixed_environment() -> impl Strategy<Value = Environment> {
+    let set = || prop::collection::btree_set(pooled_id(), 0..6).prop_map(ActorSet::Ids);
+    let flag = (
+        any::<[bool; 4]>(),
+        set(),
+        set(),
+        prop::collection::btree_set(prop::sample::select(vec!["staff", "gold", "none"]).prop_map(String::from), 0..3),
+        percentage(),
+        percentage(),
+        prop::option::weighted(0.4, agreement_expr()),
+    )
+        .prop_map(|([default_enabled, client_side, persisted, boolean], actors, opt_outs, groups, poa, pot, expression)| {
+            let gates = if persisted {
+                Gates { boolean, actors, opt_outs, groups, percentage_of_actors: poa, percentage_of_time: pot, expression }
+            } else {
+                Gates::default()
+            };
+            Flag { flag_type: FlagType::Beta, default_enabled, client_side, persisted, gates }
+        });
+    (
+        prop::collection::btree_map(prop::sample::select(NAMES.to_vec()).prop_map(String::from), flag, 1..6),
+        prop::option::of(agreement_expr()),
+    )
+        .prop_map(|(flags, gold)| {
+            let mut env = Environment::new("production", 9, 1_700_000_000_000);
+            env.flags = flags;
+            env.groups.insert("staff".into(), plan_is("staff"));
+            if let Some(gold) = gold {
+                env.groups.insert("gold".into(), gold);
+            }
+            env
+        })
 }
 
 fn environment() -> impl Strategy<Value = Environment> {
@@ -126,6 +190,53 @@ proptest! {
         failure_persistence: Some(Box::new(prop::test_runner::FileFailurePersistence::WithSource("regressions"))),
         ..ProptestConfig::default()
     })]
+
+    /// A browser snapshot answers exactly as the full one for every client-side flag, and
+    /// knows no other flag.
+    #[test]
+    fn browser_snapshots_agree_with_server_snapshots(
+        env in mixed_environment(),
+        salt in any::<[u8; 16]>(),
+        contexts in prop::collection::vec((
+            prop::collection::vec((pooled_id(), any::<bool>(), prop::sample::select(PLANS.to_vec())), 0..3),
+            0.0f64..1.0,
+            any::<i64>(),
+        ), 1..24),
+    ) {
+        let browser = match env.for_browser(salt) {
+            Ok(b) => b,
+            Err(e) => {
+                // Refused only when a client-side flag really asks about a server-only one.
+                let flag = &env.flags[e.flag().unwrap()];
+                let asks: Vec<&str> = flag.gates.expression.iter()
+                    .chain(flag.gates.groups.iter().filter_map(|g| env.groups.get(g)))
+                    .flat_map(|e| e.feature_references()).collect();
+                prop_assert!(flag.client_side);
+                prop_assert!(asks.iter().any(|n| env.flags.get(*n).is_some_and(|f| !f.client_side)), "{}", e);
+                return Ok(());
+            }
+        };
+        let server = Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap();
+        let bytes = encode(&browser, None).unwrap();
+        let in_browser = Snapshot::decode(&bytes, &[]).unwrap();
+        prop_assert_eq!(in_browser.audience(), Audience::Browser { salt });
+        for (actors, random, now) in &contexts {
+            // `X:opt_out` is GitLab's spelling of an opt-out, which passes the actor gate.
+            let ids: Vec<String> = actors.iter().map(|(id, o, _)| if *o && id.len() % 3 == 0 { format!("{id}:opt_out") } else { id.clone() }).collect();
+            let props: Vec<[(&str, vexil_core::Value); 1]> = actors.iter().map(|(_, _, plan)| [("plan", vexil_core::Value::Str(plan))]).collect();
+            let list: Vec<Actor> = ids.iter().zip(&props).map(|(id, p)| Actor::with_properties(id, p)).collect();
+            let context = Context::new(&list, *random, Timestamp::from_unix_millis(*now));
+            for (name, flag) in &env.flags {
+                let in_page = in_browser.evaluate(name, &context);
+                if flag.client_side {
+                    prop_assert_eq!(in_page, server.evaluate(name, &context), "flag {}", name);
+                } else {
+                    prop_assert_eq!(in_page.reason, vexil_core::Reason::NotFound, "flag {}", name);
+                    prop_assert!(!in_page.enabled);
+                }
+            }
+        }
+    }
 
     #[test]
     fn decode_inverts_encode(env in environment()) {
