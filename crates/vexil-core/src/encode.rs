@@ -82,7 +82,9 @@ impl Environment {
         let mut browser = Environment::new(self.name.clone(), self.version, self.published_at);
         browser.audience = Audience::Browser { salt };
         let hashed = |set: &ActorSet| match set {
-            ActorSet::Ids(ids) => ActorSet::Hashed(ids.iter().map(|id| crate::snapshot::actor_hash(&salt, id)).collect()),
+            ActorSet::Ids(ids) => {
+                ActorSet::Hashed(ids.iter().map(|id| crate::snapshot::actor_hash(&salt, id)).collect())
+            }
             ActorSet::Hashed(h) => ActorSet::Hashed(h.clone()),
         };
         for (name, flag) in self.flags.iter().filter(|(_, f)| f.client_side) {

@@ -141,14 +141,24 @@ fn mixed_environment() -> impl Strategy<Value = Environment> {
         percentage(),
         prop::option::weighted(0.4, agreement_expr()),
     )
-        .prop_map(|([default_enabled, client_side, persisted, boolean], actors, opt_outs, groups, poa, pot, expression)| {
-            let gates = if persisted {
-                Gates { boolean, actors, opt_outs, groups, percentage_of_actors: poa, percentage_of_time: pot, expression }
-            } else {
-                Gates::default()
-            };
-            Flag { flag_type: FlagType::Beta, default_enabled, client_side, persisted, gates }
-        });
+        .prop_map(
+            |([default_enabled, client_side, persisted, boolean], actors, opt_outs, groups, poa, pot, expression)| {
+                let gates = if persisted {
+                    Gates {
+                        boolean,
+                        actors,
+                        opt_outs,
+                        groups,
+                        percentage_of_actors: poa,
+                        percentage_of_time: pot,
+                        expression,
+                    }
+                } else {
+                    Gates::default()
+                };
+                Flag { flag_type: FlagType::Beta, default_enabled, client_side, persisted, gates }
+            },
+        );
     (
         prop::collection::btree_map(prop::sample::select(NAMES.to_vec()).prop_map(String::from), flag, 1..6),
         prop::option::of(agreement_expr()),

@@ -2,6 +2,7 @@
 //! environment switches of `feature` commands come from `vexil.toml`, so the project is
 //! found before the arguments are parsed.
 
+use crate::audience::{self, Audience};
 use crate::chatops::{self, FlagState, SetRequest, TARGET_OPTIONS};
 use crate::config::{self, Config};
 use crate::definitions::Severity;
@@ -236,6 +237,13 @@ fn command(config: Option<&Config>) -> Command {
             Command::new("snapshot")
                 .about("Write an environment's latest snapshot, exactly as SDKs load it")
                 .arg(env_arg())
+                .arg(
+                    Arg::new("audience")
+                        .long("audience")
+                        .value_parser(["server", "browser"])
+                        .default_value("server")
+                        .help("browser: client-side flags only, actor ids hashed"),
+                )
                 .arg(Arg::new("output").short('o').long("output").value_name("FILE")),
         )
         .subcommand(
@@ -322,7 +330,7 @@ fn run(args: Vec<OsString>) -> Result<ExitCode> {
             let root = root_from(dir)?;
             let mut p = Project::open(&root)?;
             match other {
-                "lint" => lint(&p, sub),
+                "lint" => lint(&mut p, sub),
                 "feature" => feature(&mut p, sub, &origin),
                 "publish" => publish(&mut p, sub, &origin(sub)),
                 "status" => status(&mut p, sub),
@@ -391,16 +399,49 @@ fn json(m: &ArgMatches) -> bool {
     m.get_flag("json")
 }
 
-fn lint(p: &Project, m: &ArgMatches) -> Result<ExitCode> {
+fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
+    // What browsers would receive is judged on each environment's newest state: expressions
+    // live there, and which groups a flag uses.
+    let mut exposures = Vec::new();
+    for env in p.config.environment_names().into_iter().map(String::from).collect::<Vec<_>>() {
+        if let Some((_, snapshot)) = p.latest_snapshot(&env)? {
+            let mut state = snapshot.to_environment();
+            for (name, flag) in state.flags.iter_mut() {
+                // The definitions as they are now, not as last published.
+                flag.client_side =
+                    p.definitions.by_name.get(name).is_some_and(|d| d.client_side) || p.config.lists_client_side(name);
+            }
+            state.groups = p.config.groups.clone();
+            exposures.extend(audience::exposures(&state));
+        }
+    }
+    let unmatched: Vec<&String> = p
+        .config
+        .client_side
+        .iter()
+        .filter(|pat| !p.definitions.by_name.keys().any(|n| config::glob_matches(pat, n)))
+        .collect();
     let defs = &p.definitions;
     let errors = defs.problems.iter().filter(|x| x.severity == Severity::Error).count();
     if json(m) {
-        print_json(&json!({"definitions": defs.by_name.len(), "errors": errors, "problems": defs.problems}));
+        print_json(&json!({
+            "definitions": defs.by_name.len(),
+            "errors": errors,
+            "problems": defs.problems,
+            "browser_exposures": exposures,
+            "unmatched_client_side": unmatched,
+        }));
     } else {
         for problem in &defs.problems {
             println!("{problem}");
         }
-        let warnings = defs.problems.len() - errors;
+        for pattern in &unmatched {
+            println!("vexil.toml: warning: client_side lists {pattern:?}, which matches no defined flag");
+        }
+        for e in &exposures {
+            println!("warning: {e}");
+        }
+        let warnings = defs.problems.len() - errors + unmatched.len() + exposures.len();
         println!("{} definitions, {errors} errors, {warnings} warnings", defs.by_name.len());
     }
     Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -642,7 +683,7 @@ fn status(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     if json(m) {
         print_json(&json!({"behind": behind, "targets": rows}));
     } else {
-        println!("{:<14} {:<10} {:>9} {:>9}  status", "environment", "target", "database", "target");
+        println!("{:<14} {:<10} {:<8} {:>9} {:>9}  status", "environment", "target", "audience", "database", "target");
         for r in &rows {
             let tv = r.target_version.map_or("?".to_string(), |v| v.to_string());
             let what = match (&r.error, r.behind) {
@@ -650,7 +691,14 @@ fn status(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                 (None, true) => "BEHIND".to_string(),
                 (None, false) => "ok".to_string(),
             };
-            println!("{:<14} {:<10} {:>9} {:>9}  {what}", r.environment, r.target, r.database, tv);
+            println!(
+                "{:<14} {:<10} {:<8} {:>9} {:>9}  {what}",
+                r.environment,
+                r.target,
+                r.audience.name(),
+                r.database,
+                tv
+            );
         }
     }
     Ok(if behind { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -947,6 +995,7 @@ fn inspect(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                         "type": f.flag_type.name(),
                         "default_enabled": f.default_enabled,
                         "client_side": f.client_side,
+                        "audience": if f.client_side { "browser" } else { "server" },
                         "persisted": f.persisted,
                         "state": state,
                         "gates": if f.persisted { project::gates_object(&f.gates) } else { Json::Null },
@@ -962,6 +1011,7 @@ fn inspect(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
             "bytes": s.bytes().len(),
             "signer": signer,
             "verified": trusted,
+            "audience": snapshot_audience(&s),
             "groups": groups,
             "flags": flags,
         }));
@@ -978,7 +1028,11 @@ fn inspect(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
             (None, _) => "unsigned".to_string(),
         }
     );
+    if let vexil_core::Audience::Browser { .. } = s.audience() {
+        println!("  browser audience: client-side flags only, allow-lists and opt-outs as salted hashes");
+    }
     for (name, f) in &env.flags {
+        let audience = if f.client_side { "browser" } else { "server" };
         let state = if !f.persisted {
             format!("default ({})", if f.default_enabled { "on" } else { "off" })
         } else {
@@ -988,19 +1042,30 @@ fn inspect(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                 State::Off => "off".into(),
             }
         };
-        println!("  {name:<40} {:<18} {state}", f.flag_type.name());
+        println!("  {name:<40} {:<18} {audience:<8} {state}", f.flag_type.name());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn snapshot_audience(s: &Snapshot) -> &'static str {
+    match s.audience() {
+        vexil_core::Audience::Server => "server",
+        vexil_core::Audience::Browser { .. } => "browser",
+    }
 }
 
 fn snapshot(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     let env = m.get_one::<String>("env").cloned().unwrap_or_else(|| p.config.default_environment.clone());
     p.config.environment(&env)?;
-    let (row, _) =
+    let (row, snapshot) =
         p.latest_snapshot(&env)?.ok_or_else(|| Error::refused(format!("environment {env} has no version yet")))?;
+    let bytes = match m.get_one::<String>("audience").and_then(|a| Audience::parse(a)) {
+        Some(Audience::Browser) => audience::browser_snapshot(&snapshot, p.signing_key())?,
+        _ => row.snapshot,
+    };
     match m.get_one::<String>("output") {
-        Some(path) if path != "-" => crate::target::write_atomically(Path::new(path), &row.snapshot)?,
-        _ => std::io::stdout().lock().write_all(&row.snapshot).context("cannot write standard output")?,
+        Some(path) if path != "-" => crate::target::write_atomically(Path::new(path), &bytes)?,
+        _ => std::io::stdout().lock().write_all(&bytes).context("cannot write standard output")?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `vexil.toml`: environments (in chatops order) and their push targets, the state
 //! database, feature groups, definition roots, signing keys.
 
+use crate::audience::Audience;
 use crate::error::{Error, Result};
 use base64::Engine;
 use serde::Deserialize;
@@ -61,6 +62,8 @@ struct Raw {
     production_check: Option<RawProductionCheck>,
     #[serde(default)]
     serve: RawServe,
+    #[serde(default)]
+    client_side: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -118,6 +121,8 @@ struct RawTarget {
     url: Option<String>,
     /// Seconds CDNs may cache latest.vxl (s3 and http; immutable versions are cached for a year).
     latest_max_age: Option<u32>,
+    /// `server` (every flag) or `browser` (client-side flags, ids hashed).
+    audience: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,8 @@ pub struct TargetConfig {
     pub name: String,
     /// The kind of target.
     pub kind: TargetKind,
+    /// Who reads what it holds: servers get full snapshots, browsers client-side flags only.
+    pub audience: Audience,
 }
 
 /// Target kinds.
@@ -224,6 +231,9 @@ pub struct Config {
     pub production_check: Option<String>,
     /// The token `vexil serve` asks of dashboard readers (`VEXIL_SERVE_TOKEN` overrides).
     pub serve_token: Option<String>,
+    /// Flags browsers may see besides those whose definition says `client_side: true`:
+    /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
+    pub client_side: Vec<String>,
 }
 
 impl Config {
@@ -272,8 +282,17 @@ impl Config {
                 if targets.iter().any(|x| x.name == name) {
                     return Err(Error::refused(format!("environment {:?}: two targets are called {name:?}", e.name)));
                 }
+                let audience = match t.audience.as_deref() {
+                    None => Audience::Server,
+                    Some(a) => Audience::parse(a).ok_or_else(|| {
+                        Error::refused(format!(
+                            "environment {:?}, target {name:?}: audience {a:?} (expected \"server\" or \"browser\")",
+                            e.name
+                        ))
+                    })?,
+                };
                 let kind = target_kind(root, &e.name, &name, t)?;
-                targets.push(TargetConfig { name, kind });
+                targets.push(TargetConfig { name, kind, audience });
             }
             environments.push(Environment { name: e.name, targets });
         }
@@ -312,6 +331,16 @@ impl Config {
             groups.insert(name, expr);
         }
 
+        for pattern in &raw.client_side {
+            let valid = !pattern.is_empty()
+                && pattern.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*');
+            if !valid {
+                return Err(Error::refused(format!(
+                    "client_side: {pattern:?} is neither a flag name nor a pattern (lowercase letters, digits, `_`, and `*` for any run of them)"
+                )));
+            }
+        }
+
         let mut public_keys = Vec::new();
         for k in &raw.signing.public_keys {
             public_keys.push(decode_key(k).map_err(|e| Error::refused(format!("[signing] public_keys: {e}")))?);
@@ -329,7 +358,13 @@ impl Config {
             public_keys,
             production_check: raw.production_check.map(|p| p.command),
             serve_token: raw.serve.token.filter(|t| !t.is_empty()),
+            client_side: raw.client_side,
         })
+    }
+
+    /// Whether vexil.toml's `client_side` list names `flag`, or has a pattern matching it.
+    pub fn lists_client_side(&self, flag: &str) -> bool {
+        self.client_side.iter().any(|p| glob_matches(p, flag))
     }
 
     /// The environment called `name`.
@@ -344,6 +379,22 @@ impl Config {
     pub fn environment_names(&self) -> Vec<&str> {
         self.environments.iter().map(|e| e.name.as_str()).collect()
     }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Reads one `[[environment.target]]`, refusing fields its kind does not take: a stray
@@ -456,6 +507,11 @@ state = "sqlite:.vexil/state.db"
 # Commands that name no environment act on this one, as chatops does.
 default_environment = "production"
 
+# Flags browsers may see, besides those whose definition says `client_side: true`: names,
+# or patterns with `*`. A target with `audience = "browser"` gets only these, with actor
+# ids hashed; `vexil snapshot --audience browser` writes the same.
+client_side = []
+
 # The consistency check: no disabling on staging while production is on, no enabling on
 # production while staging is off (override with --ignore-feature-flag-consistency-check).
 [consistency]
@@ -536,6 +592,26 @@ latest_max_age = 30
             targets[1].kind,
             TargetKind::Http { url: "https://origin.example.com/flags/production".into(), latest_max_age: 30 }
         );
+    }
+
+    #[test]
+    fn client_side_patterns() {
+        for (pattern, name, matches) in [
+            ("checkout_*", "checkout_redesign", true),
+            ("checkout_*", "checkout_", true),
+            ("checkout_*", "new_checkout", false),
+            ("*_banner", "promo_banner", true),
+            ("*_banner", "promo_banner_2", false),
+            ("new_*_bar", "new_navigation_bar", true),
+            ("new_*_bar", "new_bar", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+            ("*", "anything", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(glob_matches(pattern, name), matches, "{pattern} ~ {name}");
+        }
     }
 
     #[test]

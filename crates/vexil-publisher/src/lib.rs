@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audience;
 pub mod chatops;
 pub mod cli;
 pub mod config;

@@ -86,6 +86,8 @@ pub struct StatusRow {
     pub environment: String,
     /// The target.
     pub target: String,
+    /// Who reads it.
+    pub audience: crate::audience::Audience,
     /// The database's newest version (0: none).
     pub database: u64,
     /// The target's version (0: empty), if it could be read.
@@ -181,6 +183,11 @@ impl Project {
         self.store.as_mut()
     }
 
+    /// The key snapshots are signed with, if one is configured.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signing_key.as_ref()
+    }
+
     /// Keys snapshots must be signed with (empty: signatures are not required).
     pub fn trusted_keys(&self) -> Vec<[u8; 32]> {
         let mut keys = self.config.public_keys.clone();
@@ -198,7 +205,7 @@ impl Project {
             .environments
             .iter()
             .filter(|e| e.name == environment)
-            .flat_map(|e| e.targets.iter().map(|t| Target::new(&e.name, t.clone())))
+            .flat_map(|e| e.targets.iter().map(|t| Target::new(&e.name, t.clone(), self.signing_key.clone())))
             .collect()
     }
 
@@ -271,6 +278,9 @@ impl Project {
                 let composed = compose(config, definitions, env, version, origin.at, &states[env]);
                 let bytes = encode(&composed, signing_key.as_ref())
                     .map_err(|e| Error::refused(format!("environment {env}: {e}")))?;
+                // Every version must have a browser snapshot, whether or not a target wants
+                // one yet: a state browsers cannot be given is refused here, changing nothing.
+                crate::audience::browser_environment(&composed)?;
                 tx.insert_version(&VersionRow {
                     environment: env.clone(),
                     version,
@@ -297,7 +307,9 @@ impl Project {
             .into_iter()
             .map(|c| PushReport {
                 target: c.name.clone(),
-                result: match Target::new(environment, c).and_then(|t| t.push(self.store.as_mut(), repair)) {
+                result: match Target::new(environment, c, self.signing_key.clone())
+                    .and_then(|t| t.push(self.store.as_mut(), repair))
+                {
                     Ok(o) => PushResult::Ok(o),
                     Err(e) => PushResult::Failed { error: e.to_string() },
                 },
@@ -633,6 +645,7 @@ impl Project {
                 rows.push(StatusRow {
                     environment: env.clone(),
                     target: t.config.name.clone(),
+                    audience: t.config.audience,
                     database,
                     last_pushed,
                     behind: target_version.is_none_or(|v| v < database),
@@ -735,7 +748,7 @@ pub fn compose(
     env.groups = config.groups.clone();
     for def in definitions.by_name.values() {
         let mut flag = Flag::new(def.flag_type, def.default_enabled);
-        flag.client_side = def.client_side;
+        flag.client_side = def.client_side || config.lists_client_side(&def.name);
         if let Some(s) = state.get(&def.name) {
             flag.persisted = s.persisted;
             flag.gates = s.gates.clone();
@@ -746,6 +759,7 @@ pub fn compose(
     for (name, s) in state {
         if !env.flags.contains_key(name) && s.persisted {
             let mut flag = Flag::new(FlagType::Undefined, false);
+            flag.client_side = config.lists_client_side(name);
             flag.persisted = true;
             flag.gates = s.gates.clone();
             env.flags.insert(name.clone(), flag);
@@ -788,11 +802,19 @@ pub fn gates_json(state: Option<&FlagState>) -> serde_json::Value {
 pub fn gates_object(g: &Gates) -> serde_json::Value {
     serde_json::json!({
         "boolean": g.boolean,
-        "actors": g.actors.ids().collect::<Vec<_>>(),
-        "opt_outs": g.opt_outs.ids().collect::<Vec<_>>(),
+        "actors": actor_set_json(&g.actors),
+        "opt_outs": actor_set_json(&g.opt_outs),
         "groups": g.groups,
         "percentage_of_actors": g.percentage_of_actors.to_string(),
         "percentage_of_time": g.percentage_of_time.to_string(),
         "expression": g.expression.as_ref().map(vexil_core::Expr::to_json),
     })
+}
+
+/// Ids in the clear as a list; a browser snapshot's hashed set as `{"hashed": <count>}`.
+fn actor_set_json(set: &vexil_core::ActorSet) -> serde_json::Value {
+    match set {
+        vexil_core::ActorSet::Ids(ids) => serde_json::json!(ids),
+        vexil_core::ActorSet::Hashed(h) => serde_json::json!({ "hashed": h.len() }),
+    }
 }

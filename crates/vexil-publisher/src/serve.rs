@@ -1,5 +1,6 @@
 //! `vexil serve`: the project's state database over HTTP, read-only. Snapshots (public, with
-//! ETags and CORS), an event stream per environment that announces each version the moment
+//! ETags and CORS; full ones at `/<env>/`, browser ones at `/<env>/browser/`), an event
+//! stream per environment that announces each version the moment
 //! it commits, the change log and definitions for the dashboard (token or loopback), and the
 //! dashboard itself.
 //!
@@ -7,6 +8,7 @@
 //! newest version numbers on SQLite — and keeps each environment's newest snapshot in
 //! memory, so `latest.vxl` and the streams never touch the database.
 
+use crate::audience::{browser_snapshot, Audience};
 use crate::config::{Config, StateConfig};
 use crate::definitions;
 use crate::error::{Error, Result};
@@ -74,14 +76,38 @@ struct Head {
     etag: String,
     bytes: axum::body::Bytes,
     state: vexil_core::Environment,
+    /// Its browser snapshot: `(etag, bytes)`.
+    browser: Option<(String, axum::body::Bytes)>,
 }
 
-/// One announcement on an event stream.
+impl Head {
+    fn served(&self, audience: Audience) -> Option<(&str, &axum::body::Bytes)> {
+        match audience {
+            Audience::Server => Some((&self.etag, &self.bytes)),
+            Audience::Browser => self.browser.as_ref().map(|(e, b)| (e.as_str(), b)),
+        }
+    }
+}
+
+/// One announcement on an event stream, as servers and as browsers read it.
 #[derive(Clone, Debug)]
 struct Announcement {
     version: u64,
     data: String,
+    browser_data: String,
 }
+
+impl Announcement {
+    fn data(&self, audience: Audience) -> &str {
+        match audience {
+            Audience::Server => &self.data,
+            Audience::Browser => &self.browser_data,
+        }
+    }
+}
+
+/// An immutable version as served: environment, number, audience.
+type VersionKey = (String, u64, Audience);
 
 struct Shared {
     config: Config,
@@ -90,12 +116,13 @@ struct Shared {
     events: HashMap<String, broadcast::Sender<Announcement>>,
     /// Every environment's announcements on one stream, for pages following them all: a
     /// browser holds at most six HTTP/1.1 connections to one origin.
-    all_events: broadcast::Sender<Announcement>,
+    all_events: broadcast::Sender<String>,
     /// For what is not in memory: older versions, the change log.
     reader: Mutex<Box<dyn Store + Send>>,
-    versions: Mutex<VecDeque<((String, u64), axum::body::Bytes)>>,
+    versions: Mutex<VecDeque<(VersionKey, axum::body::Bytes)>>,
     token: Option<String>,
     heartbeat: Duration,
+    signing_key: Option<vexil_core::SigningKey>,
 }
 
 /// Runs the server until the process is stopped. `ready` is called with the bound address
@@ -108,6 +135,7 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
     let events = environments.iter().map(|e| (e.clone(), broadcast::channel(EVENT_BACKLOG).0)).collect();
     let token =
         std::env::var("VEXIL_SERVE_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| config.serve_token.clone());
+    let signing_key = config.signing_key.as_deref().map(crate::project::load_key).transpose()?;
     let shared = Arc::new(Shared {
         environments,
         heads: RwLock::new(HashMap::new()),
@@ -117,6 +145,7 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
         versions: Mutex::new(VecDeque::new()),
         token,
         heartbeat: options.heartbeat,
+        signing_key,
         config,
     });
     let mut follower = Follower::open(&shared, options.poll)?;
@@ -152,6 +181,9 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
         .route("/{env}/latest.vxl", get(latest).options(preflight))
         .route("/{env}/v/{file}", get(version).options(preflight))
         .route("/{env}/events", get(events).options(preflight))
+        .route("/{env}/browser/latest.vxl", get(browser_latest).options(preflight))
+        .route("/{env}/browser/v/{file}", get(browser_version).options(preflight))
+        .route("/{env}/browser/events", get(browser_events).options(preflight))
         .route("/events", get(all_events).options(preflight));
     let private = Router::new()
         .route("/", get(dashboard))
@@ -226,31 +258,41 @@ impl Follower {
             };
             let mut previous = head;
             for row in rows {
-                let state = row.decode().map_err(|e| e.context(self.store.describe()))?.to_environment();
+                let snapshot = row.decode().map_err(|e| e.context(self.store.describe()))?;
+                let state = snapshot.to_environment();
                 let changed = match &previous {
                     Some(p) => changed_flags(&p.state, &state),
                     None => state.flags.keys().cloned().collect(),
+                };
+                // Versions committed before vexil refused states browsers cannot be given
+                // have no browser snapshot; their browser routes answer 404.
+                let browser = match browser_snapshot(&snapshot, shared.signing_key.as_ref()) {
+                    Ok(bytes) => Some((etag(&bytes), bytes.into())),
+                    Err(e) => {
+                        eprintln!("vexil serve: {environment} v{}: no browser snapshot: {e}", row.version);
+                        None
+                    }
                 };
                 let next = Arc::new(Head {
                     version: row.version,
                     etag: etag(&row.snapshot),
                     bytes: row.snapshot.into(),
                     state,
+                    browser,
                 });
                 shared.heads.write().expect("heads lock").insert(environment.clone(), next.clone());
                 // Sending with no subscriber is fine (at startup there are none). An
                 // environment's first version is announced too: a page may already follow it.
-                let _ = sender.send(announcement(&next, &changed));
-                let _ = shared.all_events.send(Announcement {
-                    version: next.version,
-                    data: serde_json::json!({
+                let _ = sender.send(announcement(&next, &changed, previous.as_ref().map(|p| &p.state)));
+                let _ = shared.all_events.send(
+                    serde_json::json!({
                         "environment": environment,
                         "version": next.version,
                         "etag": next.etag,
                         "changed": changed,
                     })
                     .to_string(),
-                });
+                );
                 previous = Some(next);
             }
         }
@@ -271,9 +313,17 @@ fn changed_flags(before: &vexil_core::Environment, after: &vexil_core::Environme
     changed
 }
 
-fn announcement(head: &Head, changed: &[String]) -> Announcement {
+/// The announcement of `head`. Browsers are told only of flags they may see, now or in
+/// the `before` state (a flag that stopped being client-side was known to them).
+fn announcement(head: &Head, changed: &[String], before: Option<&vexil_core::Environment>) -> Announcement {
     let data = serde_json::json!({ "version": head.version, "etag": head.etag, "changed": changed }).to_string();
-    Announcement { version: head.version, data }
+    let client_side =
+        |state: &vexil_core::Environment, name: &str| state.flags.get(name).is_some_and(|f| f.client_side);
+    let visible: Vec<&String> =
+        changed.iter().filter(|n| client_side(&head.state, n) || before.is_some_and(|b| client_side(b, n))).collect();
+    let etag = head.browser.as_ref().map(|(e, _)| e.as_str());
+    let browser_data = serde_json::json!({ "version": head.version, "etag": etag, "changed": visible }).to_string();
+    Announcement { version: head.version, data, browser_data }
 }
 
 /// A strong ETag: the content's SHA-256, shortened (128 bits is plenty to tell versions apart).
@@ -371,14 +421,30 @@ fn snapshot_response(request: &HeaderMap, etag: &str, bytes: axum::body::Bytes, 
 }
 
 async fn latest(State(shared): State<Arc<Shared>>, UrlPath(env): UrlPath<String>, request: HeaderMap) -> Response {
+    latest_for(&shared, env, &request, Audience::Server)
+}
+
+async fn browser_latest(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(env): UrlPath<String>,
+    request: HeaderMap,
+) -> Response {
+    latest_for(&shared, env, &request, Audience::Browser)
+}
+
+fn latest_for(shared: &Shared, env: String, request: &HeaderMap, audience: Audience) -> Response {
     if let Some(refusal) = shared.unknown(&env) {
         return refusal;
     }
-    match shared.head(&env) {
-        Some(head) => snapshot_response(&request, &head.etag, head.bytes.clone(), LATEST_CACHE),
-        None => {
-            problem(StatusCode::NOT_FOUND, format!("{env} has no published version yet (vexil publish --env {env})"))
-        }
+    let Some(head) = shared.head(&env) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("{env} has no published version yet (vexil publish --env {env})"),
+        );
+    };
+    match head.served(audience) {
+        Some((etag, bytes)) => snapshot_response(request, etag, bytes.clone(), LATEST_CACHE),
+        None => problem(StatusCode::NOT_FOUND, format!("{env} v{} has no browser snapshot", head.version)),
     }
 }
 
@@ -386,6 +452,24 @@ async fn version(
     State(shared): State<Arc<Shared>>,
     UrlPath((env, file)): UrlPath<(String, String)>,
     request: HeaderMap,
+) -> Response {
+    version_for(shared, env, file, request, Audience::Server).await
+}
+
+async fn browser_version(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((env, file)): UrlPath<(String, String)>,
+    request: HeaderMap,
+) -> Response {
+    version_for(shared, env, file, request, Audience::Browser).await
+}
+
+async fn version_for(
+    shared: Arc<Shared>,
+    env: String,
+    file: String,
+    request: HeaderMap,
+    audience: Audience,
 ) -> Response {
     if let Some(refusal) = shared.unknown(&env) {
         return refusal;
@@ -397,7 +481,7 @@ async fn version(
     let Some(number) = number else {
         return problem(StatusCode::NOT_FOUND, format!("{file:?}: versions are at /{env}/v/<number>.vxl"));
     };
-    let key = (env.clone(), number);
+    let key = (env.clone(), number, audience);
     let cached = shared.versions.lock().expect("versions lock").iter().find(|(k, _)| *k == key).map(|(_, b)| b.clone());
     let bytes = match cached {
         Some(bytes) => bytes,
@@ -407,7 +491,15 @@ async fn version(
                 Err(r) => return r,
                 Ok(None) => return problem(StatusCode::NOT_FOUND, format!("{env} has no version {number}")),
                 Ok(Some(row)) => {
-                    let bytes = axum::body::Bytes::from(row.snapshot);
+                    let bytes = match audience {
+                        Audience::Server => axum::body::Bytes::from(row.snapshot),
+                        Audience::Browser => {
+                            match row.decode().and_then(|s| browser_snapshot(&s, shared.signing_key.as_ref())) {
+                                Ok(b) => b.into(),
+                                Err(e) => return problem(StatusCode::NOT_FOUND, format!("{env} v{number}: {e}")),
+                            }
+                        }
+                    };
                     let mut cache = shared.versions.lock().expect("versions lock");
                     if cache.len() == VERSION_CACHE {
                         cache.pop_front();
@@ -422,6 +514,18 @@ async fn version(
 }
 
 async fn events(State(shared): State<Arc<Shared>>, UrlPath(env): UrlPath<String>, request: HeaderMap) -> Response {
+    events_for(shared, env, request, Audience::Server).await
+}
+
+async fn browser_events(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(env): UrlPath<String>,
+    request: HeaderMap,
+) -> Response {
+    events_for(shared, env, request, Audience::Browser).await
+}
+
+async fn events_for(shared: Arc<Shared>, env: String, request: HeaderMap, audience: Audience) -> Response {
     if let Some(refusal) = shared.unknown(&env) {
         return refusal;
     }
@@ -438,19 +542,26 @@ async fn events(State(shared): State<Arc<Shared>>, UrlPath(env): UrlPath<String>
             Some(seen) if seen < head.version => {
                 let lookup = env.clone();
                 let before = shared.read(move |store| store.version(&lookup, seen)).await.ok().flatten();
-                let changed = match before.and_then(|row| row.decode().ok()) {
-                    Some(before) => changed_flags(&before.to_environment(), &head.state),
+                let before = before.and_then(|row| row.decode().ok()).map(|s| s.to_environment());
+                let changed = match &before {
+                    Some(before) => changed_flags(before, &head.state),
                     None => head.state.flags.keys().cloned().collect(),
                 };
-                first.push(announcement(&head, &changed));
+                first.push(announcement(&head, &changed, before.as_ref()));
             }
             // A fresh subscriber, or one that saw a version this database never had: the
             // current state, so it can tell whether what it holds is current.
-            _ => first.push(announcement(&head, &[])),
+            _ => first.push(announcement(&head, &[], None)),
         }
     }
-    let state =
-        StreamState { shared: shared.clone(), env, receiver, first: first.into(), last: resume_from.unwrap_or(0) };
+    let state = StreamState {
+        shared: shared.clone(),
+        env,
+        audience,
+        receiver,
+        first: first.into(),
+        last: resume_from.unwrap_or(0),
+    };
     event_stream(stream::unfold(state, next_event), shared.heartbeat)
 }
 
@@ -475,7 +586,9 @@ async fn all_events(State(shared): State<Arc<Shared>>) -> Response {
     let stream = stream::unfold(receiver, |mut receiver| async move {
         loop {
             match receiver.recv().await {
-                Ok(a) => return Some((Ok::<_, Infallible>(Event::default().event("snapshot").data(a.data)), receiver)),
+                Ok(data) => {
+                    return Some((Ok::<_, Infallible>(Event::default().event("snapshot").data(data)), receiver))
+                }
                 // The channel keeps the newest events, and only the newest version of each matters.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -488,6 +601,7 @@ async fn all_events(State(shared): State<Arc<Shared>>) -> Response {
 struct StreamState {
     shared: Arc<Shared>,
     env: String,
+    audience: Audience,
     receiver: broadcast::Receiver<Announcement>,
     first: VecDeque<Announcement>,
     last: u64,
@@ -504,7 +618,7 @@ async fn next_event(mut s: StreamState) -> Option<(std::result::Result<Event, In
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let head = s.shared.head(&s.env)?;
                     let changed = head.state.flags.keys().cloned().collect::<Vec<_>>();
-                    announcement(&head, &changed)
+                    announcement(&head, &changed, None)
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             },
@@ -513,7 +627,7 @@ async fn next_event(mut s: StreamState) -> Option<(std::result::Result<Event, In
             continue;
         }
         s.last = next.version;
-        let event = Event::default().event("snapshot").id(next.version.to_string()).data(next.data);
+        let event = Event::default().event("snapshot").id(next.version.to_string()).data(next.data(s.audience));
         return Some((Ok(event), s));
     }
 }

@@ -9,6 +9,7 @@
 //! replace `latest.vxl` with an older version: object stores such as Garage ignore
 //! conditional writes, so the order comes from the database.
 
+use crate::audience::{browser_snapshot, Audience};
 use crate::config::{S3Target, TargetConfig, TargetKind};
 use crate::error::{Context, Error, Result};
 use crate::store::{Store, VersionRow, WriteTx};
@@ -20,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use vexil_core::Snapshot;
+use vexil_core::{SigningKey, Snapshot};
 
 /// `Cache-Control` of immutable versions: a year, and never revalidated.
 pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
@@ -48,6 +49,8 @@ pub struct Target {
     /// The target's configuration.
     pub config: TargetConfig,
     backend: Backend,
+    /// Signs the browser snapshots a browser-audience target is given.
+    key: Option<SigningKey>,
 }
 
 /// What a target holds, compared with the database.
@@ -128,8 +131,8 @@ fn http_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
 }
 
 impl Target {
-    /// The target `config` of `environment`.
-    pub fn new(environment: &str, config: TargetConfig) -> Result<Target> {
+    /// The target `config` of `environment`; `key` signs what a browser-audience target gets.
+    pub fn new(environment: &str, config: TargetConfig, key: Option<SigningKey>) -> Result<Target> {
         let object = |store: Result<Arc<dyn ObjectStore>>, prefix: String, latest_max_age: u32| -> Result<Backend> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -147,7 +150,7 @@ impl Target {
                 object(http_store(url), String::new(), *latest_max_age).map_err(|e| e.context(describe()))?
             }
         };
-        Ok(Target { environment: environment.to_string(), config, backend })
+        Ok(Target { environment: environment.to_string(), config, backend, key })
     }
 
     /// "environment production, target cdn (s3 bucket flags/production)".
@@ -158,7 +161,20 @@ impl Target {
             TargetKind::S3(s3) => format!("s3 bucket {}/{}", s3.bucket, s3.prefix),
             TargetKind::Http { url, .. } => format!("http {url}"),
         };
-        format!("environment {}, target {} ({what})", self.environment, self.config.name)
+        let audience = match self.config.audience {
+            Audience::Server => "",
+            Audience::Browser => ", browser audience",
+        };
+        format!("environment {}, target {} ({what}{audience})", self.environment, self.config.name)
+    }
+
+    /// The bytes this target gets for a stored version: the stored snapshot itself, or the
+    /// browser snapshot derived from it.
+    fn render(&self, row: &VersionRow) -> Result<Vec<u8>> {
+        match self.config.audience {
+            Audience::Server => Ok(row.snapshot.clone()),
+            Audience::Browser => browser_snapshot(&row.decode()?, self.key.as_ref()),
+        }
     }
 
     fn object_path(prefix: &str, name: &str) -> ObjectPath {
@@ -272,10 +288,20 @@ impl Target {
         // for that version (a signature alone would not catch an old, validly signed file).
         let snapshot = Snapshot::decode(&bytes, &[]).map_err(|e| tampered(e.to_string()))?;
         let v = snapshot.version();
-        match version(v)? {
-            Some(row) if row.snapshot == bytes => Ok(TargetState::At { version: v }),
-            Some(_) => Err(tampered(format!("version {v} differs from the database's"))),
-            None => Err(tampered(format!("the database has no version {v}"))),
+        let Some(row) = version(v)? else { return Err(tampered(format!("the database has no version {v}"))) };
+        let same = match self.config.audience {
+            Audience::Server => row.snapshot == bytes,
+            // Compared by content, not bytes: after a signing-key rotation the same browser
+            // state is signed differently, and that is not tampering.
+            Audience::Browser => {
+                let expected = crate::audience::browser_environment(&row.decode()?.to_environment())?;
+                snapshot.to_environment() == expected
+            }
+        };
+        if same {
+            Ok(TargetState::At { version: v })
+        } else {
+            Err(tampered(format!("version {v} differs from the database's")))
         }
     }
 
@@ -314,12 +340,13 @@ impl Target {
             if from == 0 && repair { vec![latest.clone()] } else { tx.versions_after(&self.environment, from)? };
         for row in &missing {
             let name = format!("v/{}.vxl", row.version);
-            if matches!(self.backend, Backend::Directory(_)) && self.get(&name)?.is_some_and(|b| b == row.snapshot) {
+            let bytes = self.render(row)?;
+            if matches!(self.backend, Backend::Directory(_)) && self.get(&name)?.is_some_and(|b| b == bytes) {
                 continue;
             }
-            self.put(&name, &row.snapshot)?;
+            self.put(&name, &bytes)?;
         }
-        self.put("latest.vxl", &latest.snapshot)?;
+        self.put("latest.vxl", &self.render(&latest)?)?;
         tx.set_pushed(&self.environment, &self.config.name, latest.version)?;
         Ok(PushOutcome::Pushed { from, to: latest.version })
     }

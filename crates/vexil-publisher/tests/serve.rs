@@ -199,6 +199,51 @@ fn events_announce_each_version_resume_after_a_drop_and_keep_alive() {
 }
 
 #[test]
+fn browser_routes_serve_browser_snapshots_and_announce_only_client_side_flags() {
+    let p = TestProject::new();
+    p.write(
+        "config/feature_flags/beta/new_navigation_bar.yml",
+        "---\nname: new_navigation_bar\nmilestone: '17.0'\ngroup: group::test\ntype: beta\ndefault_enabled: false\nclient_side: true\n",
+    );
+    p.define("server_only_secret", "ops", false);
+    p.ok(&["publish"]);
+    set(&p, "true --user=4242", "dev");
+    let s = serve(&p, &[]);
+
+    let latest = s.get("/dev/browser/latest.vxl", &[]);
+    assert_eq!(latest.status, 200);
+    assert_eq!(latest.header("access-control-allow-origin"), Some("*"));
+    let out = p.command(&["snapshot", "--env", "dev", "--audience", "browser"]).output().unwrap();
+    assert_eq!(latest.body, out.stdout, "what `vexil snapshot --audience browser` writes");
+    let snapshot = Snapshot::decode(&latest.body, &[]).unwrap();
+    assert!(matches!(snapshot.audience(), vexil_core::Audience::Browser { .. }));
+    assert_eq!(snapshot.flags().map(|f| f.name().to_string()).collect::<Vec<_>>(), [FLAG]);
+    let etag = latest.header("etag").unwrap().to_string();
+    assert_ne!(Some(etag.as_str()), s.get("/dev/latest.vxl", &[]).header("etag"));
+    assert_eq!(s.get("/dev/browser/latest.vxl", &[("If-None-Match", &etag)]).status, 304);
+    let version = snapshot.version();
+    let immutable = s.get(&format!("/dev/browser/v/{version}.vxl"), &[]);
+    assert_eq!((immutable.status, &immutable.body), (200, &latest.body));
+    assert_eq!(immutable.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(s.get("/nowhere/browser/latest.vxl", &[]).status, 404);
+
+    let mut stream = EventStream::open(s.port, "/dev/browser/events", &[]);
+    assert_eq!(data(&stream.next_event().unwrap())["etag"].as_str(), Some(etag.as_str()));
+    // A server-only change is a new version, but browsers are not told the flag's name.
+    p.ok(&["feature", "set", "server_only_secret", "true", "--dev"]);
+    let event = data(&stream.next_event().unwrap());
+    assert_eq!(event["version"], version + 1);
+    assert_eq!(event["changed"], serde_json::json!([]));
+    set(&p, "false", "dev");
+    let event = data(&stream.next_event().unwrap());
+    assert_eq!(event["changed"], serde_json::json!([FLAG]));
+    assert_eq!(event["etag"].as_str(), s.get("/dev/browser/latest.vxl", &[]).header("etag"));
+    // Resuming across the server-only change names nothing server-only either.
+    let mut resumed = EventStream::open(s.port, "/dev/browser/events", &[("Last-Event-ID", &version.to_string())]);
+    assert_eq!(data(&resumed.next_event().unwrap())["changed"], serde_json::json!([FLAG]));
+}
+
+#[test]
 fn an_environments_first_version_is_announced() {
     let p = TestProject::new();
     let config = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
