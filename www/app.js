@@ -16,7 +16,7 @@ const app = {
   started: false,
   signatures: new Map(),
   problems: [],
-  filter: { text: '', type: '', state: '' },
+  filter: { text: '', type: '', state: '', audience: '' },
   evaluateAs: { actors: 'User:1', properties: '{\n  "team": "gitlab"\n}' },
 };
 
@@ -163,6 +163,17 @@ function flagInfos(env) {
   return new Map((snapshot?.flags() ?? []).map((f) => [f.name, f]));
 }
 
+/** 'browser' if any environment's newest snapshot marks the flag client-side, else 'server'. */
+function audienceOf(name, infos) {
+  return app.environments.some((e) => (infos ? infos.get(e) : flagInfos(e)).get(name)?.clientSide) ? 'browser' : 'server';
+}
+
+function audienceBadge(audience) {
+  return audience === 'browser'
+    ? h('span', { class: 'audience browser', title: 'client_side: in browser snapshots and edge bootstraps' }, 'client-side')
+    : h('span', { class: 'audience server', title: 'servers and edge workers only' }, 'server-only');
+}
+
 function summary(g) {
   if (!g) return '';
   const parts = [];
@@ -212,13 +223,14 @@ function matrixPage(update) {
   const infos = new Map(app.environments.map((e) => [e, flagInfos(e)]));
   const names = [...new Set([...app.definitions.keys(), ...[...infos.values()].flatMap((m) => [...m.keys()])])].sort();
   const types = [...new Set(names.map((n) => app.definitions.get(n)?.type ?? infos.values().next().value?.get(n)?.type).filter(Boolean))].sort();
-  const { text, type, state } = app.filter;
+  const { text, type, state, audience } = app.filter;
   const needle = text.trim().toLowerCase();
   const shown = names.filter((name) => {
     const d = app.definitions.get(name);
     if (needle && ![name, d?.group, d?.milestone, d?.type].some((v) => v && String(v).toLowerCase().includes(needle))) return false;
     if (type && (d?.type ?? '') !== type) return false;
     if (state && !app.environments.some((e) => cellState(infos.get(e).get(name)) === state)) return false;
+    if (audience && audienceOf(name, infos) !== audience) return false;
     return true;
   });
 
@@ -231,6 +243,9 @@ function matrixPage(update) {
   const stateSelect = h('select', { id: 'state-filter', 'aria-label': 'State', onchange: (e) => { app.filter.state = e.target.value; render(); } },
     [['', 'Any state'], ['on', 'On somewhere'], ['conditional', 'Conditional somewhere'], ['off', 'Off somewhere'], ['default', 'Default somewhere']]
       .map(([v, label]) => h('option', { value: v, selected: v === state }, label)));
+  const audienceSelect = h('select', { id: 'audience-filter', 'aria-label': 'Audience', onchange: (e) => { app.filter.audience = e.target.value; render(); } },
+    [['', 'Any audience'], ['browser', 'Client-side'], ['server', 'Server-only']]
+      .map(([v, label]) => h('option', { value: v, selected: v === audience }, label)));
 
   const head = h('tr', {}, h('th', { scope: 'col' }, 'Flag'),
     app.environments.map((e) => h('th', { scope: 'col', class: update?.flash === e ? 'flash' : null, dataset: { env: e } }, e,
@@ -242,6 +257,7 @@ function matrixPage(update) {
         h('a', { class: 'flag-name', href: `#/flag/${encodeURIComponent(name)}` }, name),
         h('div', { class: 'facts' },
           d ? h('span', { class: 'type' }, d.type) : h('span', { class: 'type' }, 'no definition'),
+          audienceBadge(audienceOf(name, infos)),
           d?.milestone ? h('span', {}, `%${d.milestone}`) : null,
           d?.group ? h('span', {}, d.group) : null,
           d?.rollout_issue_url ? h('a', { href: d.rollout_issue_url, target: '_blank', rel: 'noopener' }, 'rollout issue') : null)),
@@ -255,7 +271,7 @@ function matrixPage(update) {
 
   return h('section', { 'aria-label': 'Flags by environment' },
     app.problems.length ? h('p', { class: 'error' }, `${app.problems.length} definition problem(s): ${app.problems[0]}`) : null,
-    h('div', { class: 'toolbar' }, search, typeSelect, stateSelect, h('span', { class: 'count' }, `${shown.length} of ${names.length} flags`)),
+    h('div', { class: 'toolbar' }, search, typeSelect, stateSelect, audienceSelect, h('span', { class: 'count' }, `${shown.length} of ${names.length} flags`)),
     h('div', { class: 'matrix-wrap' },
       h('table', { class: 'matrix' }, h('thead', {}, head), h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: app.environments.length + 1, class: 'empty' }, 'No flag matches.'))))));
 }
@@ -265,7 +281,7 @@ function flagPage(name, update) {
   const section = h('section', { 'aria-label': `Flag ${name}` },
     h('div', { class: 'crumbs' }, h('a', { href: '#/' }, '← All flags')),
     h('h1', {}, name),
-    d ? definition(d) : h('p', { class: 'error' }, 'No definition file for this flag.'));
+    d ? definition(d, audienceOf(name)) : h('p', { class: 'error' }, 'No definition file for this flag.'));
 
   section.append(h('h2', {}, 'Gates by environment'));
   section.append(h('div', { class: 'envs' }, app.environments.map((env) => envCard(env, name, update))));
@@ -317,11 +333,12 @@ function flagPage(name, update) {
   return section;
 }
 
-function definition(d) {
+function definition(d, audience) {
   const link = (url) => (url ? h('a', { href: url, target: '_blank', rel: 'noopener' }, url) : h('span', { class: 'empty' }, '—'));
   return h('dl', { class: 'definition' },
     h('dt', {}, 'Type'), h('dd', {}, h('span', { class: 'type' }, d.type)),
     h('dt', {}, 'default_enabled'), h('dd', { class: 'mono' }, String(d.default_enabled)),
+    h('dt', {}, 'Audience'), h('dd', {}, audienceBadge(audience)),
     h('dt', {}, 'Milestone'), h('dd', {}, d.milestone ?? '—'),
     h('dt', {}, 'Group'), h('dd', {}, d.group ?? '—'),
     h('dt', {}, 'Rollout issue'), h('dd', {}, link(d.rollout_issue_url)),

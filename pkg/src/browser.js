@@ -27,4 +27,7 @@ export function ready({ verify = false, module } = {}) {
   return verify ? Promise.all([initialised, loadVerifier()]).then(() => undefined) : initialised;
 }
 
-export { Snapshot, SnapshotError, asFloat, createClient, openFeatureReason } from './core.js';
+// A client created before `ready()` (a bootstrapped page) initialises vexil itself.
+bind(null, { load: () => ready() });
+
+export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';

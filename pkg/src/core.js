@@ -7,6 +7,7 @@
 // and the decision comes back as `enabled | reason << 1`.
 
 const REASONS = ['boolean', 'expression', 'actor', 'percentage_of_actors', 'percentage_of_time', 'group', 'default', 'off', 'opt_out', 'not_found'];
+// 'bootstrap' is not the core's: a bootstrapped client answers it before its first snapshot.
 const TYPES = ['gitlab_com_derisk', 'wip', 'beta', 'ops', 'experiment', 'worker', 'undefined', 'development'];
 const STATES = ['on', 'conditional', 'off'];
 const NO_ACTOR = 0xffffffff;
@@ -60,9 +61,19 @@ let rt = null;
 let memory = new Uint8Array(0);
 const encoder = new TextEncoder();
 
-/** Called once by the entry point with the initialised wasm glue. */
-export function bind(runtime) {
-  rt = runtime;
+let loadRuntime = null;
+
+/**
+ * Called by the entry point: with the initialised wasm glue, or (browsers) with a function
+ * that initialises it, which clients call before their first snapshot.
+ */
+export function bind(runtime, { load } = {}) {
+  if (runtime !== null) rt = runtime;
+  if (load) loadRuntime = load;
+}
+
+async function runtimeLoaded() {
+  if (rt === null && loadRuntime !== null) await loadRuntime();
 }
 
 function requireRuntime() {
@@ -128,6 +139,7 @@ export class Snapshot {
   // Per flag: 1 if it reads the random draw, 2 if it reads the clock. Both cost more than
   // an evaluation in some runtimes (Date.now() in a VM), so they are read only when used.
   #inputs;
+  #clientSide;
   #ptr = 0;
   #cap = 0;
 
@@ -322,6 +334,34 @@ export class Snapshot {
     return out;
   }
 
+  /**
+   * What an edge worker or server inlines into a page (see `bootstrapScript`): every
+   * client-side flag's result for `context`, and the version they come from —
+   * `{ environment, version, flags: { [flag]: boolean } }`. The page learns results only:
+   * no ids, no gates, no server-only flag names.
+   */
+  bootstrap(context = {}) {
+    const names = this.#allNames();
+    if (this.#clientSide === undefined) {
+      this.#clientSide = [];
+      for (let i = 0; i < names.length; i++) if ((this.#raw.flag_info(i) & 32) !== 0) this.#clientSide.push(i);
+    }
+    const needs = this.#clientSide.reduce((a, i) => a | this.#inputs[i], 0);
+    const random = context.random ?? (needs & 1 ? Math.random() : 0);
+    const t = context.now instanceof Date ? context.now.getTime() : context.now;
+    const now = t ?? (needs & 2 ? Date.now() : 0);
+    const actors = context.actors ?? [];
+    // The context is written into wasm memory once; every flag then reads it there.
+    const len = actors.length > 0 ? this.#writeContext(actors) : 0;
+    const flags = {};
+    for (const i of this.#clientSide) {
+      const code = actors.length > 0 ? this.#raw.eval_context(i, len, random, now) : this.#raw.eval_actor(i, NO_ACTOR, random, now);
+      if (code === 0xffffffff) throw new TypeError('invalid evaluation context');
+      flags[names[i]] = (code & 1) === 1;
+    }
+    return { environment: this.environment, version: this.version, flags };
+  }
+
   /** The flags: `[{ name, type, defaultEnabled, clientSide, persisted, state }]`. */
   flags() {
     return this.#allNames().map((name, i) => {
@@ -343,6 +383,53 @@ export class Snapshot {
   }
 }
 
+const BOOTSTRAP_ID = 'vexil-bootstrap';
+
+/**
+ * `result` (from `snapshot.bootstrap(context)`) as a `<script type="application/json">`
+ * element for the page's HTML, escaped so no flag name can end the script early.
+ */
+export function bootstrapScript(result, { nonce } = {}) {
+  const json = JSON.stringify(result).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const attr = nonce === undefined ? '' : ` nonce="${String(nonce).replace(/[^A-Za-z0-9+/=_-]/g, '')}"`;
+  return `<script type="application/json" id="${BOOTSTRAP_ID}"${attr}>${json}</script>`;
+}
+
+/** The bootstrap `bootstrapScript` put into this page, or null if there is none. */
+export function readBootstrap(doc = globalThis.document) {
+  const text = doc?.getElementById(BOOTSTRAP_ID)?.textContent;
+  return text ? JSON.parse(text) : null;
+}
+
+function checkBootstrap(b) {
+  const ok =
+    b !== null &&
+    typeof b === 'object' &&
+    typeof b.environment === 'string' &&
+    Number.isSafeInteger(b.version) &&
+    b.version >= 0 &&
+    b.flags !== null &&
+    typeof b.flags === 'object' &&
+    Object.values(b.flags).every((v) => typeof v === 'boolean');
+  if (!ok) throw new TypeError('bootstrap: expected { environment, version, flags: { [flag]: boolean } } from snapshot.bootstrap()');
+  return b;
+}
+
+/** Resolves once the page has rendered: after `load`, and after the next frame. */
+function afterFirstRender() {
+  const w = globalThis;
+  if (!w.document) return Promise.resolve();
+  const loaded = w.document.readyState === 'complete' ? Promise.resolve() : new Promise((r) => w.addEventListener('load', r, { once: true }));
+  return loaded.then(
+    () =>
+      new Promise((resolve) => {
+        // Hidden tabs get no frames; the timer makes sure they upgrade too.
+        const timer = setTimeout(resolve, 1000);
+        w.requestAnimationFrame?.(() => setTimeout(() => (clearTimeout(timer), resolve()), 0));
+      }),
+  );
+}
+
 /** OpenFeature-style reasons for vexil's: see the providers. */
 export function openFeatureReason(reason) {
   switch (reason) {
@@ -357,6 +444,8 @@ export function openFeatureReason(reason) {
       return 'SPLIT';
     case 'not_found':
       return 'ERROR';
+    case 'bootstrap':
+      return 'CACHED';
     default:
       return 'TARGETING_MATCH';
   }
@@ -372,6 +461,12 @@ export function openFeatureReason(reason) {
  * each announced version; where the origin has no stream (a bucket, a CDN) it polls
  * `latest.vxl` every `pollInterval` ms (default 15000), as does a `kv` client. It keeps the
  * last good snapshot when a new one is bad, forged, or older (rollback protection).
+ *
+ * With `bootstrap` (what an edge worker computed for this page: `snapshot.bootstrap()`),
+ * the client answers at once, for the page's own context, without wasm or network. A
+ * `url` or `kv` given too is loaded only after the page has rendered (or on `upgrade()`);
+ * from then on the snapshot answers, for `context`. Snapshots older than the bootstrap are
+ * refused, so values never step back.
  */
 export function createClient(options = {}) {
   return new Client(options);
@@ -386,25 +481,74 @@ class Client {
   #listeners = new Map();
   #closed = false;
   #stream = null;
+  #bootstrap = null;
+  #upgrade = null;
 
   constructor(options) {
     const sources = ['url', 'bytes', 'kv'].filter((k) => options[k] !== undefined);
-    if (sources.length !== 1) throw new TypeError('createClient needs exactly one of url, bytes or kv');
+    const bootstrapped = options.bootstrap !== undefined;
+    if (bootstrapped ? sources.length > 1 || options.bytes !== undefined : sources.length !== 1) {
+      throw new TypeError(
+        bootstrapped
+          ? 'createClient with a bootstrap takes at most one of url or kv, to upgrade to'
+          : 'createClient needs exactly one of url, bytes or kv (or a bootstrap)',
+      );
+    }
     this.#options = { pollInterval: 15000, key: 'latest.vxl', ...options };
+    if (bootstrapped) {
+      this.#bootstrap = checkBootstrap(options.bootstrap);
+      this.ready = Promise.resolve(this);
+      // A failed upgrade is reported as an 'error' event and through `upgrade()`; the page
+      // keeps its bootstrap values.
+      if (sources.length === 1) afterFirstRender().then(() => this.upgrade()).catch(() => {});
+      return;
+    }
     if (options.bytes !== undefined) {
       this.#snapshot = Snapshot.decode(options.bytes, { publicKeys: options.publicKeys });
       this.ready = Promise.resolve(this);
     } else {
-      this.ready = this.refresh().then(() => {
-        if (this.#snapshot === null) throw new SnapshotError('NOT_READY', 'no snapshot could be loaded');
-        return this;
-      });
-      // A client nobody awaits must not crash the process with an unhandled rejection;
-      // awaiting `ready` still sees the failure.
-      this.ready.catch(() => {});
+      this.ready = this.#load();
     }
-    if (options.live && options.url !== undefined) this.ready.then(() => this.#follow(), () => this.#follow());
-    else if (options.live && options.kv !== undefined) this.#schedule();
+    this.#goLive();
+  }
+
+  #load() {
+    const loaded = this.refresh().then(() => {
+      if (this.#snapshot === null) throw new SnapshotError('NOT_READY', 'no snapshot could be loaded');
+      return this;
+    });
+    // A client nobody awaits must not crash the process with an unhandled rejection;
+    // awaiting the promise still sees the failure.
+    loaded.catch(() => {});
+    return loaded;
+  }
+
+  #goLive() {
+    const o = this.#options;
+    if (o.live && o.url !== undefined) this.ready.then(() => this.#follow(), () => this.#follow());
+    else if (o.live && o.kv !== undefined) this.#schedule();
+  }
+
+  /**
+   * A bootstrapped client: loads its `url` or `kv` now rather than after the page has
+   * rendered (and then follows it, with `live`). Resolves once a snapshot is held.
+   */
+  upgrade() {
+    if (this.#upgrade === null) {
+      if (this.#bootstrap === null || (this.#options.url === undefined && this.#options.kv === undefined)) {
+        this.#upgrade = Promise.reject(new TypeError('upgrade() needs a client created with a bootstrap and a url or kv'));
+      } else {
+        this.#upgrade = this.#load();
+        this.ready = this.#upgrade;
+        this.#goLive();
+      }
+    }
+    return this.#upgrade;
+  }
+
+  /** Whether the client still answers from its bootstrap (no snapshot yet). */
+  get bootstrapped() {
+    return this.#snapshot === null && this.#bootstrap !== null;
   }
 
   /** Whether updates arrive over the origin's event stream (false: polling, or not live). */
@@ -417,26 +561,44 @@ class Client {
     return this.#snapshot;
   }
 
-  /** The current version (0 before the first snapshot). */
+  /** The current version (the bootstrap's before the first snapshot; 0 with neither). */
   get version() {
-    return this.#snapshot?.version ?? 0;
+    return this.#snapshot?.version ?? this.#bootstrap?.version ?? 0;
   }
 
   #require() {
-    if (this.#snapshot === null) throw new SnapshotError('NOT_READY', 'the client has no snapshot yet: await client.ready');
+    if (this.#snapshot === null) {
+      const why = this.#bootstrap ? 'a bootstrap answers only for the page\'s own context (call without one)' : 'await client.ready';
+      throw new SnapshotError('NOT_READY', `the client has no snapshot yet: ${why}`);
+    }
     return this.#snapshot;
   }
 
+  /** From the bootstrap: this page's own context, before any snapshot. */
+  #fromBootstrap(flag) {
+    const enabled = this.#bootstrap.flags[flag];
+    return { enabled: enabled === true, reason: enabled === undefined ? 'not_found' : 'bootstrap', version: this.#bootstrap.version };
+  }
+
+  /** Whether `flag` is on for `actor`, or for the client's `context` when none is given. */
   isEnabled(flag, actor) {
+    if (actor === undefined) {
+      if (this.bootstrapped) return this.#fromBootstrap(flag).enabled;
+      if (this.#options.context !== undefined) return this.#require().evaluate(flag, this.#options.context).enabled;
+    }
     return this.#require().isEnabled(flag, actor);
   }
 
   evaluate(flag, context) {
-    return this.#require().evaluate(flag, context);
+    if (context === undefined && this.bootstrapped) return this.#fromBootstrap(flag);
+    return this.#require().evaluate(flag, context ?? this.#options.context);
   }
 
   evaluateAll(context) {
-    return this.#require().evaluateAll(context);
+    if (context === undefined && this.bootstrapped) {
+      return Object.fromEntries(Object.keys(this.#bootstrap.flags).map((f) => [f, this.#fromBootstrap(f)]));
+    }
+    return this.#require().evaluateAll(context ?? this.#options.context);
   }
 
   flags() {
@@ -468,6 +630,7 @@ class Client {
   async refresh() {
     let bytes;
     try {
+      await runtimeLoaded();
       bytes = await this.#fetch();
     } catch (e) {
       this.#emit('error', e);
@@ -490,6 +653,12 @@ class Client {
       return false;
     }
     const current = this.#snapshot;
+    const floor = this.#bootstrap?.version ?? 0;
+    if (current === null && next.version < floor) {
+      this.#emit('error', new SnapshotError('OLDER_VERSION', `refused version ${next.version}: the page was bootstrapped from version ${floor}`));
+      next.free();
+      return false;
+    }
     if (current !== null && next.version <= current.version) {
       if (next.version < current.version) {
         this.#emit('error', new SnapshotError('OLDER_VERSION', `refused version ${next.version}: version ${current.version} is newer (rollback protection)`));
@@ -500,8 +669,12 @@ class Client {
     // One draw for before and after, so percentage-of-time flags do not look changed.
     const random = Math.random();
     const now = Date.now();
-    const contexts = [...this.#subscribers].map((s) => ({ random, now, ...s.context }));
-    const before = contexts.map((c) => (current ? current.evaluateAll(c) : null));
+    const contexts = [...this.#subscribers].map((s) => ({ random, now, ...(s.context ?? this.#options.context) }));
+    const before = [...this.#subscribers].map((s, i) => {
+      if (current) return current.evaluateAll(contexts[i]);
+      // What the page showed: the bootstrap, for its own context.
+      return this.#bootstrap && s.context === undefined ? this.evaluateAll() : null;
+    });
     this.#snapshot = next;
     this.#emit('update', next);
     [...this.#subscribers].forEach((s, i) => {

@@ -9,7 +9,9 @@ export type Reason =
   | 'default'
   | 'off'
   | 'opt_out'
-  | 'not_found';
+  | 'not_found'
+  /** A bootstrapped client before its first snapshot: the edge's result for this page. */
+  | 'bootstrap';
 
 /** GitLab's flag types. */
 export type FlagType = 'gitlab_com_derisk' | 'wip' | 'beta' | 'ops' | 'experiment' | 'worker' | 'undefined' | 'development';
@@ -92,9 +94,27 @@ export class Snapshot {
   evaluate(flag: string, context?: EvaluationContext): Decision;
   evaluateAll(context?: EvaluationContext): Record<string, Decision>;
   flags(): FlagInfo[];
+  /**
+   * Every client-side flag's result for `context`, for a page to start from (see
+   * `bootstrapScript`). Reveals results only: no ids, gates or server-only flag names.
+   */
+  bootstrap(context?: EvaluationContext): Bootstrap;
   /** Frees the wasm memory now (it is also freed on garbage collection). */
   free(): void;
 }
+
+/** What an edge worker or server computed for one page: `snapshot.bootstrap(context)`. */
+export interface Bootstrap {
+  environment: string;
+  version: number;
+  flags: Record<string, boolean>;
+}
+
+/** `bootstrap` as a `<script type="application/json">` element for the page's HTML, safely escaped. */
+export function bootstrapScript(bootstrap: Bootstrap, options?: { nonce?: string }): string;
+
+/** The bootstrap `bootstrapScript` put into this page, or null. */
+export function readBootstrap(doc?: Document): Bootstrap | null;
 
 /** A Workers KV namespace, or anything with the same `get`. */
 export interface KvLike {
@@ -117,6 +137,14 @@ export interface ClientOptions extends DecodeOptions {
   /** Milliseconds between polls, and the longest wait between reconnects (default 15000). */
   pollInterval?: number;
   fetch?: typeof fetch;
+  /**
+   * Start from what the edge computed for this page: answers at once, without wasm or
+   * network, for the page's own context. A `url` or `kv` given too is loaded after the
+   * page has rendered (or on `upgrade()`); snapshots older than the bootstrap are refused.
+   */
+  bootstrap?: Bootstrap;
+  /** The context calls without one evaluate for (the page's user, as the bootstrap was computed). */
+  context?: EvaluationContext;
 }
 
 export interface Client {
@@ -126,12 +154,16 @@ export interface Client {
   readonly version: number;
   /** Whether updates currently arrive over the origin's event stream. */
   readonly streaming: boolean;
+  /** Whether answers still come from the bootstrap (no snapshot yet). */
+  readonly bootstrapped: boolean;
+  /** A bootstrapped client: load the snapshot now instead of after the first render. */
+  upgrade(): Promise<Client>;
   isEnabled(flag: string, actor?: string): boolean;
   evaluate(flag: string, context?: EvaluationContext): Decision;
   evaluateAll(context?: EvaluationContext): Record<string, Decision>;
   flags(): FlagInfo[];
   /** Calls back with the flags whose result changed for `context`; returns an unsubscribe function. */
-  subscribe(context: EvaluationContext, callback: (changed: string[], decisions: Record<string, Decision>) => void): () => void;
+  subscribe(context: EvaluationContext | undefined, callback: (changed: string[], decisions: Record<string, Decision>) => void): () => void;
   on(event: 'update', listener: (snapshot: Snapshot) => void): () => void;
   on(event: 'error', listener: (error: Error) => void): () => void;
   /** Fetches once; resolves to whether a newer snapshot was taken. */
@@ -153,4 +185,4 @@ export function loadVerifier(): Promise<void>;
 export function asFloat(value: number): Float;
 
 /** OpenFeature's reason for a vexil reason. */
-export function openFeatureReason(reason: Reason): 'STATIC' | 'DEFAULT' | 'DISABLED' | 'TARGETING_MATCH' | 'SPLIT' | 'ERROR';
+export function openFeatureReason(reason: Reason): 'STATIC' | 'DEFAULT' | 'DISABLED' | 'TARGETING_MATCH' | 'SPLIT' | 'CACHED' | 'ERROR';

@@ -27,4 +27,4 @@ export async function ready({ verify = false } = {}) {
   if (verify) await loadVerifier();
 }
 
-export { Snapshot, SnapshotError, asFloat, createClient, openFeatureReason } from './core.js';
+export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';

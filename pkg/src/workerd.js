@@ -27,4 +27,4 @@ export async function ready({ verify: withVerifier = false } = {}) {
   if (withVerifier) await loadVerifier();
 }
 
-export { Snapshot, SnapshotError, asFloat, createClient, openFeatureReason } from './core.js';
+export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';

@@ -65,11 +65,19 @@ test('the dashboard shows every environment live, and a flag page evaluates in t
     assert.deepEqual(await page.$$eval('table.matrix tbody tr', (rows) => rows.map((r) => r.dataset.flag)), ['duo_chat_sidebar']);
     await page.fill('#search', '');
 
+    // Audience: only duo_chat_sidebar is client-side (its definition says so).
+    assert.equal(await page.textContent('tr[data-flag="duo_chat_sidebar"] .audience'), 'client-side');
+    assert.equal(await page.textContent('tr[data-flag="legacy_search_api"] .audience'), 'server-only');
+    await page.selectOption('#audience-filter', 'browser');
+    assert.deepEqual(await page.$$eval('table.matrix tbody tr', (rows) => rows.map((r) => r.dataset.flag)), ['duo_chat_sidebar']);
+    await page.selectOption('#audience-filter', '');
+
     // A flag's page: gates per environment, evaluate-as, and its change log.
     await page.click('a[href="#/flag/duo_chat_sidebar"]');
     await page.waitForSelector('ol.timeline li[data-version]');
     const production = await page.textContent('article.env-card[data-env="production"]');
     for (const text of ['User:1', 'Project:278964', 'gitlab_team_members']) assert.ok(production.includes(text), `${text} in ${production}`);
+    assert.equal(await page.textContent('dl.definition .audience'), 'client-side');
     const result = (env) => page.getAttribute(`table.results tr[data-env="${env}"]`, 'data-enabled');
     await page.fill('#eval-actors', 'User:77');
     await page.fill('#eval-properties', '{"team": "gitlab"}');

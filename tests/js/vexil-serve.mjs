@@ -37,12 +37,13 @@ export function demoProject() {
       `group: ${extra.group ?? 'group::release'}`,
       `type: ${type}`,
       `default_enabled: ${defaultEnabled}`,
+      ...(extra.clientSide ? ['client_side: true'] : []),
       '',
     ];
     writeFileSync(join(dir, 'config/feature_flags', type, `${name}.yml`), lines.join('\n'));
   };
   define('merge_trains_v2', 'gitlab_com_derisk', false, { group: 'group::pipeline execution', rollout: 'https://gitlab.example.com/org/app/-/issues/4821' });
-  define('duo_chat_sidebar', 'beta', false, { group: 'group::duo chat', milestone: '17.5' });
+  define('duo_chat_sidebar', 'beta', false, { group: 'group::duo chat', milestone: '17.5', clientSide: true });
   define('ci_job_token_scope', 'ops', true, { group: 'group::pipeline security' });
   define('vulnerability_report_v3', 'wip', false, { group: 'group::security insights', milestone: '17.6' });
   define('legacy_search_api', 'ops', false, { group: 'group::global search' });

@@ -4,34 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Miniflare } from 'miniflare';
 import { SUITES } from './replay.mjs';
 import { readFixture } from './load-vectors.mjs';
-
-const root = new URL('./', import.meta.url).pathname;
-const pkg = 'node_modules/vexil';
-
-/**
- * The package as workerd modules, plus a `vexil` module next to each importer (`dirs`, as
- * workerd resolves a bare specifier relative to the importing module) re-exporting the
- * package's workerd entry, as a bundler honouring the `workerd` condition would.
- */
-function packageModules(dirs) {
-  const modules = dirs.map((dir) => ({
-    type: 'ESModule',
-    path: `${root}${dir}vexil`,
-    contents: `export * from '${'../'.repeat(dir.split('/').length - 1)}${pkg}/src/workerd.js';`,
-  }));
-  for (const dir of ['src', 'dist']) {
-    for (const f of readdirSync(`${root}${pkg}/${dir}`)) {
-      const path = `${root}${pkg}/${dir}/${f}`;
-      if (f.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path, contents: readFileSync(path) });
-      else if (f.endsWith('.js') && !f.startsWith('openfeature')) modules.push({ type: 'ESModule', path, contents: readFileSync(path, 'utf8') });
-    }
-  }
-  return modules;
-}
+import { exampleWorker as example, packageModules, root } from './workerd-modules.mjs';
 
 function worker(script, extra = {}) {
   return new Miniflare({
@@ -66,11 +43,7 @@ test('workerd agrees with every golden vector', async () => {
   }
 });
 
-const exampleWorker = () => ({
-  type: 'ESModule',
-  path: `${root}examples/worker/worker.js`,
-  contents: readFileSync(new URL('../../examples/worker/worker.js', import.meta.url), 'utf8'),
-});
+const exampleWorker = () => example('worker');
 
 test('example worker reads the snapshot from a KV binding', async () => {
   const mf = new Miniflare({

@@ -1,0 +1,176 @@
+// Edge bootstrap end to end: `vexil serve` as the origin, the example worker
+// (examples/edge-bootstrap) under the real workerd rendering a page with its flags
+// inlined, and headless Chromium running that page — which must show the worker's values
+// at its first render, before any snapshot request, then upgrade to the browser snapshot
+// (never the full one) and follow changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Miniflare } from 'miniflare';
+import { chromium } from 'playwright-core';
+import { Snapshot, createClient } from 'vexil';
+import { vexil, set, startServe, until } from './vexil-serve.mjs';
+import { exampleWorker, packageModules, root } from './workerd-modules.mjs';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CLIENT_SIDE = ['checkout_redesign', 'new_navigation_bar', 'promo_banner'];
+const SERVER_ONLY = 'secret_pricing_experiment';
+
+function project() {
+  const dir = mkdtempSync(join(tmpdir(), 'vexil-bootstrap-'));
+  vexil(dir, 'init', '.');
+  const toml = readFileSync(join(dir, 'vexil.toml'), 'utf8')
+    .replace('client_side = []', 'client_side = ["checkout_*"]')
+    .replace('[groups]\n', '[groups]\nbeta_testers = { Equal = [{ Property = ["email"] }, "carol@example.com"] }\n');
+  writeFileSync(join(dir, 'vexil.toml'), toml);
+  const define = (name, type, defaultEnabled, clientSide) => {
+    mkdirSync(join(dir, 'config/feature_flags', type), { recursive: true });
+    const lines = ['---', `name: ${name}`, "milestone: '17.6'", 'group: group::web', `type: ${type}`, `default_enabled: ${defaultEnabled}`];
+    if (clientSide) lines.push('client_side: true');
+    writeFileSync(join(dir, 'config/feature_flags', type, `${name}.yml`), lines.join('\n') + '\n');
+  };
+  define('new_navigation_bar', 'beta', false, true);
+  define('promo_banner', 'ops', true, true);
+  define('checkout_redesign', 'gitlab_com_derisk', false, false);
+  define(SERVER_ONLY, 'experiment', false, false);
+  vexil(dir, 'publish');
+  set(dir, 'new_navigation_bar', 'true', '--user=1001', '--production');
+  set(dir, 'checkout_redesign', 'true', '--feature-group=beta_testers', '--production');
+  set(dir, 'promo_banner', 'true', '--production');
+  set(dir, 'promo_banner', 'opt_out', '--user=2002', '--production');
+  set(dir, SERVER_ONLY, 'true', '--user=1001,7777', '--production');
+  return dir;
+}
+
+async function edge(origin) {
+  const mf = new Miniflare({
+    modulesRoot: root,
+    modules: [exampleWorker('edge-bootstrap'), ...packageModules(['examples/edge-bootstrap/'])],
+    compatibilityDate: '2025-01-01',
+    bindings: { ORIGIN_URL: origin, ENVIRONMENT: 'production', FLAGS_TTL_MS: '0' },
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const url = await mf.ready;
+  return { mf, base: url.origin };
+}
+
+test('a worker-bootstrapped page shows the edge values at first render, then upgrades to the browser snapshot', async () => {
+  const dir = project();
+  const origin = await startServe(dir);
+  const { mf, base } = await edge(origin.base);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const visitors = [
+      { id: 'User:1001', email: 'carol@example.com', expected: { checkout_redesign: true, new_navigation_bar: true, promo_banner: true } },
+      { id: 'User:2002', email: 'dave@example.com', expected: { checkout_redesign: false, new_navigation_bar: false, promo_banner: false } },
+    ];
+    for (const v of visitors) {
+      // What the edge should compute: the full snapshot, evaluated here with the same context.
+      const full = Snapshot.decode(new Uint8Array(await (await fetch(`${origin.base}/production/latest.vxl`)).arrayBuffer()));
+      const context = { actors: [{ id: v.id, properties: { email: v.email } }] };
+      assert.deepEqual(full.bootstrap(context).flags, v.expected, v.id);
+
+      const html = await (await fetch(`${base}/?actor=${v.id}`, { headers: { 'x-visitor-email': v.email } })).text();
+      assert.ok(!html.includes(SERVER_ONLY), 'the page names a server-only flag');
+      for (const other of ['User:1001', 'User:2002', 'User:7777'].filter((id) => id !== v.id)) {
+        assert.ok(!html.includes(other), `the page for ${v.id} holds ${other}`);
+      }
+      const inlined = JSON.parse(html.match(/<script type="application\/json" id="vexil-bootstrap">(.*?)<\/script>/)[1]);
+      assert.deepEqual(inlined, { environment: 'production', version: full.version, flags: v.expected });
+
+      const page = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
+      const requests = [];
+      page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+      await page.goto(`${base}/?actor=${v.id}`);
+      await page.waitForFunction(() => window.vexilPage?.client.bootstrapped === false, null, { timeout: 15000 });
+      const seen = await page.evaluate(() => {
+        const { firstRender, client } = window.vexilPage;
+        const snapshots = performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.vxl'));
+        const now = Object.fromEntries(Object.entries(client.evaluateAll()).map(([f, d]) => [f, d.enabled]));
+        // The first render is the page's own (from the bootstrap) and the browser's first paint.
+        const paint = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? Infinity;
+        const rendered = Math.max(firstRender.at, paint);
+        return {
+          firstRender: firstRender.values,
+          painted: paint !== Infinity,
+          snapshotsBeforeFirstRender: snapshots.filter((e) => e.startTime <= rendered).map((e) => e.name),
+          snapshotRequests: snapshots.length,
+          afterUpgrade: now,
+          audience: client.snapshot.audience,
+          version: client.version,
+        };
+      });
+      assert.deepEqual(seen.firstRender, v.expected, `${v.id}: first render`);
+      assert.ok(seen.painted, 'the page was painted');
+      assert.deepEqual(seen.snapshotsBeforeFirstRender, [], 'no snapshot was requested before the first render');
+      assert.ok(seen.snapshotRequests >= 1, 'the page upgraded from a snapshot');
+      assert.deepEqual(seen.afterUpgrade, v.expected, `${v.id}: the browser snapshot agrees with the edge`);
+      assert.equal(seen.audience, 'browser');
+      assert.equal(seen.version, full.version);
+      assert.ok(requests.includes('/production/browser/latest.vxl'), requests.join(' '));
+      assert.ok(!requests.some((p) => p.startsWith('/production/') && !p.startsWith('/production/browser/')), `the page fetched a full snapshot: ${requests.join(' ')}`);
+
+      if (v.id === 'User:1001') {
+        // Live: a rollback on production reaches the page over the browser event stream.
+        set(dir, 'new_navigation_bar', 'false', '--production');
+        await page.waitForSelector('li[data-flag="new_navigation_bar"][data-enabled="false"]', { timeout: 15000 });
+        assert.equal(await page.evaluate(() => window.vexilPage.client.streaming), true);
+      }
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+    await mf.dispose();
+    await origin.stop();
+  }
+});
+
+test('bootstrapped clients answer at once, refuse older snapshots and name what they cannot answer', async () => {
+  const dir = project();
+  const bytes = new Uint8Array(readFileSync(join(dir, 'public/production/latest.vxl')));
+  const full = Snapshot.decode(bytes);
+  const context = { actors: [{ id: 'User:1001', properties: { email: 'carol@example.com' } }] };
+  const boot = full.bootstrap(context);
+  assert.deepEqual(Object.keys(boot.flags).sort(), CLIENT_SIDE);
+
+  const client = createClient({ bootstrap: boot, context });
+  assert.equal(client.bootstrapped, true);
+  assert.equal(client.version, full.version);
+  assert.equal(client.isEnabled('new_navigation_bar'), true);
+  assert.deepEqual(client.evaluate('promo_banner'), { enabled: true, reason: 'bootstrap', version: full.version });
+  assert.deepEqual(client.evaluate(SERVER_ONLY), { enabled: false, reason: 'not_found', version: full.version });
+  assert.throws(() => client.isEnabled('new_navigation_bar', 'User:2'), (e) => e.code === 'NOT_READY' && /own context/.test(e.message));
+  await assert.rejects(client.upgrade(), /needs a client created with a bootstrap and a url or kv/);
+
+  // What the page upgrades to: the browser snapshot.
+  vexil(dir, 'snapshot', '--env', 'production', '--audience', 'browser', '-o', join(dir, 'browser.vxl'));
+  const browserBytes = new Uint8Array(readFileSync(join(dir, 'browser.vxl')));
+  const kv = { get: async () => browserBytes.slice().buffer };
+
+  // A snapshot older than the bootstrap would step values back: refused.
+  const older = createClient({ bootstrap: { ...boot, version: full.version + 5 }, context, kv });
+  const errors = [];
+  older.on('error', (e) => errors.push(e.code));
+  await older.upgrade().catch(() => {});
+  assert.deepEqual(errors, ['OLDER_VERSION']);
+  assert.equal(older.bootstrapped, true);
+
+  // An upgrade through KV: the snapshot answers from then on, for the client's context.
+  const upgraded = createClient({ bootstrap: boot, context, kv });
+  const changes = [];
+  upgraded.subscribe(undefined, (changed) => changes.push(changed));
+  await upgraded.upgrade();
+  assert.equal(upgraded.bootstrapped, false);
+  assert.equal(upgraded.snapshot.audience, 'browser');
+  assert.equal(upgraded.evaluate('new_navigation_bar').reason, 'actor');
+  assert.deepEqual(upgraded.evaluate(SERVER_ONLY).reason, 'not_found');
+  assert.deepEqual(changes, [], 'the snapshot agrees with the bootstrap: nothing changed');
+
+  for (const bad of [null, { environment: 'p', version: -1, flags: {} }, { environment: 'p', version: 1, flags: { a: 'yes' } }]) {
+    assert.throws(() => createClient({ bootstrap: bad }), /bootstrap: expected/);
+  }
+  assert.throws(() => createClient({ bootstrap: boot, bytes }), /at most one of url or kv/);
+});
