@@ -75,6 +75,15 @@ step feature set merge_trains_v2 true --dev --staging
 step feature set merge_trains_v2 25 --actors --production
 step feature set ci_job_token_scope false --pre
 
+bold "What a visitor's browser may see: client-side flags only, actor ids hashed"
+sed -i 's/^client_side = \[\]/client_side = ["promo_*"]/' "$DEMO/vexil.toml"
+define promo_banner beta false "group::growth"
+step publish
+step feature set promo_banner true --user=1,2 --staging --production
+"$VEXIL" -C "$DEMO" snapshot --env production --audience browser -o "$DEMO/browser.vxl"
+step inspect "$DEMO/browser.vxl"
+echo "  (vexil serve offers it at /production/browser/latest.vxl; the README shows the edge bootstrap)"
+
 # The port is fixed so the URL is predictable; VEXIL_LISTEN picks another (port 0: any free one).
 bold "\$ vexil serve — open the dashboard URL below; in another terminal try:"
 echo "  $VEXIL -C $DEMO feature set merge_trains_v2 50 --actors --production"

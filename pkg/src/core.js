@@ -350,15 +350,14 @@ export class Snapshot {
     const random = context.random ?? (needs & 1 ? Math.random() : 0);
     const t = context.now instanceof Date ? context.now.getTime() : context.now;
     const now = t ?? (needs & 2 ? Date.now() : 0);
-    const actors = context.actors ?? [];
-    // The context is written into wasm memory once; every flag then reads it there.
-    const len = actors.length > 0 ? this.#writeContext(actors) : 0;
+    // One call into wasm for the whole set: the context is decoded once.
+    const len = this.#writeContext(context.actors ?? []);
+    const enabled = this.#raw.eval_client_side(len, random, now);
+    if (enabled.length !== this.#clientSide.length) throw new TypeError('invalid evaluation context');
     const flags = {};
-    for (const i of this.#clientSide) {
-      const code = actors.length > 0 ? this.#raw.eval_context(i, len, random, now) : this.#raw.eval_actor(i, NO_ACTOR, random, now);
-      if (code === 0xffffffff) throw new TypeError('invalid evaluation context');
-      flags[names[i]] = (code & 1) === 1;
-    }
+    this.#clientSide.forEach((i, k) => {
+      flags[names[i]] = enabled[k] === 1;
+    });
     return { environment: this.environment, version: this.version, flags };
   }
 

@@ -87,6 +87,32 @@ fn bench(c: &mut Criterion) {
         w1.pairs.len()
     );
 
+    // The same state as a browser snapshot, every flag client-side: the allow-lists become
+    // 8-byte salted hashes instead of Rice-coded numbers, and must answer identically.
+    let mut all_client_side = w1.env.clone();
+    all_client_side.flags.values_mut().for_each(|f| f.client_side = true);
+    let browser_env = all_client_side.for_browser([7; 16]).unwrap();
+    let browser_bytes = encode(&browser_env, None).unwrap();
+    let browser = Snapshot::decode(&browser_bytes, &[]).unwrap();
+    let disagree = w1
+        .pairs
+        .iter()
+        .take(200_000)
+        .filter(|(f, u)| {
+            let actors = [Actor::new(&w1.users[*u as usize])];
+            let ctx = Context::new(&actors, 0.5, now);
+            let name = &w1.flags[*f as usize];
+            snapshot.evaluate(name, &ctx) != browser.evaluate(name, &ctx)
+        })
+        .count();
+    assert_eq!(disagree, 0, "the browser snapshot disagrees with the full one");
+    eprintln!(
+        "W1 browser snapshot (every flag client-side): {} bytes raw, {} bytes gzip -9; signed {} bytes",
+        browser_bytes.len(),
+        gzip(&browser_bytes),
+        encode(&browser_env, Some(&key)).unwrap().len()
+    );
+
     const BATCH: usize = 1024;
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -117,6 +143,22 @@ fn bench(c: &mut Criterion) {
                 at = (at + 1) % hot.len();
                 let actors = [Actor::new(&w1.users[u as usize])];
                 let d = snapshot.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
+                on += u32::from(d.enabled);
+            }
+            black_box(on)
+        })
+    });
+
+    // A browser snapshot hashes the actor's id (SipHash-2-4) for each allow-list lookup.
+    let mut at = 0;
+    g.bench_function(BenchmarkId::new("vexil_browser", "w1"), |b| {
+        b.iter(|| {
+            let mut on = 0u32;
+            for _ in 0..BATCH {
+                let (f, u) = w1.pairs[at];
+                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
+                let actors = [Actor::new(&w1.users[u as usize])];
+                let d = browser.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
                 on += u32::from(d.enabled);
             }
             black_box(on)

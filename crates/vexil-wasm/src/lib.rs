@@ -252,6 +252,24 @@ impl RawSnapshot {
         let d = s.evaluate_index(index, &Context::new(&actors, random, now));
         u32::from(d.enabled) | (d.reason as u32) << 1
     }
+
+    /// Every client-side flag for the context in the scratch buffer, in index order: one
+    /// byte each, 1 when enabled. One call per page render instead of one per flag, and the
+    /// context decoded once. Empty when the context is malformed.
+    pub fn eval_client_side(&self, len: u32, random: f64, now: f64) -> Vec<u8> {
+        let Some(s) = self.snapshot() else { return Vec::new() };
+        let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
+        let Some(owned) = decode_context(self.scratch.get(..len as usize).unwrap_or_default()) else {
+            return Vec::new();
+        };
+        let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
+        let ctx = Context::new(&actors, random, now);
+        s.flags()
+            .enumerate()
+            .filter(|(_, f)| f.client_side())
+            .map(|(i, _)| u8::from(s.evaluate_index(i as u32, &ctx).enabled))
+            .collect()
+    }
 }
 
 struct OwnedActor<'a> {

@@ -1,5 +1,5 @@
 // Compiled by types.test.mjs (tsc --noEmit): the package's declarations describe its API.
-import { Snapshot, SnapshotError, createClient, ready, asFloat, loadVerifier, type Decision } from 'vexil';
+import { Snapshot, SnapshotError, createClient, ready, asFloat, loadVerifier, bootstrapScript, readBootstrap, type Bootstrap, type Decision } from 'vexil';
 import { VexilWebProvider } from 'vexil/openfeature/web';
 
 export async function usage(bytes: Uint8Array): Promise<boolean> {
@@ -12,5 +12,10 @@ export async function usage(bytes: Uint8Array): Promise<boolean> {
   off();
   client.on('error', (e) => e instanceof SnapshotError && e.code === 'OLDER_VERSION');
   new VexilWebProvider(client);
+  const boot: Bootstrap = s.bootstrap({ actors: [{ id: 'User:1', properties: { plan: 'gold' } }] });
+  const html: string = bootstrapScript(boot, { nonce: 'n' });
+  const page = createClient({ bootstrap: readBootstrap() ?? boot, url: '/production/browser', live: true, context: { actors: ['User:1'] } });
+  await page.upgrade();
+  if (page.bootstrapped || page.evaluate('x').reason === 'bootstrap' || html.length === 0) return false;
   return d.enabled && s.isEnabled('x', 'User:1') && s.flags()[0].state === 'on';
 }
