@@ -32,7 +32,12 @@ fn project() -> TestProject {
         "[groups]\n",
         "[groups]\nbeta_testers = { Equal = [{ Property = [\"email\"] }, \"carol@example.com\"] }\nneeds_secret = { FeatureEnabled = [\"secret_pricing_experiment\"] }\n",
     );
-    std::fs::write(p.path().join("vexil.toml"), format!("client_side = [\"checkout_*\"]\n{toml}")).unwrap();
+    assert!(toml.contains("\nclient_side = []\n"), "vexil init writes an empty client_side list");
+    std::fs::write(
+        p.path().join("vexil.toml"),
+        toml.replace("\nclient_side = []\n", "\nclient_side = [\"checkout_*\"]\n"),
+    )
+    .unwrap();
     p.set_targets(
         "production",
         "[[environment.target]]\nkind = \"directory\"\npath = \"public/production\"\n\
