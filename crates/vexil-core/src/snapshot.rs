@@ -739,6 +739,11 @@ impl<'a> Decoder<'a> {
         if bits & !KNOWN_BITS != 0 {
             return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1));
         }
+        // Browser snapshots hold client-side flags only: the encoder writes nothing else, so
+        // nothing else is one of its encodings.
+        if matches!(self.s.audience, Audience::Browser { .. }) && bits & BIT_CLIENT_SIDE == 0 {
+            return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1));
+        }
         let percentage_of_actors = self.percentage()?;
         let percentage_of_time = self.percentage()?;
         let actors = self.actor_set(kind_used, true)?;

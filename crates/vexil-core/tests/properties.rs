@@ -392,6 +392,27 @@ fn allow_lists_refuse_opt_out_spelling_and_unpersisted_gates() {
 }
 
 #[test]
+fn browser_snapshots_with_a_server_only_flag_are_refused() {
+    let mut env = Environment::new("p", 1, 0);
+    let mut flag = Flag::new(FlagType::Beta, false);
+    flag.client_side = true;
+    env.flags.insert("zz".into(), flag);
+    let browser = env.for_browser([3; 16]).unwrap();
+    let mut bytes = encode(&browser, None).unwrap();
+    assert!(Snapshot::decode(&bytes, &[]).is_ok());
+    // The flag entry: name "zz", type, then the bits byte; clear its client-side bit.
+    let at = bytes.windows(3).position(|w| w == [2, b'z', b'z']).unwrap() + 4;
+    assert_eq!(bytes[at] & 8, 8);
+    bytes[at] &= !8;
+    let err = Snapshot::decode(&bytes, &[]).unwrap_err();
+    assert_eq!((err.kind(), err.offset()), (DecodeErrorKind::UnknownTag, at));
+
+    let mut server_only = browser.clone();
+    server_only.flags.get_mut("zz").unwrap().client_side = false;
+    assert_eq!(encode(&server_only, None).unwrap_err().message(), "a browser snapshot holds only client-side flags");
+}
+
+#[test]
 fn flag_lookup_finds_every_flag_and_nothing_else() {
     let mut env = Environment::new("production", 1, 0);
     let names: BTreeMap<String, ()> = (0..5000).map(|i| (format!("flag_{i:04}"), ())).collect();
