@@ -653,6 +653,11 @@ class Client {
     }
     const current = this.#snapshot;
     const floor = this.#bootstrap?.version ?? 0;
+    if (this.#bootstrap && next.environment !== this.#bootstrap.environment) {
+      this.#emit('error', new SnapshotError('WRONG_ENVIRONMENT', `refused a snapshot of ${next.environment}: the page was bootstrapped from ${this.#bootstrap.environment}`));
+      next.free();
+      return false;
+    }
     if (current === null && next.version < floor) {
       this.#emit('error', new SnapshotError('OLDER_VERSION', `refused version ${next.version}: the page was bootstrapped from version ${floor}`));
       next.free();

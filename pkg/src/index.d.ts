@@ -63,6 +63,7 @@ export type SnapshotErrorCode =
   | 'BAD_SIGNATURE'
   | 'VERIFIER_NOT_LOADED'
   | 'OLDER_VERSION'
+  | 'WRONG_ENVIRONMENT'
   | 'NOT_READY'
   | 'NOT_FOUND'
   | 'FETCH_FAILED'

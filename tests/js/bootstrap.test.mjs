@@ -157,6 +157,12 @@ test('bootstrapped clients answer at once, refuse older snapshots and name what 
   await older.upgrade().catch(() => {});
   assert.deepEqual(errors, ['OLDER_VERSION']);
   assert.equal(older.bootstrapped, true);
+  // So would one of another environment.
+  const elsewhere = createClient({ bootstrap: { ...boot, environment: 'staging' }, context, kv });
+  const wrong = [];
+  elsewhere.on('error', (e) => wrong.push(e.code));
+  await elsewhere.upgrade().catch(() => {});
+  assert.deepEqual(wrong, ['WRONG_ENVIRONMENT']);
 
   // An upgrade through KV: the snapshot answers from then on, for the client's context.
   const upgraded = createClient({ bootstrap: boot, context, kv });
