@@ -116,54 +116,29 @@ fn bench(c: &mut Criterion) {
     const BATCH: usize = 1024;
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(BATCH as u64));
+    // Evaluates the next BATCH pairs of `pairs` (wrapping) on `s`; `at` carries over.
+    let walk = |s: &Snapshot, pairs: &[(u16, u16)], at: &mut usize| {
+        let mut on = 0u32;
+        for _ in 0..BATCH {
+            let (f, u) = pairs[*at];
+            *at = if *at + 1 == pairs.len() { 0 } else { *at + 1 };
+            let actors = [Actor::new(&w1.users[u as usize])];
+            on += u32::from(s.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now)).enabled);
+        }
+        black_box(on)
+    };
     let mut at = 0;
-    g.bench_function(BenchmarkId::new("vexil", "w1"), |b| {
-        b.iter(|| {
-            let mut on = 0u32;
-            for _ in 0..BATCH {
-                let (f, u) = w1.pairs[at];
-                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
-                let actors = [Actor::new(&w1.users[u as usize])];
-                let d = snapshot.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
-                on += u32::from(d.enabled);
-            }
-            black_box(on)
-        })
-    });
+    g.bench_function(BenchmarkId::new("vexil", "w1"), |b| b.iter(|| walk(&snapshot, &w1.pairs, &mut at)));
 
     // The same evaluations with a working set that stays in L1: what evaluation itself costs
     // once the random walk over 1M pairs stops missing the cache.
     let hot: Vec<(u16, u16)> = w1.pairs.iter().take(64).copied().collect();
     let mut at = 0;
-    g.bench_function(BenchmarkId::new("vexil_hot", "w1"), |b| {
-        b.iter(|| {
-            let mut on = 0u32;
-            for _ in 0..BATCH {
-                let (f, u) = hot[at];
-                at = (at + 1) % hot.len();
-                let actors = [Actor::new(&w1.users[u as usize])];
-                let d = snapshot.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
-                on += u32::from(d.enabled);
-            }
-            black_box(on)
-        })
-    });
+    g.bench_function(BenchmarkId::new("vexil_hot", "w1"), |b| b.iter(|| walk(&snapshot, &hot, &mut at)));
 
     // A browser snapshot hashes the actor's id (SipHash-2-4) for each allow-list lookup.
     let mut at = 0;
-    g.bench_function(BenchmarkId::new("vexil_browser", "w1"), |b| {
-        b.iter(|| {
-            let mut on = 0u32;
-            for _ in 0..BATCH {
-                let (f, u) = w1.pairs[at];
-                at = if at + 1 == w1.pairs.len() { 0 } else { at + 1 };
-                let actors = [Actor::new(&w1.users[u as usize])];
-                let d = browser.evaluate(&w1.flags[f as usize], &Context::new(&actors, 0.5, now));
-                on += u32::from(d.enabled);
-            }
-            black_box(on)
-        })
-    });
+    g.bench_function(BenchmarkId::new("vexil_browser", "w1"), |b| b.iter(|| walk(&browser, &w1.pairs, &mut at)));
 
     // The floor: what reading the pair's two strings costs, without evaluating anything.
     let mut at = 0;
