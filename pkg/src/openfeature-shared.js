@@ -18,6 +18,12 @@ function actorsOf(context) {
 export function resolveBoolean(client, flagKey, defaultValue, context, state) {
   const error = (errorCode, errorMessage) => ({ value: defaultValue, reason: 'ERROR', errorCode, errorMessage });
   const snapshot = client.snapshot;
+  if (snapshot === null && client.bootstrapped) {
+    // The edge's results for this page's user: the web SDK's one context, so it is not re-read.
+    const d = client.evaluate(flagKey);
+    if (d.reason === 'not_found') return error('FLAG_NOT_FOUND', `flag ${flagKey} is not in the page's bootstrap (v${d.version})`);
+    return { value: d.enabled, variant: d.enabled ? 'on' : 'off', reason: 'CACHED', flagMetadata: { vexilReason: 'bootstrap', version: d.version } };
+  }
   if (snapshot === null) {
     return state.parseError ? error('PARSE_ERROR', state.parseError) : error('PROVIDER_NOT_READY', 'no snapshot loaded yet');
   }

@@ -53,6 +53,17 @@ test('web SDK: DEFAULT and opt-out, SPLIT', async () => {
   await WebOpenFeature.clearProviders();
 });
 
+test('web SDK: a bootstrapped page resolves at once, from the edge\'s results', async () => {
+  const bootstrap = { environment: 'production', version: 4, flags: { on_flag: true, off_flag: false } };
+  await WebOpenFeature.setProviderAndWait('vexil-boot', new VexilWebProvider({ bootstrap }));
+  const client = WebOpenFeature.getClient('vexil-boot');
+  const on = client.getBooleanDetails('on_flag', false);
+  assert.deepEqual([on.value, on.reason, on.flagMetadata.vexilReason, on.flagMetadata.version], [true, 'CACHED', 'bootstrap', 4]);
+  assert.equal(client.getBooleanDetails('off_flag', true).value, false);
+  assert.equal(client.getBooleanDetails('server_only_flag', false).errorCode, 'FLAG_NOT_FOUND');
+  await WebOpenFeature.clearProviders();
+});
+
 test('web SDK: not ready, then parse error', async () => {
   const provider = new VexilWebProvider({ url: 'http://127.0.0.1:9/none' });
   assert.equal(provider.resolveBooleanEvaluation('on_flag', true, {}).errorCode, 'PROVIDER_NOT_READY');
