@@ -16,6 +16,53 @@ pub enum Value<'a> {
     Str(&'a str),
 }
 
+/// A property value that owns its string: what a caller building contexts from JSON, a
+/// command line or a wire format holds, and lends to a [`Context`] as a [`Value`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum OwnedValue {
+    /// Ruby's `nil`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(alloc::string::String),
+}
+
+impl OwnedValue {
+    /// The borrowed value a [`Context`] takes.
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Null => Value::Null,
+            OwnedValue::Bool(b) => Value::Bool(*b),
+            OwnedValue::Int(i) => Value::Int(*i),
+            OwnedValue::Float(f) => Value::Float(*f),
+            OwnedValue::Str(s) => Value::Str(s),
+        }
+    }
+
+    /// A JSON scalar as Flipper's properties hold it: integral numbers written without a
+    /// fraction are Integers, others Floats (`1` and `1.0` differ in Ruby). None for arrays
+    /// and objects, which properties cannot hold.
+    #[cfg(feature = "json")]
+    pub fn from_json(v: &serde_json::Value) -> Option<OwnedValue> {
+        use serde_json::Value as Json;
+        Some(match v {
+            Json::Null => OwnedValue::Null,
+            Json::Bool(b) => OwnedValue::Bool(*b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => OwnedValue::Int(i),
+                None => OwnedValue::Float(n.as_f64()?),
+            },
+            Json::String(s) => OwnedValue::Str(s.clone()),
+            Json::Array(_) | Json::Object(_) => return None,
+        })
+    }
+}
+
 /// One actor: its Flipper id (`User:42`) and properties for expressions and feature groups.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Actor<'a> {
@@ -163,5 +210,23 @@ mod tests {
             assert_eq!(ActorKey::of(text), ActorKey::Text(text), "{text}");
         }
         assert_eq!(ActorKey::of("User:18446744073709551615"), ActorKey::Numeric { kind: "User", key: u64::MAX });
+    }
+}
+
+#[cfg(all(test, feature = "json"))]
+mod owned_value_tests {
+    use super::OwnedValue;
+
+    #[test]
+    fn json_scalars_keep_rubys_integer_float_distinction() {
+        let parse = |text: &str| OwnedValue::from_json(&serde_json::from_str(text).unwrap());
+        assert_eq!(parse("1"), Some(OwnedValue::Int(1)));
+        assert_eq!(parse("1.0"), Some(OwnedValue::Float(1.0)));
+        assert_eq!(parse("-7"), Some(OwnedValue::Int(-7)));
+        assert_eq!(parse("18446744073709551615"), Some(OwnedValue::Float(18446744073709551615.0)));
+        assert_eq!(parse("null"), Some(OwnedValue::Null));
+        assert_eq!(parse("\"gold\""), Some(OwnedValue::Str("gold".into())));
+        assert_eq!(parse("[1]"), None);
+        assert_eq!(parse("{}"), None);
     }
 }

@@ -48,7 +48,7 @@ mod ruby;
 mod snapshot;
 mod wire;
 
-pub use actor::{Actor, Context, Timestamp, Value};
+pub use actor::{Actor, Context, OwnedValue, Timestamp, Value};
 pub use crc32::{crc32, Crc32};
 #[cfg(feature = "encode")]
 pub use encode::{encode, EncodeError, SigningKey};

@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vexil_core::{Actor, Context, Decision, Gates, Snapshot, State, Timestamp, Value};
+use vexil_core::{Actor, Context, Decision, Gates, OwnedValue, Snapshot, State, Timestamp, Value};
 
 /// Runs `vexil` with `args` (the program name first) and returns its exit status.
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -790,59 +790,25 @@ fn load_snapshot(p: &mut Project, m: &ArgMatches) -> Result<(Snapshot, String)> 
     Ok((s, format!("environment {env}")))
 }
 
+/// A `--property` value: JSON when it parses as a scalar (`3`, `1.5`, `true`, `"x"`), else
+/// the text itself.
 fn property_value(text: &str) -> OwnedValue {
-    match serde_json::from_str::<Json>(text) {
-        Ok(Json::Null) => OwnedValue::Null,
-        Ok(Json::Bool(b)) => OwnedValue::Bool(b),
-        Ok(Json::Number(n)) if n.is_i64() => OwnedValue::Int(n.as_i64().unwrap_or_default()),
-        Ok(Json::Number(n)) => OwnedValue::Float(n.as_f64().unwrap_or_default()),
-        Ok(Json::String(s)) => OwnedValue::Str(s),
-        _ => OwnedValue::Str(text.to_string()),
-    }
+    serde_json::from_str::<Json>(text)
+        .ok()
+        .and_then(|v| OwnedValue::from_json(&v))
+        .unwrap_or_else(|| OwnedValue::Str(text.to_string()))
 }
 
-/// A property value owned by the command line.
-#[derive(Clone, Debug)]
-enum OwnedValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-}
-
-impl OwnedValue {
-    fn borrow(&self) -> Value<'_> {
-        match self {
-            OwnedValue::Null => Value::Null,
-            OwnedValue::Bool(b) => Value::Bool(*b),
-            OwnedValue::Int(i) => Value::Int(*i),
-            OwnedValue::Float(f) => Value::Float(*f),
-            OwnedValue::Str(s) => Value::Str(s),
-        }
-    }
-
-    fn from_json(v: &Json) -> Result<OwnedValue> {
-        Ok(match v {
-            Json::Null => OwnedValue::Null,
-            Json::Bool(b) => OwnedValue::Bool(*b),
-            Json::Number(n) if n.is_i64() => OwnedValue::Int(n.as_i64().unwrap_or_default()),
-            Json::Number(n) => OwnedValue::Float(n.as_f64().unwrap_or_default()),
-            Json::String(s) => OwnedValue::Str(s.clone()),
-            other => {
-                return Err(Error::refused(format!(
-                    "property values are strings, numbers, booleans or null, not {other}"
-                )))
-            }
-        })
-    }
+fn json_property(v: &Json) -> Result<OwnedValue> {
+    OwnedValue::from_json(v)
+        .ok_or_else(|| Error::refused(format!("property values are strings, numbers, booleans or null, not {v}")))
 }
 
 type OwnedActors = Vec<(String, Vec<(String, OwnedValue)>)>;
 
 fn evaluate(s: &Snapshot, flag: &str, actors: &OwnedActors, random: f64, now: i64) -> Decision {
     let props: Vec<Vec<(&str, Value<'_>)>> =
-        actors.iter().map(|(_, p)| p.iter().map(|(k, v)| (k.as_str(), v.borrow())).collect()).collect();
+        actors.iter().map(|(_, p)| p.iter().map(|(k, v)| (k.as_str(), v.as_value())).collect()).collect();
     let list: Vec<Actor<'_>> = actors.iter().zip(&props).map(|((id, _), p)| Actor::with_properties(id, p)).collect();
     s.evaluate(flag, &Context::new(&list, random, Timestamp::from_unix_millis(now)))
 }
@@ -876,7 +842,7 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                 let shared: Vec<(String, OwnedValue)> = match v.get("properties") {
                     None | Some(Json::Null) => vec![],
                     Some(Json::Object(o)) => {
-                        o.iter().map(|(k, v)| Ok((k.clone(), OwnedValue::from_json(v)?))).collect::<Result<_>>()?
+                        o.iter().map(|(k, v)| Ok((k.clone(), json_property(v)?))).collect::<Result<_>>()?
                     }
                     Some(_) => return Err(Error::refused("\"properties\" must be an object")),
                 };
@@ -891,7 +857,7 @@ fn eval(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
                                 .ok_or_else(|| Error::refused("an actor object needs \"id\""))?;
                             let mut props = shared.clone();
                             for (k, v) in o.get("properties").and_then(Json::as_object).into_iter().flatten() {
-                                props.push((k.clone(), OwnedValue::from_json(v)?));
+                                props.push((k.clone(), json_property(v)?));
                             }
                             actors.push((id.to_string(), props));
                         }

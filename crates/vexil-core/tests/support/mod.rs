@@ -6,7 +6,8 @@ use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use vexil_core::{
-    Actor, ActorSet, Context, Environment, Expr, Flag, FlagType, Gates, Percentage, Snapshot, Timestamp, Value,
+    Actor, ActorSet, Context, Environment, Expr, Flag, FlagType, Gates, OwnedValue, Percentage, Snapshot, Timestamp,
+    Value,
 };
 
 pub fn repo_root() -> PathBuf {
@@ -83,26 +84,6 @@ pub struct OwnedActor {
     pub properties: Vec<(String, OwnedValue)>,
 }
 
-pub enum OwnedValue {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-}
-
-impl OwnedValue {
-    fn borrow(&self) -> Value<'_> {
-        match self {
-            OwnedValue::Null => Value::Null,
-            OwnedValue::Bool(b) => Value::Bool(*b),
-            OwnedValue::Int(i) => Value::Int(*i),
-            OwnedValue::Float(f) => Value::Float(*f),
-            OwnedValue::Str(s) => Value::Str(s),
-        }
-    }
-}
-
 pub fn actors_from_json(v: &Json) -> Vec<OwnedActor> {
     v.as_array()
         .map(|a| {
@@ -117,14 +98,8 @@ pub fn actors_from_json(v: &Json) -> Vec<OwnedActor> {
                             .map(|m| {
                                 m.iter()
                                     .map(|(k, v)| {
-                                        let v = match v {
-                                            Json::Null => OwnedValue::Null,
-                                            Json::Bool(b) => OwnedValue::Bool(*b),
-                                            Json::Number(n) if n.is_i64() => OwnedValue::Int(n.as_i64().unwrap()),
-                                            Json::Number(n) => OwnedValue::Float(n.as_f64().unwrap()),
-                                            Json::String(s) => OwnedValue::Str(s.clone()),
-                                            other => panic!("property {k}: unsupported {other}"),
-                                        };
+                                        let v = OwnedValue::from_json(v)
+                                            .unwrap_or_else(|| panic!("property {k}: unsupported {v}"));
                                         (k.clone(), v)
                                     })
                                     .collect()
@@ -141,7 +116,7 @@ pub fn actors_from_json(v: &Json) -> Vec<OwnedActor> {
 pub fn with_context<R>(case: &Json, f: impl FnOnce(&Context<'_>) -> R) -> R {
     let owned = actors_from_json(&case["actors"]);
     let props: Vec<Vec<(&str, Value<'_>)>> =
-        owned.iter().map(|a| a.properties.iter().map(|(k, v)| (k.as_str(), v.borrow())).collect()).collect();
+        owned.iter().map(|a| a.properties.iter().map(|(k, v)| (k.as_str(), v.as_value())).collect()).collect();
     let actors: Vec<Actor<'_>> = owned.iter().zip(&props).map(|(a, p)| Actor::with_properties(&a.id, p)).collect();
     let ctx = Context::new(
         &actors,
