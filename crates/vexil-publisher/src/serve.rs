@@ -225,7 +225,10 @@ impl Follower {
             let woke = match &mut self.wake {
                 Wake::Poll => {
                     std::thread::sleep(self.poll);
-                    Ok(())
+                    match self.store.may_have_changed() {
+                        Ok(false) => continue,
+                        other => other.map(drop),
+                    }
                 }
                 // The timeout is a safety net: a notification lost with a dropped connection
                 // is found by the next look at the heads.

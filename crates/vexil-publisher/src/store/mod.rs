@@ -112,6 +112,11 @@ pub trait Store {
     /// The newest version number of every environment that has one: a cheap question
     /// `vexil serve` asks often.
     fn heads(&mut self) -> Result<Vec<(String, u64)>>;
+    /// Whether another connection may have committed since the last call: `vexil serve`
+    /// asks this before `heads` when it polls. True when the store cannot tell cheaply.
+    fn may_have_changed(&mut self) -> Result<bool> {
+        Ok(true)
+    }
     /// Version `version` of `environment`.
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>>;
     /// Versions of `environment` newer than `after`, oldest first.

@@ -50,6 +50,8 @@ pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
     busy: Duration,
+    /// `PRAGMA data_version` when last asked: it moves only when another connection commits.
+    data_version: Option<i64>,
 }
 
 impl SqliteStore {
@@ -70,7 +72,7 @@ impl SqliteStore {
             return Err(Error::io(format!("{}: cannot switch to WAL journal (got {mode})", describe())));
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").context(describe())?;
-        let mut store = SqliteStore { conn, path: path.to_path_buf(), busy };
+        let mut store = SqliteStore { conn, path: path.to_path_buf(), busy, data_version: None };
         store.migrate()?;
         Ok(store)
     }
@@ -225,6 +227,16 @@ impl WriteTx for Tx<'_> {
 impl Store for SqliteStore {
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
         latest_in(&self.conn, environment).context(self.describe())
+    }
+
+    fn may_have_changed(&mut self) -> Result<bool> {
+        // Reads no table: far cheaper than `heads` for a server polling every few ms.
+        let describe = self.describe();
+        let now: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| locked_or(e, &describe, self.busy))?;
+        Ok(self.data_version.replace(now) != Some(now))
     }
 
     fn heads(&mut self) -> Result<Vec<(String, u64)>> {
