@@ -6,15 +6,23 @@
 // and inlines the results; the page's client answers from them synchronously, then — after
 // the first render — upgrades to the browser snapshot (client-side flags only, ids hashed)
 // and follows its event stream. The origin is `vexil serve` (ORIGIN_URL); the worker
-// proxies the package files and the browser routes so the page talks to one origin.
+// proxies the package files and the browser routes so the page talks to one origin. With
+// `[serve] public = "browser"` the origin keeps full snapshots behind its token: give the
+// worker VEXIL_TOKEN.
 import { bootstrapScript, createClient } from 'vexil';
 
 let client = null;
 let loadedAt = 0;
 
+/** fetch, with the origin's token when the worker has one. */
+function originFetch(env) {
+  if (!env.VEXIL_TOKEN) return fetch;
+  return (url, init = {}) => fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${env.VEXIL_TOKEN}` } });
+}
+
 async function flags(env) {
   if (client === null) {
-    client = createClient({ url: `${env.ORIGIN_URL}/${env.ENVIRONMENT}` });
+    client = createClient({ url: `${env.ORIGIN_URL}/${env.ENVIRONMENT}`, fetch: originFetch(env) });
     await client.ready;
     loadedAt = Date.now();
   } else if (Date.now() - loadedAt > Number(env.FLAGS_TTL_MS ?? 5000)) {
@@ -82,7 +90,12 @@ export default {
     const url = new URL(request.url);
     // The package and the browser snapshots come from the origin; never the full snapshot.
     if (url.pathname.startsWith('/pkg/') || url.pathname.startsWith(`/${env.ENVIRONMENT}/browser/`)) {
-      return fetch(new Request(`${env.ORIGIN_URL}${url.pathname}`, request));
+      // Only what caching and stream resumption need; the visitor's cookies stay here.
+      const headers = {};
+      for (const h of ['accept', 'if-none-match', 'last-event-id']) {
+        if (request.headers.has(h)) headers[h] = request.headers.get(h);
+      }
+      return originFetch(env)(`${env.ORIGIN_URL}${url.pathname}`, { headers });
     }
     if (url.pathname !== '/') return new Response('not found', { status: 404 });
     const context = visitor(request);

@@ -17,6 +17,8 @@ import { exampleWorker, packageModules, root } from './workerd-modules.mjs';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const CLIENT_SIDE = ['checkout_redesign', 'new_navigation_bar', 'promo_banner'];
 const SERVER_ONLY = 'secret_pricing_experiment';
+const TOKEN = 'edge-worker-token';
+const AUTH = { Authorization: `Bearer ${TOKEN}` };
 
 function project() {
   const dir = mkdtempSync(join(tmpdir(), 'vexil-bootstrap-'));
@@ -24,7 +26,8 @@ function project() {
   const toml = readFileSync(join(dir, 'vexil.toml'), 'utf8')
     .replace('client_side = []', 'client_side = ["checkout_*"]')
     .replace('[groups]\n', '[groups]\nbeta_testers = { Equal = [{ Property = ["email"] }, "carol@example.com"] }\n');
-  writeFileSync(join(dir, 'vexil.toml'), toml);
+  // The origin gives anyone browser snapshots only; the worker holds the token.
+  writeFileSync(join(dir, 'vexil.toml'), `${toml}\n[serve]\ntoken = "${TOKEN}"\npublic = "browser"\n`);
   const define = (name, type, defaultEnabled, clientSide) => {
     mkdirSync(join(dir, 'config/feature_flags', type), { recursive: true });
     const lines = ['---', `name: ${name}`, "milestone: '17.6'", 'group: group::web', `type: ${type}`, `default_enabled: ${defaultEnabled}`];
@@ -49,7 +52,7 @@ async function edge(origin) {
     modulesRoot: root,
     modules: [exampleWorker('edge-bootstrap'), ...packageModules(['examples/edge-bootstrap/'])],
     compatibilityDate: '2025-01-01',
-    bindings: { ORIGIN_URL: origin, ENVIRONMENT: 'production', FLAGS_TTL_MS: '0' },
+    bindings: { ORIGIN_URL: origin, ENVIRONMENT: 'production', FLAGS_TTL_MS: '0', VEXIL_TOKEN: TOKEN },
     host: '127.0.0.1',
     port: 0,
   });
@@ -69,7 +72,8 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
     ];
     for (const v of visitors) {
       // What the edge should compute: the full snapshot, evaluated here with the same context.
-      const full = Snapshot.decode(new Uint8Array(await (await fetch(`${origin.base}/production/latest.vxl`)).arrayBuffer()));
+      assert.equal((await fetch(`${origin.base}/production/latest.vxl`)).status, 401, 'the full snapshot is not public');
+      const full = Snapshot.decode(new Uint8Array(await (await fetch(`${origin.base}/production/latest.vxl`, { headers: AUTH })).arrayBuffer()));
       const context = { actors: [{ id: v.id, properties: { email: v.email } }] };
       assert.deepEqual(full.bootstrap(context).flags, v.expected, v.id);
 

@@ -70,6 +70,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawServe {
     token: Option<String>,
+    public: Option<String>,
 }
 
 fn default_definitions() -> Vec<PathBuf> {
@@ -195,6 +196,17 @@ pub struct Environment {
     pub targets: Vec<TargetConfig>,
 }
 
+/// What `vexil serve` serves without the token (`[serve] public`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServePublic {
+    /// Full and browser snapshots and their streams (`"all"`).
+    #[default]
+    All,
+    /// Browser snapshots and their streams only (`"browser"`): full snapshots, which name
+    /// every flag and actor, need the token, as for edge workers and servers holding it.
+    Browser,
+}
+
 /// Where state lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateConfig {
@@ -231,6 +243,8 @@ pub struct Config {
     pub production_check: Option<String>,
     /// The token `vexil serve` asks of dashboard readers (`VEXIL_SERVE_TOKEN` overrides).
     pub serve_token: Option<String>,
+    /// What `vexil serve` gives anyone: every snapshot, or browser snapshots only.
+    pub serve_public: ServePublic,
     /// Flags browsers may see besides those whose definition says `client_side: true`:
     /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
     pub client_side: Vec<String>,
@@ -358,6 +372,13 @@ impl Config {
             public_keys,
             production_check: raw.production_check.map(|p| p.command),
             serve_token: raw.serve.token.filter(|t| !t.is_empty()),
+            serve_public: match raw.serve.public.as_deref() {
+                None | Some("all") => ServePublic::All,
+                Some("browser") => ServePublic::Browser,
+                Some(other) => {
+                    return Err(Error::refused(format!("[serve] public = {other:?}: expected \"all\" or \"browser\"")))
+                }
+            },
             client_side: raw.client_side,
         })
     }

@@ -9,7 +9,7 @@
 //! memory, so `latest.vxl` and the streams never touch the database.
 
 use crate::audience::{browser_snapshot, Audience};
-use crate::config::{Config, StateConfig};
+use crate::config::{Config, ServePublic, StateConfig};
 use crate::definitions;
 use crate::error::{Error, Result};
 use crate::project::{gates_object, lock_timeout};
@@ -176,16 +176,21 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
 }
 
 fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
-    let public = Router::new()
+    let browser = Router::new()
         .route("/healthz", get(health))
+        .route("/{env}/browser/latest.vxl", get(browser_latest).options(preflight))
+        .route("/{env}/browser/v/{file}", get(browser_version).options(preflight))
+        .route("/{env}/browser/events", get(browser_events).options(preflight));
+    let full = Router::new()
         .route("/{env}/latest.vxl", get(latest).options(preflight))
         .route("/{env}/v/{file}", get(version).options(preflight))
         .route("/{env}/events", get(events).options(preflight))
-        .route("/{env}/browser/latest.vxl", get(browser_latest).options(preflight))
-        .route("/{env}/browser/v/{file}", get(browser_version).options(preflight))
-        .route("/{env}/browser/events", get(browser_events).options(preflight))
         .route("/events", get(all_events).options(preflight));
-    let private = Router::new()
+    let (public, full) = match shared.config.serve_public {
+        ServePublic::All => (browser.merge(full), Router::new()),
+        ServePublic::Browser => (browser, full),
+    };
+    let private = full
         .route("/", get(dashboard))
         .route("/api/definitions", get(definitions))
         .route("/{env}/log", get(log))

@@ -244,6 +244,28 @@ fn browser_routes_serve_browser_snapshots_and_announce_only_client_side_flags() 
 }
 
 #[test]
+fn public_browser_keeps_full_snapshots_behind_the_token() {
+    let p = TestProject::new();
+    set(&p, "true", "dev");
+    let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    p.write("vexil.toml", &format!("{toml}\n[serve]\ntoken = \"edge-token\"\npublic = \"browser\"\n"));
+    let s = serve(&p, &[]);
+    let bearer = [("Authorization", "Bearer edge-token")];
+    for path in ["/dev/latest.vxl", "/dev/v/1.vxl", "/dev/events", "/events"] {
+        assert_eq!(s.get(path, &[]).status, 401, "{path}");
+    }
+    assert_eq!(s.get("/dev/latest.vxl", &bearer).status, 200);
+    assert_eq!(EventStream::open(s.port, "/dev/events", &bearer).status, 200);
+    assert_eq!(s.get("/dev/browser/latest.vxl", &[]).status, 200);
+    assert_eq!(EventStream::open(s.port, "/dev/browser/events", &[]).status, 200);
+    assert_eq!(s.get("/healthz", &[]).status, 200);
+    drop(s);
+
+    p.write("vexil.toml", &format!("{toml}\n[serve]\npublic = \"everyone\"\n"));
+    p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "[serve] public = \"everyone\": expected \"all\" or \"browser\"");
+}
+
+#[test]
 fn an_environments_first_version_is_announced() {
     let p = TestProject::new();
     let config = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
