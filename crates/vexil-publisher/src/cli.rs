@@ -1059,9 +1059,24 @@ fn serve(p: Project, m: &ArgMatches) -> Result<ExitCode> {
     let mut options = crate::serve::ServeOptions::new(listen);
     if let Some(www) = m.get_one::<String>("www") {
         options.www = PathBuf::from(www);
+        if !options.www.join("index.html").is_file() {
+            return Err(Error::usage(format!("--www {www}: no index.html there (it names the dashboard's files)")));
+        }
     }
     if let Some(package) = m.get_one::<String>("package") {
         options.package = PathBuf::from(package);
+    }
+    // An installed binary has no checkout to find the dashboard in: say so, and serve the rest.
+    if !options.www.join("index.html").is_file() {
+        eprintln!(
+            "vexil serve: no dashboard at {} (snapshots and streams are served; --www DIR names the dashboard's files)",
+            options.www.display()
+        );
+    } else if !options.package.join("dist/vexil_bg.wasm").is_file() {
+        eprintln!(
+            "vexil serve: the dashboard needs the npm package built at {} (scripts/build-wasm.sh)",
+            options.package.display()
+        );
     }
     options.heartbeat = std::time::Duration::from_secs(*m.get_one::<u64>("heartbeat").expect("has default"));
     let config = p.config.clone();

@@ -368,6 +368,11 @@ fn postgres_commits_reach_subscribers_through_notify() {
 fn bad_listen_address_and_taken_port_are_named() {
     let p = TestProject::new();
     p.fails(&["serve", "--listen", "localhost"], 2, "--listen \"localhost\"");
+    p.fails(
+        &["serve", "--listen", "127.0.0.1:0", "--www", "/nonexistent"],
+        2,
+        "--www /nonexistent: no index.html there",
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
     p.fails(&["serve", "--listen", &address], 1, &format!("cannot listen on {address}"));
