@@ -256,3 +256,24 @@ fn states_browsers_cannot_be_given_and_bad_audiences_are_refused() {
     p.ok(&["publish", "--env", "production", "--repair"]);
     p.ok(&["status"]);
 }
+
+#[test]
+fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
+    let p = project();
+    p.ok(&["keygen"]);
+    p.ok(&["publish"]);
+    let browser = "public/production-browser/latest.vxl";
+    let inspected = p.json(&["inspect", browser]);
+    assert_eq!((inspected["audience"].as_str(), inspected["verified"].as_bool()), (Some("browser"), Some(true)));
+    let first_signer = inspected["signer"].clone();
+    assert!(first_signer.is_string());
+
+    // A new key signs new versions; the browser target, checked by content, is not "tampered".
+    p.ok(&["keygen", "--force"]);
+    p.ok(&["status"]);
+    p.ok(&["feature", "set", "new_navigation_bar", "false", "--production", "--ignore-feature-flag-consistency-check"]);
+    let inspected = p.json(&["inspect", browser]);
+    assert_eq!(inspected["verified"], true);
+    assert_ne!(inspected["signer"], first_signer);
+    p.ok(&["status"]);
+}
