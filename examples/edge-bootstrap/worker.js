@@ -32,14 +32,16 @@ async function flags(env) {
   return client;
 }
 
-/** Who is visiting: here an `actor` cookie (or ?actor=) and an `email` header, as a session would say. */
+/**
+ * Who is visiting. A real worker asks its session (a verified cookie, a JWT); this example
+ * trusts an `actor` cookie and an `x-visitor-email` header, so it must not face the
+ * internet as it is: whoever sets them is told that actor's client-side results.
+ */
 function visitor(request) {
-  const url = new URL(request.url);
   const cookie = /(?:^|;\s*)actor=([^;]+)/.exec(request.headers.get('cookie') ?? '')?.[1];
-  const id = url.searchParams.get('actor') ?? (cookie && decodeURIComponent(cookie));
-  if (!id) return {};
+  if (!cookie) return {};
   const email = request.headers.get('x-visitor-email');
-  return { actors: [{ id, properties: email ? { email } : {} }] };
+  return { actors: [{ id: decodeURIComponent(cookie), properties: email ? { email } : {} }] };
 }
 
 const escapeHtml = (s) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

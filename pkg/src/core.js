@@ -482,10 +482,12 @@ class Client {
   #stream = null;
   #bootstrap = null;
   #upgrade = null;
+  #following = false;
 
   constructor(options) {
     const sources = ['url', 'bytes', 'kv'].filter((k) => options[k] !== undefined);
-    const bootstrapped = options.bootstrap !== undefined;
+    // `readBootstrap()` gives null on a page rendered without one: a plain client then.
+    const bootstrapped = options.bootstrap !== undefined && options.bootstrap !== null;
     if (bootstrapped ? sources.length > 1 || options.bytes !== undefined : sources.length !== 1) {
       throw new TypeError(
         bootstrapped
@@ -523,6 +525,8 @@ class Client {
   }
 
   #goLive() {
+    if (this.#following) return;
+    this.#following = true;
     const o = this.#options;
     if (o.live && o.url !== undefined) this.ready.then(() => this.#follow(), () => this.#follow());
     else if (o.live && o.kv !== undefined) this.#schedule();
@@ -533,14 +537,18 @@ class Client {
    * rendered (and then follows it, with `live`). Resolves once a snapshot is held.
    */
   upgrade() {
+    if (this.#bootstrap === null || (this.#options.url === undefined && this.#options.kv === undefined)) {
+      return Promise.reject(new TypeError('upgrade() needs a client created with a bootstrap and a url or kv'));
+    }
     if (this.#upgrade === null) {
-      if (this.#bootstrap === null || (this.#options.url === undefined && this.#options.kv === undefined)) {
-        this.#upgrade = Promise.reject(new TypeError('upgrade() needs a client created with a bootstrap and a url or kv'));
-      } else {
-        this.#upgrade = this.#load();
-        this.ready = this.#upgrade;
-        this.#goLive();
-      }
+      const attempt = this.#load();
+      this.#upgrade = attempt;
+      this.ready = attempt;
+      // A failed attempt (network, a stale CDN copy older than the bootstrap) may be retried.
+      attempt.catch(() => {
+        if (this.#upgrade === attempt && this.#snapshot === null) this.#upgrade = null;
+      });
+      this.#goLive();
     }
     return this.#upgrade;
   }
@@ -575,8 +583,8 @@ class Client {
 
   /** From the bootstrap: this page's own context, before any snapshot. */
   #fromBootstrap(flag) {
-    const enabled = this.#bootstrap.flags[flag];
-    return { enabled: enabled === true, reason: enabled === undefined ? 'not_found' : 'bootstrap', version: this.#bootstrap.version };
+    const known = Object.hasOwn(this.#bootstrap.flags, flag);
+    return { enabled: known && this.#bootstrap.flags[flag] === true, reason: known ? 'bootstrap' : 'not_found', version: this.#bootstrap.version };
   }
 
   /** Whether `flag` is on for `actor`, or for the client's `context` when none is given. */
@@ -722,7 +730,9 @@ class Client {
       let res;
       try {
         const headers = { Accept: 'text/event-stream' };
-        if (this.version > 0) headers['Last-Event-ID'] = String(this.version);
+        // The snapshot held, not a bootstrap's version: a bootstrapped client still needs one.
+        const held = this.#snapshot?.version ?? 0;
+        if (held > 0) headers['Last-Event-ID'] = String(held);
         res = await (o.fetch ?? fetch)(`${base}/events`, { headers, signal: abort.signal, cache: 'no-store' });
       } catch (e) {
         this.#stream = null;
@@ -749,7 +759,7 @@ class Client {
         for await (const event of serverSentEvents(res.body)) {
           if (event.type !== 'snapshot') continue;
           const { version } = JSON.parse(event.data);
-          if (version > this.version) await this.#take(base, version);
+          if (version > (this.#snapshot?.version ?? 0)) await this.#take(base, version);
         }
       } catch (e) {
         if (this.#closed) return;

@@ -77,7 +77,7 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       const context = { actors: [{ id: v.id, properties: { email: v.email } }] };
       assert.deepEqual(full.bootstrap(context).flags, v.expected, v.id);
 
-      const html = await (await fetch(`${base}/?actor=${v.id}`, { headers: { 'x-visitor-email': v.email } })).text();
+      const html = await (await fetch(`${base}/`, { headers: { cookie: `actor=${encodeURIComponent(v.id)}`, 'x-visitor-email': v.email } })).text();
       assert.ok(!html.includes(SERVER_ONLY), 'the page names a server-only flag');
       for (const other of ['User:1001', 'User:2002', 'User:7777'].filter((id) => id !== v.id)) {
         assert.ok(!html.includes(other), `the page for ${v.id} holds ${other}`);
@@ -86,9 +86,10 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       assert.deepEqual(inlined, { environment: 'production', version: full.version, flags: v.expected });
 
       const page = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
+      await page.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
       const requests = [];
       page.on('request', (r) => requests.push(new URL(r.url()).pathname));
-      await page.goto(`${base}/?actor=${v.id}`);
+      await page.goto(`${base}/`);
       await page.waitForFunction(() => window.vexilPage?.client.bootstrapped === false, null, { timeout: 15000 });
       const seen = await page.evaluate(() => {
         const { firstRender, client } = window.vexilPage;
@@ -179,7 +180,24 @@ test('bootstrapped clients answer at once, refuse older snapshots and name what 
   assert.deepEqual(upgraded.evaluate(SERVER_ONLY).reason, 'not_found');
   assert.deepEqual(changes, [], 'the snapshot agrees with the bootstrap: nothing changed');
 
-  for (const bad of [null, { environment: 'p', version: -1, flags: {} }, { environment: 'p', version: 1, flags: { a: 'yes' } }]) {
+  assert.equal(client.evaluate('constructor').reason, 'not_found', 'only the bootstrap\'s own keys are flags');
+
+  // A failed upgrade (here: nothing in KV yet) can be retried.
+  let stored = null;
+  const later = createClient({ bootstrap: boot, context, kv: { get: async () => stored } });
+  await assert.rejects(later.upgrade());
+  assert.equal(later.bootstrapped, true);
+  stored = browserBytes.slice().buffer;
+  await later.upgrade();
+  assert.equal(later.bootstrapped, false);
+
+  // A page rendered without a bootstrap (readBootstrap() gives null) gets a plain client.
+  const plain = createClient({ bootstrap: null, kv });
+  await plain.ready;
+  assert.equal(plain.bootstrapped, false);
+  assert.equal(plain.snapshot.audience, 'browser');
+
+  for (const bad of [{ environment: 'p', version: -1, flags: {} }, { environment: 'p', version: 1, flags: { a: 'yes' } }, 'production']) {
     assert.throws(() => createClient({ bootstrap: bad }), /bootstrap: expected/);
   }
   assert.throws(() => createClient({ bootstrap: boot, bytes }), /at most one of url or kv/);

@@ -90,16 +90,26 @@ impl Environment {
         for (name, flag) in self.flags.iter().filter(|(_, f)| f.client_side) {
             let group_expressions = flag.gates.groups.iter().filter_map(|g| self.groups.get(g).map(|e| (Some(g), e)));
             for (group, e) in flag.gates.expression.iter().map(|e| (None, e)).chain(group_expressions) {
+                let place = || match group {
+                    Some(g) => alloc::format!("feature group `{g}`"),
+                    None => String::from("its expression"),
+                };
+                if e.asks_computed_feature() {
+                    return Err(EncodeError::new(
+                        Some(name),
+                        alloc::format!(
+                            "client-side, but {} asks FeatureEnabled of a computed name, which may be a flag browsers cannot see; name the flag literally",
+                            place()
+                        ),
+                    ));
+                }
                 for other in e.feature_references() {
                     if self.flags.get(other).is_some_and(|f| !f.client_side) {
-                        let place = match group {
-                            Some(g) => alloc::format!("feature group `{g}`"),
-                            None => String::from("its expression"),
-                        };
                         return Err(EncodeError::new(
                             Some(name),
                             alloc::format!(
-                                "client-side, but {place} asks FeatureEnabled(\"{other}\"), which browsers may not see; mark `{other}` client_side or change the expression"
+                                "client-side, but {} asks FeatureEnabled(\"{other}\"), which browsers may not see; mark `{other}` client_side or change the expression",
+                                place()
                             ),
                         ));
                     }

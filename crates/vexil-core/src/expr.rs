@@ -269,6 +269,16 @@ impl Expr {
         }
     }
 
+    /// Whether the expression asks `FeatureEnabled` of a name it computes (from a property,
+    /// say) rather than a literal: which flags it may ask about is then unknown.
+    pub fn asks_computed_feature(&self) -> bool {
+        match self {
+            Expr::Call(Function::FeatureEnabled, args) if !matches!(args.as_slice(), [Expr::String(_)]) => true,
+            Expr::Call(_, args) => args.iter().any(Expr::asks_computed_feature),
+            _ => false,
+        }
+    }
+
     /// String constants anywhere in the expression (for lint checks on literal values).
     pub fn string_constants(&self) -> Vec<&str> {
         let mut out = Vec::new();

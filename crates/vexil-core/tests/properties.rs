@@ -125,6 +125,11 @@ fn agreement_expr() -> impl Strategy<Value = Expr> {
         prop::sample::select(PLANS.to_vec()).prop_map(plan_is),
         prop::sample::select(NAMES.to_vec())
             .prop_map(|n| Expr::Call(Function::FeatureEnabled, vec![Expr::String(n.into())])),
+        // A computed name: the flag is whatever the actor's property says.
+        Just(Expr::Call(
+            Function::FeatureEnabled,
+            vec![Expr::Call(Function::Property, vec![Expr::String("plan".into())])]
+        )),
         expr(),
     ]
 }
@@ -218,11 +223,15 @@ proptest! {
             Err(e) => {
                 // Refused only when a client-side flag really asks about a server-only one.
                 let flag = &env.flags[e.flag().unwrap()];
-                let asks: Vec<&str> = flag.gates.expression.iter()
-                    .chain(flag.gates.groups.iter().filter_map(|g| env.groups.get(g)))
-                    .flat_map(|e| e.feature_references()).collect();
+                let exprs: Vec<&Expr> = flag.gates.expression.iter()
+                    .chain(flag.gates.groups.iter().filter_map(|g| env.groups.get(g))).collect();
+                let asks: Vec<&str> = exprs.iter().flat_map(|e| e.feature_references()).collect();
                 prop_assert!(flag.client_side);
-                prop_assert!(asks.iter().any(|n| env.flags.get(*n).is_some_and(|f| !f.client_side)), "{}", e);
+                prop_assert!(
+                    exprs.iter().any(|e| e.asks_computed_feature())
+                        || asks.iter().any(|n| env.flags.get(*n).is_some_and(|f| !f.client_side)),
+                    "{}", e
+                );
                 return Ok(());
             }
         };

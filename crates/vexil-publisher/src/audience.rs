@@ -1,11 +1,13 @@
 //! Who a snapshot is for. Servers and edge workers get an environment's full state; browsers
 //! get only its client-side flags, with allow-lists and opt-outs as salted hashes
-//! ([`vexil_core::Environment::for_browser`]). The database keeps only the full snapshot:
-//! a browser snapshot is derived from it, deterministically, whenever it is needed.
+//! ([`vexil_core::Environment::for_browser`]). Each version's browser snapshot is made and
+//! signed when the version is committed and stored next to the full one, so serving it
+//! needs no signing key.
 
 use crate::error::{Error, Result};
+use crate::store::VersionRow;
 use sha2::{Digest, Sha256};
-use vexil_core::{encode, Environment, SigningKey, Snapshot};
+use vexil_core::{encode, Environment, SigningKey};
 
 /// A target's (or a command's) audience.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -63,9 +65,13 @@ pub fn browser_environment(server: &Environment) -> Result<Environment> {
         .map_err(|e| Error::refused(format!("environment {}: {e}", server.name)))
 }
 
-/// The browser snapshot of a stored (server) snapshot, signed with `key` when given.
-pub fn browser_snapshot(server: &Snapshot, key: Option<&SigningKey>) -> Result<Vec<u8>> {
-    let env = browser_environment(&server.to_environment())?;
+/// The browser snapshot of a stored version: the one made when it was committed, or, for a
+/// version committed before vexil stored them, one derived now and signed with `key`.
+pub fn browser_snapshot(row: &VersionRow, key: Option<&SigningKey>) -> Result<Vec<u8>> {
+    if let Some(bytes) = &row.browser_snapshot {
+        return Ok(bytes.clone());
+    }
+    let env = browser_environment(&row.decode()?.to_environment())?;
     encode(&env, key).map_err(|e| Error::refused(format!("environment {}: {e}", env.name)))
 }
 

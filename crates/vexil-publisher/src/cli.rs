@@ -403,6 +403,7 @@ fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     // What browsers would receive is judged on each environment's newest state: expressions
     // live there, and which groups a flag uses.
     let mut exposures = Vec::new();
+    let mut unbrowsable = Vec::new();
     for env in p.config.environment_names().into_iter().map(String::from).collect::<Vec<_>>() {
         if let Some((_, snapshot)) = p.latest_snapshot(&env)? {
             let mut state = snapshot.to_environment();
@@ -413,6 +414,10 @@ fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
             }
             state.groups = p.config.groups.clone();
             exposures.extend(audience::exposures(&state));
+            // What the next commit would refuse: a client-side flag browsers cannot evaluate.
+            if let Err(e) = audience::browser_environment(&state) {
+                unbrowsable.push(e.to_string());
+            }
         }
     }
     let unmatched: Vec<&String> = p
@@ -422,12 +427,13 @@ fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
         .filter(|pat| !p.definitions.by_name.keys().any(|n| config::glob_matches(pat, n)))
         .collect();
     let defs = &p.definitions;
-    let errors = defs.problems.iter().filter(|x| x.severity == Severity::Error).count();
+    let errors = defs.problems.iter().filter(|x| x.severity == Severity::Error).count() + unbrowsable.len();
     if json(m) {
         print_json(&json!({
             "definitions": defs.by_name.len(),
             "errors": errors,
             "problems": defs.problems,
+            "browser_errors": unbrowsable,
             "browser_exposures": exposures,
             "unmatched_client_side": unmatched,
         }));
@@ -438,10 +444,13 @@ fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
         for pattern in &unmatched {
             println!("vexil.toml: warning: client_side lists {pattern:?}, which matches no defined flag");
         }
+        for e in &unbrowsable {
+            println!("error: {e}");
+        }
         for e in &exposures {
             println!("warning: {e}");
         }
-        let warnings = defs.problems.len() - errors + unmatched.len() + exposures.len();
+        let warnings = defs.problems.len() + unbrowsable.len() - errors + unmatched.len() + exposures.len();
         println!("{} definitions, {errors} errors, {warnings} warnings", defs.by_name.len());
     }
     Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -1023,10 +1032,10 @@ fn snapshot_audience(s: &Snapshot) -> &'static str {
 fn snapshot(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
     let env = m.get_one::<String>("env").cloned().unwrap_or_else(|| p.config.default_environment.clone());
     p.config.environment(&env)?;
-    let (row, snapshot) =
+    let (row, _) =
         p.latest_snapshot(&env)?.ok_or_else(|| Error::refused(format!("environment {env} has no version yet")))?;
     let bytes = match m.get_one::<String>("audience").and_then(|a| Audience::parse(a)) {
-        Some(Audience::Browser) => audience::browser_snapshot(&snapshot, p.signing_key())?,
+        Some(Audience::Browser) => audience::browser_snapshot(&row, p.signing_key())?,
         _ => row.snapshot,
     };
     match m.get_one::<String>("output") {

@@ -278,15 +278,18 @@ impl Project {
                 let composed = compose(config, definitions, env, version, origin.at, &states[env]);
                 let bytes = encode(&composed, signing_key.as_ref())
                     .map_err(|e| Error::refused(format!("environment {env}: {e}")))?;
-                // Every version must have a browser snapshot, whether or not a target wants
-                // one yet: a state browsers cannot be given is refused here, changing nothing.
-                crate::audience::browser_environment(&composed)?;
+                // Every version gets its browser snapshot, whether or not a target wants one
+                // yet: a state browsers cannot be given is refused here, changing nothing.
+                let browser = crate::audience::browser_environment(&composed)?;
+                let browser_snapshot = encode(&browser, signing_key.as_ref())
+                    .map_err(|e| Error::refused(format!("environment {env}: {e}")))?;
                 tx.insert_version(&VersionRow {
                     environment: env.clone(),
                     version,
                     published_at: origin.at,
                     author: origin.author.clone(),
                     snapshot: bytes,
+                    browser_snapshot: Some(browser_snapshot),
                 })?;
                 for c in changes.iter().filter(|c| &c.environment == env) {
                     tx.insert_change(&Change { version, ..c.clone() })?;

@@ -8,7 +8,7 @@
 //! newest version numbers on SQLite — and keeps each environment's newest snapshot in
 //! memory, so `latest.vxl` and the streams never touch the database.
 
-use crate::audience::{browser_snapshot, Audience};
+use crate::audience::Audience;
 use crate::config::{Config, ServePublic, StateConfig};
 use crate::definitions;
 use crate::error::{Error, Result};
@@ -122,7 +122,6 @@ struct Shared {
     versions: Mutex<VecDeque<(VersionKey, axum::body::Bytes)>>,
     token: Option<String>,
     heartbeat: Duration,
-    signing_key: Option<vexil_core::SigningKey>,
 }
 
 /// Runs the server until the process is stopped. `ready` is called with the bound address
@@ -135,7 +134,13 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
     let events = environments.iter().map(|e| (e.clone(), broadcast::channel(EVENT_BACKLOG).0)).collect();
     let token =
         std::env::var("VEXIL_SERVE_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| config.serve_token.clone());
-    let signing_key = config.signing_key.as_deref().map(crate::project::load_key).transpose()?;
+    if config.serve_public == ServePublic::Browser && token.is_none() {
+        // Without a token the full routes fall back to loopback-only, and behind a reverse
+        // proxy on this host every reader is loopback.
+        return Err(Error::refused(
+            "[serve] public = \"browser\" needs a token ([serve] token or VEXIL_SERVE_TOKEN) for the full snapshots",
+        ));
+    }
     let shared = Arc::new(Shared {
         environments,
         heads: RwLock::new(HashMap::new()),
@@ -145,7 +150,6 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
         versions: Mutex::new(VecDeque::new()),
         token,
         heartbeat: options.heartbeat,
-        signing_key,
         config,
     });
     let mut follower = Follower::open(&shared, options.poll)?;
@@ -213,6 +217,8 @@ struct Follower {
     store: Box<dyn Store + Send>,
     wake: Wake,
     poll: Duration,
+    /// A catch-up failed: look at the heads again even if nothing new was committed.
+    behind: bool,
 }
 
 impl Follower {
@@ -222,7 +228,7 @@ impl Follower {
             StateConfig::Sqlite(_) => Wake::Poll,
             StateConfig::Postgres(url) => Wake::Listen(Box::new(Listener::open(url)?)),
         };
-        Ok(Follower { store, wake, poll })
+        Ok(Follower { store, wake, poll, behind: false })
     }
 
     fn run(mut self, shared: &Shared) {
@@ -231,7 +237,7 @@ impl Follower {
                 Wake::Poll => {
                     std::thread::sleep(self.poll);
                     match self.store.may_have_changed() {
-                        Ok(false) => continue,
+                        Ok(false) if !self.behind => continue,
                         other => other.map(drop),
                     }
                 }
@@ -239,7 +245,9 @@ impl Follower {
                 // is found by the next look at the heads.
                 Wake::Listen(listener) => listener.wait(Duration::from_secs(2)).map(drop),
             };
-            if let Err(e) = woke.and_then(|()| self.catch_up(shared)) {
+            let caught_up = woke.and_then(|()| self.catch_up(shared));
+            self.behind = caught_up.is_err();
+            if let Err(e) = caught_up {
                 eprintln!("vexil serve: {e}; reconnecting");
                 std::thread::sleep(Duration::from_millis(500));
                 if let Ok(again) = Follower::open(shared, self.poll) {
@@ -272,15 +280,9 @@ impl Follower {
                     Some(p) => changed_flags(&p.state, &state),
                     None => state.flags.keys().cloned().collect(),
                 };
-                // Versions committed before vexil refused states browsers cannot be given
-                // have no browser snapshot; their browser routes answer 404.
-                let browser = match browser_snapshot(&snapshot, shared.signing_key.as_ref()) {
-                    Ok(bytes) => Some((etag(&bytes), bytes.into())),
-                    Err(e) => {
-                        eprintln!("vexil serve: {environment} v{}: no browser snapshot: {e}", row.version);
-                        None
-                    }
-                };
+                // Versions committed before vexil stored browser snapshots have none; their
+                // browser routes answer 404 until the next version.
+                let browser = row.browser_snapshot.as_ref().map(|b| (etag(b), axum::body::Bytes::from(b.clone())));
                 let next = Arc::new(Head {
                     version: row.version,
                     etag: etag(&row.snapshot),
@@ -499,13 +501,11 @@ async fn version_for(
                 Err(r) => return r,
                 Ok(None) => return problem(StatusCode::NOT_FOUND, format!("{env} has no version {number}")),
                 Ok(Some(row)) => {
-                    let bytes = match audience {
-                        Audience::Server => axum::body::Bytes::from(row.snapshot),
-                        Audience::Browser => {
-                            match row.decode().and_then(|s| browser_snapshot(&s, shared.signing_key.as_ref())) {
-                                Ok(b) => b.into(),
-                                Err(e) => return problem(StatusCode::NOT_FOUND, format!("{env} v{number}: {e}")),
-                            }
+                    let bytes = match (audience, row.browser_snapshot) {
+                        (Audience::Server, _) => axum::body::Bytes::from(row.snapshot),
+                        (Audience::Browser, Some(b)) => axum::body::Bytes::from(b),
+                        (Audience::Browser, None) => {
+                            return problem(StatusCode::NOT_FOUND, format!("{env} v{number} has no browser snapshot"))
                         }
                     };
                     let mut cache = shared.versions.lock().expect("versions lock");

@@ -173,7 +173,7 @@ impl Target {
     fn render(&self, row: &VersionRow) -> Result<Vec<u8>> {
         match self.config.audience {
             Audience::Server => Ok(row.snapshot.clone()),
-            Audience::Browser => browser_snapshot(&row.decode()?, self.key.as_ref()),
+            Audience::Browser => browser_snapshot(row, self.key.as_ref()),
         }
     }
 
@@ -289,11 +289,12 @@ impl Target {
         let snapshot = Snapshot::decode(&bytes, &[]).map_err(|e| tampered(e.to_string()))?;
         let v = snapshot.version();
         let Some(row) = version(v)? else { return Err(tampered(format!("the database has no version {v}"))) };
-        let same = match self.config.audience {
-            Audience::Server => row.snapshot == bytes,
-            // Compared by content, not bytes: after a signing-key rotation the same browser
-            // state is signed differently, and that is not tampering.
-            Audience::Browser => {
+        let same = match (self.config.audience, &row.browser_snapshot) {
+            (Audience::Server, _) => row.snapshot == bytes,
+            (Audience::Browser, Some(browser)) => *browser == bytes,
+            // A version committed before browser snapshots were stored: compared by content,
+            // since it was signed whenever it was derived, perhaps with an older key.
+            (Audience::Browser, None) => {
                 let expected = crate::audience::browser_environment(&row.decode()?.to_environment())?;
                 snapshot.to_environment() == expected
             }
@@ -340,7 +341,13 @@ impl Target {
             if from == 0 && repair { vec![latest.clone()] } else { tx.versions_after(&self.environment, from)? };
         for row in &missing {
             let name = format!("v/{}.vxl", row.version);
-            let bytes = self.render(row)?;
+            let bytes = match self.render(row) {
+                Ok(bytes) => bytes,
+                // An old version whose state browsers cannot be given has no browser
+                // snapshot; the versions after it (and latest.vxl) still go out.
+                Err(_) if row.version < latest.version => continue,
+                Err(e) => return Err(e),
+            };
             if matches!(self.backend, Backend::Directory(_)) && self.get(&name)?.is_some_and(|b| b == bytes) {
                 continue;
             }

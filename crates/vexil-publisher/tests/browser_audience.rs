@@ -229,6 +229,51 @@ fn states_browsers_cannot_be_given_and_bad_audiences_are_refused() {
     );
     assert!(err.contains("mark `secret_pricing_experiment` client_side"), "{err}");
     assert_eq!(p.fingerprint(), before, "a refused change writes nothing");
+    // Asking about a computed name might reach any flag: refused too.
+    let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    let computed = "needs_secret = { FeatureEnabled = [{ Property = [\"which\"] }] }";
+    std::fs::write(
+        p.path().join("vexil.toml"),
+        toml.replace("needs_secret = { FeatureEnabled = [\"secret_pricing_experiment\"] }", computed),
+    )
+    .unwrap();
+    p.fails(
+        &[
+            "feature",
+            "set",
+            "checkout_redesign",
+            "true",
+            "--feature-group=needs_secret",
+            "--production",
+            "--ignore-feature-flag-consistency-check",
+        ],
+        1,
+        "asks FeatureEnabled of a computed name",
+    );
+    std::fs::write(p.path().join("vexil.toml"), &toml).unwrap();
+    // Lint names what the next commit would refuse: here a vexil.toml change that makes a
+    // client-side flag's group ask about a server-only one.
+    p.ok(&[
+        "feature",
+        "set",
+        "checkout_redesign",
+        "true",
+        "--feature-group=gitlab_team_members",
+        "--production",
+        "--ignore-feature-flag-consistency-check",
+    ]);
+    std::fs::write(
+        p.path().join("vexil.toml"),
+        toml.replace(
+            "gitlab_team_members = {",
+            "gitlab_team_members = { FeatureEnabled = [\"secret_pricing_experiment\"] }\nunused_old = {",
+        ),
+    )
+    .unwrap();
+    let lint = p.run(&["lint"]);
+    assert_eq!(lint.status.code(), Some(1), "{}", stdout(&lint));
+    assert!(stdout(&lint).contains("error: environment production: flag `checkout_redesign`: client-side, but feature group `gitlab_team_members` asks FeatureEnabled(\"secret_pricing_experiment\")"), "{}", stdout(&lint));
+    std::fs::write(p.path().join("vexil.toml"), &toml).unwrap();
 
     let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
     std::fs::write(p.path().join("vexil.toml"), toml.replace("audience = \"browser\"", "audience = \"everyone\""))
@@ -275,5 +320,36 @@ fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
     let inspected = p.json(&["inspect", browser]);
     assert_eq!(inspected["verified"], true);
     assert_ne!(inspected["signer"], first_signer);
+    p.ok(&["status"]);
+}
+
+#[test]
+fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_serve_browsers() {
+    let p = project();
+    let db = p.path().join(".vexil/state.db");
+    // Schema 2: no browser_snapshot column.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("ALTER TABLE versions DROP COLUMN browser_snapshot; PRAGMA user_version = 2;").unwrap();
+    drop(c);
+    std::fs::remove_dir_all(p.path().join("public/production-browser")).unwrap();
+    std::fs::create_dir_all(p.path().join("public/production-browser")).unwrap();
+
+    // Opening migrates; old versions have no stored browser snapshot, so one is derived.
+    p.ok(&["publish", "--env", "production"]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let schema: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(schema, 3);
+    let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 0);
+    let browser = std::fs::read(p.path().join("public/production-browser/latest.vxl")).unwrap();
+    let out = p.command(&["snapshot", "--env", "production", "--audience", "browser"]).output().unwrap();
+    assert_eq!(out.stdout, browser);
+    assert!(!contains(&browser, "secret_pricing_experiment"));
+    p.ok(&["status"]);
+
+    // The next commit stores its own.
+    p.ok(&["feature", "set", "new_navigation_bar", "false", "--production", "--ignore-feature-flag-consistency-check"]);
+    let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 1);
     p.ok(&["status"]);
 }

@@ -238,6 +238,22 @@ fn browser_routes_serve_browser_snapshots_and_announce_only_client_side_flags() 
     let event = data(&stream.next_event().unwrap());
     assert_eq!(event["changed"], serde_json::json!([FLAG]));
     assert_eq!(event["etag"].as_str(), s.get("/dev/browser/latest.vxl", &[]).header("etag"));
+    // A version stored before vexil made browser snapshots has none: 404, naming no flag.
+    drop(stream);
+    drop(s);
+    let db = rusqlite::Connection::open(p.path().join(".vexil/state.db")).unwrap();
+    db.execute("UPDATE versions SET browser_snapshot = NULL WHERE environment = 'dev'", []).unwrap();
+    drop(db);
+    let old = serve(&p, &[]);
+    for path in ["/dev/browser/latest.vxl".to_string(), format!("/dev/browser/v/{version}.vxl")] {
+        let r = old.get(&path, &[]);
+        assert_eq!(r.status, 404, "{path}");
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert!(body.contains("no browser snapshot") && !body.contains("server_only_secret"), "{body}");
+    }
+    assert_eq!(old.get("/dev/latest.vxl", &[]).status, 200);
+    drop(old);
+    let s = serve(&p, &[]);
     // Resuming across the server-only change names nothing server-only either.
     let mut resumed = EventStream::open(s.port, "/dev/browser/events", &[("Last-Event-ID", &version.to_string())]);
     assert_eq!(data(&resumed.next_event().unwrap())["changed"], serde_json::json!([FLAG]));
@@ -261,6 +277,10 @@ fn public_browser_keeps_full_snapshots_behind_the_token() {
     assert_eq!(s.get("/healthz", &[]).status, 200);
     drop(s);
 
+    // Without a token the full routes would be "loopback only", and a reverse proxy on this
+    // host is loopback: refused.
+    p.write("vexil.toml", &format!("{toml}\n[serve]\npublic = \"browser\"\n"));
+    p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "public = \"browser\" needs a token");
     p.write("vexil.toml", &format!("{toml}\n[serve]\npublic = \"everyone\"\n"));
     p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "[serve] public = \"everyone\": expected \"all\" or \"browser\"");
 }

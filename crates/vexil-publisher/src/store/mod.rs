@@ -38,6 +38,10 @@ pub struct VersionRow {
     pub author: String,
     /// The exact snapshot bytes SDKs load.
     pub snapshot: Vec<u8>,
+    /// Its browser snapshot (client-side flags, ids hashed), made and signed when the
+    /// version was committed, so that serving it needs no signing key. None for versions
+    /// committed before vexil stored them.
+    pub browser_snapshot: Option<Vec<u8>>,
 }
 
 impl VersionRow {

@@ -10,9 +10,9 @@ use postgres::{Client, Config, NoTls, Transaction};
 use std::time::Duration;
 
 /// The schema version this build writes; `vexil_schema` records the database's.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE versions (
         environment  text   NOT NULL,
         version      bigint NOT NULL,
@@ -40,6 +40,7 @@ const MIGRATIONS: [&str; 2] = [
         version     bigint NOT NULL,
         PRIMARY KEY (environment, target)
     );",
+    "ALTER TABLE versions ADD COLUMN browser_snapshot bytea;",
 ];
 
 /// Advisory lock keys: (space, key) pairs no other application is likely to use.
@@ -203,10 +204,11 @@ fn to_version(row: &postgres::Row) -> VersionRow {
         published_at: row.get(2),
         author: row.get(3),
         snapshot: row.get(4),
+        browser_snapshot: row.get(5),
     }
 }
 
-const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot";
+const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot, browser_snapshot";
 
 struct PgTx<'a> {
     tx: Transaction<'a>,
@@ -231,10 +233,13 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
-        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
         let version = row.version as i64;
         self.tx
-            .execute(&sql, &[&row.environment, &version, &row.published_at, &row.author, &row.snapshot])
+            .execute(
+                &sql,
+                &[&row.environment, &version, &row.published_at, &row.author, &row.snapshot, &row.browser_snapshot],
+            )
             .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
         // Delivered when the transaction commits, never for one that rolls back.
         let payload = format!("{} {}", row.environment, row.version);
@@ -394,11 +399,15 @@ impl Store for PostgresStore {
                 "{describe} already holds {existing} versions; migrate into an empty database"
             )));
         }
-        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
         let insert = tx.prepare(&sql).map_err(err)?;
         for v in versions {
             let version = v.version as i64;
-            tx.execute(&insert, &[&v.environment, &version, &v.published_at, &v.author, &v.snapshot]).map_err(err)?;
+            tx.execute(
+                &insert,
+                &[&v.environment, &version, &v.published_at, &v.author, &v.snapshot, &v.browser_snapshot],
+            )
+            .map_err(err)?;
         }
         let insert = tx
             .prepare(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -44,6 +44,9 @@ CREATE TABLE pushes (
     PRIMARY KEY (environment, target)
 );
 ";
+
+/// Version 3: each version's browser snapshot, made when it is committed.
+const SCHEMA_V3: &str = "ALTER TABLE versions ADD COLUMN browser_snapshot BLOB;";
 
 /// An SQLite state database.
 pub struct SqliteStore {
@@ -108,6 +111,9 @@ impl SqliteStore {
         if current < 2 {
             tx.execute_batch(SCHEMA_V2).context(&describe)?;
         }
+        if current < 3 {
+            tx.execute_batch(SCHEMA_V3).context(&describe)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
     }
@@ -132,10 +138,11 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
         published_at: r.get(2)?,
         author: r.get(3)?,
         snapshot: r.get(4)?,
+        browser_snapshot: r.get(5)?,
     })
 }
 
-const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot";
+const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot, browser_snapshot";
 
 fn versions_after_in(conn: &Connection, environment: &str, after: u64) -> rusqlite::Result<Vec<VersionRow>> {
     let mut stmt = conn.prepare(&format!(
@@ -195,8 +202,15 @@ impl WriteTx for Tx<'_> {
     fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
         self.tx
             .execute(
-                &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
-                params![row.environment, row.version as i64, row.published_at, row.author, row.snapshot],
+                &format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    row.environment,
+                    row.version as i64,
+                    row.published_at,
+                    row.author,
+                    row.snapshot,
+                    row.browser_snapshot
+                ],
             )
             .context(&self.describe)?;
         Ok(())
