@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { chromium } from 'playwright-core';
-import { Snapshot, createClient } from 'vexil';
+import { Snapshot, bootstrapScript, createClient, readBootstrap } from 'vexil';
 import { vexil, set, startServe, until } from './vexil-serve.mjs';
 import { exampleWorker, packageModules, root } from './workerd-modules.mjs';
 
@@ -201,4 +201,16 @@ test('bootstrapped clients answer at once, refuse older snapshots and name what 
     assert.throws(() => createClient({ bootstrap: bad }), /bootstrap: expected/);
   }
   assert.throws(() => createClient({ bootstrap: boot, bytes }), /at most one of url or kv/);
+
+  // bootstrapScript: nothing in a flag name can end the script or break the JSON; the nonce
+  // is kept to its character set; readBootstrap reads back exactly what went in.
+  const tricky = { environment: 'production', version: 3, flags: { 'a</script><script>alert(1)</script>': true, 'line\u2028sep': false, 'amp&<>': true } };
+  const html = bootstrapScript(tricky, { nonce: 'r4nd0m"onload="x' });
+  assert.equal(html.match(/<\/script>/g).length, 1, html);
+  assert.ok(!html.includes('\u2028') && html.includes('\\u2028'), html);
+  assert.match(html, /^<script type="application\/json" id="vexil-bootstrap" nonce="r4nd0monload=x">/, "quotes cannot leave the attribute");
+  const body = html.replace(/^<script[^>]*>/, '').replace(/<\/script>$/, '');
+  const doc = { getElementById: (id) => (id === 'vexil-bootstrap' ? { textContent: body } : null) };
+  assert.deepEqual(readBootstrap(doc), tricky);
+  assert.equal(readBootstrap({ getElementById: () => null }), null);
 });
