@@ -1,7 +1,7 @@
 //! Encoding an [`Environment`] into snapshot bytes, canonically, optionally signed.
 
 use crate::actor::ActorKey;
-use crate::model::{ActorSet, Audience, Environment, Flag};
+use crate::model::{ActorSet, Audience, Environment};
 use crate::snapshot::{BIT_BOOLEAN, BIT_CLIENT_SIDE, BIT_DEFAULT_ENABLED, BIT_PERSISTED, FORMAT_VERSION, MAGIC};
 use crate::wire::rice::{best_k, BitWriter};
 use crate::wire::Writer;
@@ -77,7 +77,8 @@ impl Environment {
     ///
     /// Client-side flags evaluate exactly as in the full environment. A client-side flag
     /// whose expression, or one of whose groups, asks `FeatureEnabled` of a server-only flag
-    /// cannot: the browser must not learn that flag, so this is refused, naming both.
+    /// (or of a computed name, which might be one) cannot: the browser must not learn that
+    /// flag, so this is refused, naming the flag and where it asks.
     pub fn for_browser(&self, salt: [u8; 16]) -> Result<Environment, EncodeError> {
         let mut browser = Environment::new(self.name.clone(), self.version, self.published_at);
         browser.audience = Audience::Browser { salt };
@@ -120,10 +121,10 @@ impl Environment {
                     browser.groups.insert(g.clone(), e.clone());
                 }
             }
-            let mut gates = flag.gates.clone();
-            gates.actors = hashed(&flag.gates.actors);
-            gates.opt_outs = hashed(&flag.gates.opt_outs);
-            browser.flags.insert(name.clone(), Flag { gates, ..flag.clone() });
+            let mut seen = flag.clone();
+            seen.gates.actors = hashed(&flag.gates.actors);
+            seen.gates.opt_outs = hashed(&flag.gates.opt_outs);
+            browser.flags.insert(name.clone(), seen);
         }
         Ok(browser)
     }
