@@ -174,6 +174,57 @@ fn garage_credentials_from_the_usual_aws_environment_variables() {
 }
 
 #[test]
+fn garage_browser_audience_target_holds_the_browser_snapshot() {
+    let garage = Garage::start();
+    let p = TestProject::new();
+    p.write(
+        "config/feature_flags/beta/new_navigation_bar.yml",
+        "---\nname: new_navigation_bar\nmilestone: '17.0'\ngroup: group::test\ntype: beta\ndefault_enabled: false\nclient_side: true\n",
+    );
+    p.define("server_only_secret", "ops", false);
+    let browser_target = garage
+        .target_toml("pages", "production-browser")
+        .replace("kind = \"s3\"", "kind = \"s3\"\naudience = \"browser\"");
+    p.set_targets("production", &format!("{}{browser_target}", garage.target_toml("cdn", "production")));
+    p.ok(&["publish"]);
+    p.ok(&["feature", "set", FLAG, "true", "--user=4242", "--production", "--ignore-feature-flag-consistency-check"]);
+    p.ok(&[
+        "feature",
+        "set",
+        "server_only_secret",
+        "true",
+        "--user=4242",
+        "--production",
+        "--ignore-feature-flag-consistency-check",
+    ]);
+
+    let latest = garage.get("production-browser/latest.vxl").unwrap();
+    assert_eq!(latest.status, 200);
+    assert_eq!(latest.header("cache-control"), Some("public, max-age=5"));
+    let out = p.command(&["snapshot", "--env", "production", "--audience", "browser"]).output().unwrap();
+    assert_eq!(latest.body, out.stdout, "the bucket holds the stored browser snapshot");
+    let snapshot = Snapshot::decode(&latest.body, &[]).unwrap();
+    assert!(matches!(snapshot.audience(), vexil_core::Audience::Browser { .. }));
+    assert_eq!(snapshot.flags().map(|f| f.name().to_string()).collect::<Vec<_>>(), [FLAG]);
+    let immutable = garage.get(&format!("production-browser/v/{}.vxl", snapshot.version())).unwrap();
+    assert_eq!(immutable.body, latest.body);
+    assert_eq!(immutable.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    // The full target next to it is untouched by the audience of its neighbour.
+    let full = Snapshot::decode(&garage.get("production/latest.vxl").unwrap().body, &[]).unwrap();
+    assert!(full.flag("server_only_secret").is_some());
+    let status = p.json(&["status"]);
+    let rows: Vec<(&str, &str)> = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["environment"] == "production")
+        .map(|r| (r["target"].as_str().unwrap(), r["audience"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows, [("cdn", "server"), ("pages", "browser")]);
+    assert_eq!(status["behind"], false);
+}
+
+#[test]
 fn nginx_pushes_land_with_cache_headers() {
     pushes_land_with_cache_headers(nginx());
 }
