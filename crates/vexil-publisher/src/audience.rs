@@ -43,8 +43,9 @@ impl Audience {
 ///
 /// It cannot be secret: a page hashes its own actor's id with it. What it buys is that no
 /// table of hashed ids carries over from one environment or version to the next. It is
-/// derived, not drawn, so one version always yields the same bytes (targets are checked
-/// against the database byte for byte), and it depends on nothing a browser may not see.
+/// derived, not drawn, so encoding stays canonical (same state, same bytes) and a version
+/// stored before browser snapshots were, derived again later, comes out the same; and it
+/// depends on nothing a browser may not see.
 pub fn browser_salt(environment: &str, version: u64, published_at: i64) -> [u8; 16] {
     let mut h = Sha256::new();
     h.update(b"vexil browser salt v1\0");

@@ -400,24 +400,18 @@ fn json(m: &ArgMatches) -> bool {
 }
 
 fn lint(p: &mut Project, m: &ArgMatches) -> Result<ExitCode> {
-    // What browsers would receive is judged on each environment's newest state: expressions
-    // live there, and which groups a flag uses.
+    // What browsers would receive is judged on what each environment's next commit would
+    // publish: its persisted gates (expressions live there, and which groups a flag uses)
+    // with the definitions and vexil.toml as they are now.
     let mut exposures = Vec::new();
     let mut unbrowsable = Vec::new();
     for env in p.config.environment_names().into_iter().map(String::from).collect::<Vec<_>>() {
-        if let Some((_, snapshot)) = p.latest_snapshot(&env)? {
-            let mut state = snapshot.to_environment();
-            for (name, flag) in state.flags.iter_mut() {
-                // The definitions as they are now, not as last published.
-                flag.client_side =
-                    p.definitions.by_name.get(name).is_some_and(|d| d.client_side) || p.config.lists_client_side(name);
-            }
-            state.groups = p.config.groups.clone();
-            exposures.extend(audience::exposures(&state));
-            // What the next commit would refuse: a client-side flag browsers cannot evaluate.
-            if let Err(e) = audience::browser_environment(&state) {
-                unbrowsable.push(e.to_string());
-            }
+        let persisted = p.persisted(&env)?;
+        let next = p.compose(&env, 0, 0, &persisted);
+        exposures.extend(audience::exposures(&next));
+        // What that commit would refuse: a client-side flag browsers cannot evaluate.
+        if let Err(e) = audience::browser_environment(&next) {
+            unbrowsable.push(e.to_string());
         }
     }
     let unmatched: Vec<&String> = p
