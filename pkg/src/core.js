@@ -323,13 +323,20 @@ export class Snapshot {
     return at;
   }
 
+  /**
+   * One random draw and one clock reading for a set of flags (`inputs`: their input bits),
+   * taken only if one of them needs it, unless the context gives them.
+   */
+  #drawsFor(context, inputs) {
+    const needs = inputs.reduce((a, b) => a | b, 0);
+    const t = context.now instanceof Date ? context.now.getTime() : context.now;
+    return { random: context.random ?? (needs & 1 ? Math.random() : 0), now: t ?? (needs & 2 ? Date.now() : 0) };
+  }
+
   /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
   evaluateAll(context = {}) {
     const out = {};
-    // One draw and one clock reading for the whole set, taken only if some flag needs them.
-    const needs = this.#inputs.reduce((a, b) => a | b, 0);
-    const random = context.random ?? (needs & 1 ? Math.random() : 0);
-    const now = context.now ?? (needs & 2 ? Date.now() : 0);
+    const { random, now } = this.#drawsFor(context, this.#inputs);
     for (const name of this.#allNames()) out[name] = this.evaluate(name, { ...context, random, now });
     return out;
   }
@@ -346,10 +353,7 @@ export class Snapshot {
       this.#clientSide = [];
       for (let i = 0; i < names.length; i++) if ((this.#raw.flag_info(i) & 32) !== 0) this.#clientSide.push(i);
     }
-    const needs = this.#clientSide.reduce((a, i) => a | this.#inputs[i], 0);
-    const random = context.random ?? (needs & 1 ? Math.random() : 0);
-    const t = context.now instanceof Date ? context.now.getTime() : context.now;
-    const now = t ?? (needs & 2 ? Date.now() : 0);
+    const { random, now } = this.#drawsFor(context, this.#clientSide.map((i) => this.#inputs[i]));
     // One call into wasm for the whole set: the context is decoded once.
     const len = this.#writeContext(context.actors ?? []);
     const enabled = this.#raw.eval_client_side(len, random, now);
