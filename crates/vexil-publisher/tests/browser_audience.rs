@@ -52,12 +52,7 @@ fn project() -> TestProject {
     p.define("secret_pricing_experiment", "experiment", false);
     p.define("internal_admin_console", "ops", true);
     p.ok(&["publish"]);
-    let set = |args: &[&str]| {
-        let mut a = vec!["feature", "set"];
-        a.extend_from_slice(args);
-        a.extend(["--production", "--ignore-feature-flag-consistency-check"]);
-        p.ok(&a);
-    };
+    let set = |args: &[&str]| p.ok(&on_production(args));
     set(&["new_navigation_bar", "true", "--user=1001,alice.liddell@example.com", "--project=5005"]);
     set(&["new_navigation_bar", "25", "--actors"]);
     set(&["new_navigation_bar", "opt_out", "--user=1002,mallory"]);
@@ -67,6 +62,14 @@ fn project() -> TestProject {
     set(&["secret_pricing_experiment", "true", "--repository=svc-internal-robot"]);
     set(&["internal_admin_console", "opt_out", "--user=1001", "--force"]);
     p
+}
+
+/// `vexil feature set <args> --production`, past the staging consistency check.
+fn on_production<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["feature", "set"];
+    a.extend_from_slice(args);
+    a.extend(["--production", "--ignore-feature-flag-consistency-check"]);
+    a
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -215,15 +218,7 @@ fn states_browsers_cannot_be_given_and_bad_audiences_are_refused() {
     let before = p.fingerprint();
     // The group asks about a server-only flag: a browser could not evaluate it.
     let err = p.fails(
-        &[
-            "feature",
-            "set",
-            "checkout_redesign",
-            "true",
-            "--feature-group=needs_secret",
-            "--production",
-            "--ignore-feature-flag-consistency-check",
-        ],
+        &on_production(&["checkout_redesign", "true", "--feature-group=needs_secret"]),
         1,
         "flag `checkout_redesign`: client-side, but feature group `needs_secret` asks FeatureEnabled(\"secret_pricing_experiment\")",
     );
@@ -238,30 +233,14 @@ fn states_browsers_cannot_be_given_and_bad_audiences_are_refused() {
     )
     .unwrap();
     p.fails(
-        &[
-            "feature",
-            "set",
-            "checkout_redesign",
-            "true",
-            "--feature-group=needs_secret",
-            "--production",
-            "--ignore-feature-flag-consistency-check",
-        ],
+        &on_production(&["checkout_redesign", "true", "--feature-group=needs_secret"]),
         1,
         "asks FeatureEnabled of a computed name",
     );
     std::fs::write(p.path().join("vexil.toml"), &toml).unwrap();
     // Lint names what the next commit would refuse: here a vexil.toml change that makes a
     // client-side flag's group ask about a server-only one.
-    p.ok(&[
-        "feature",
-        "set",
-        "checkout_redesign",
-        "true",
-        "--feature-group=gitlab_team_members",
-        "--production",
-        "--ignore-feature-flag-consistency-check",
-    ]);
+    p.ok(&on_production(&["checkout_redesign", "true", "--feature-group=gitlab_team_members"]));
     std::fs::write(
         p.path().join("vexil.toml"),
         toml.replace(
@@ -316,7 +295,7 @@ fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
     // A new key signs new versions; the browser target, checked by content, is not "tampered".
     p.ok(&["keygen", "--force"]);
     p.ok(&["status"]);
-    p.ok(&["feature", "set", "new_navigation_bar", "false", "--production", "--ignore-feature-flag-consistency-check"]);
+    p.ok(&on_production(&["new_navigation_bar", "false"]));
     let inspected = p.json(&["inspect", browser]);
     assert_eq!(inspected["verified"], true);
     assert_ne!(inspected["signer"], first_signer);
@@ -348,7 +327,7 @@ fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_s
     p.ok(&["status"]);
 
     // The next commit stores its own.
-    p.ok(&["feature", "set", "new_navigation_bar", "false", "--production", "--ignore-feature-flag-consistency-check"]);
+    p.ok(&on_production(&["new_navigation_bar", "false"]));
     let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 1);
     p.ok(&["status"]);

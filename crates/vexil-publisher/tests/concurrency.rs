@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use support::servers::Postgres;
 use support::TestProject;
 use vexil_core::Snapshot;
@@ -35,28 +35,7 @@ fn postgres_killed_publishers_leave_old_or_new_state_and_publish_recovers() {
 }
 
 fn two_processes_two_hundred_sets_each(p: &TestProject) {
-    let script = |kind: &str| {
-        format!(
-            "set -e; for i in $(seq 1 200); do {vexil} feature set {FLAG} true --{kind}=$i --dev >/dev/null; done",
-            vexil = support::VEXIL
-        )
-    };
-    let spawn = |kind: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(script(kind))
-            .current_dir(p.path())
-            .envs(p.env.iter().cloned())
-            .env("VEXIL_AUTHOR", kind)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn("user"), spawn("project"));
-    for child in [a, b] {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    p.race_two_writers(FLAG, 200);
     let rows = p.versions("dev");
     assert_eq!(rows.len(), 401, "version 1 from init, then one per set");
     assert!(rows.iter().enumerate().all(|(i, (v, _))| *v == i as u64 + 1), "no gaps");

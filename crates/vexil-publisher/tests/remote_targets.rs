@@ -273,26 +273,7 @@ fn concurrent_publishers_and_polling_readers(remote: Remote) {
     p.set_targets("dev", &remote.target("dev"));
     p.ok(&["publish"]);
     let reader = Reader::start(remote.fetcher("dev"));
-    let spawn = |kind: &str| {
-        let script = format!(
-            "set -e; for i in $(seq 1 {SETS}); do {} feature set {FLAG} true --{kind}=$i --dev >/dev/null; done",
-            support::VEXIL
-        );
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(p.path())
-            .envs(p.env.iter().cloned())
-            .env("VEXIL_AUTHOR", kind)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn("user"), spawn("project"));
-    for child in [a, b] {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    p.race_two_writers(FLAG, SETS);
     let distinct = reader.finish(&p, "dev");
     assert!(distinct > 1, "the reader saw the target change");
     assert_eq!(p.versions("dev").len(), 1 + 2 * SETS);

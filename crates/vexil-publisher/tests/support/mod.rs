@@ -60,6 +60,30 @@ impl TestProject {
         c
     }
 
+    /// Two `vexil` processes racing on dev: one sets `flag` for `--user=1..=sets`, the other
+    /// for `--project=1..=sets`, each as its own shell loop; asserts both succeeded.
+    pub fn race_two_writers(&self, flag: &str, sets: usize) {
+        let spawn = |kind: &str| {
+            let script = format!(
+                "set -e; for i in $(seq 1 {sets}); do {VEXIL} feature set {flag} true --{kind}=$i --dev >/dev/null; done"
+            );
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(self.path())
+                .envs(self.env.iter().cloned())
+                .env("VEXIL_AUTHOR", kind)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn("user"), spawn("project"));
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
     /// Replaces the targets of `environment` in vexil.toml with `targets` (TOML tables).
     pub fn set_targets(&self, environment: &str, targets: &str) {
         let path = self.path().join("vexil.toml");
