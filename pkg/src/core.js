@@ -665,8 +665,11 @@ class Client {
     }
     const current = this.#snapshot;
     const floor = this.#bootstrap?.version ?? 0;
-    if (this.#bootstrap && next.environment !== this.#bootstrap.environment) {
-      this.#emit('error', new SnapshotError('WRONG_ENVIRONMENT', `refused a snapshot of ${next.environment}: the page was bootstrapped from ${this.#bootstrap.environment}`));
+    // A client follows one environment: a snapshot of another (a misconfigured URL, a KV
+    // key shared by mistake) would switch every answer silently.
+    const held = current?.environment ?? this.#bootstrap?.environment;
+    if (held !== undefined && next.environment !== held) {
+      this.#emit('error', new SnapshotError('WRONG_ENVIRONMENT', `refused a snapshot of ${next.environment}: this client follows ${held}`));
       next.free();
       return false;
     }

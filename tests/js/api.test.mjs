@@ -189,4 +189,10 @@ test('client: bytes and KV sources, failures', async () => {
   await assert.rejects(down.ready);
   assert.throws(() => createClient({}), TypeError);
   assert.throws(() => createClient({ bytes: gates, url: 'x' }), TypeError);
+  // A client follows one environment: a newer snapshot of another one is refused.
+  const errors = [];
+  fromBytes.on('error', (e) => errors.push(e.code));
+  assert.equal(fromBytes.offer(readFixture('gitlab.vxl')), false);
+  assert.deepEqual(errors, ['WRONG_ENVIRONMENT']);
+  assert.equal(fromBytes.snapshot.environment, 'vectors-gates');
 });
