@@ -1,6 +1,8 @@
 //! The evaluation context: who is asking, with which properties, and the caller's clock and
 //! random draw (the core has neither).
 
+use crate::time::Timestamp;
+
 /// A property value, as Flipper's `flipper_properties` may hold it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
@@ -89,25 +91,6 @@ impl<'a> Actor<'a> {
             return Some(Value::Str(self.id));
         }
         self.properties.iter().find(|(k, _)| *k == name).map(|&(_, v)| v)
-    }
-}
-
-/// A point in time, in nanoseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(i64);
-
-impl Timestamp {
-    /// From nanoseconds since the epoch.
-    pub const fn from_unix_nanos(nanos: i64) -> Self {
-        Timestamp(nanos)
-    }
-    /// From milliseconds since the epoch (JavaScript's `Date.now()`), saturating.
-    pub const fn from_unix_millis(millis: i64) -> Self {
-        Timestamp(millis.saturating_mul(1_000_000))
-    }
-    /// Nanoseconds since the epoch.
-    pub const fn unix_nanos(self) -> i64 {
-        self.0
     }
 }
 

@@ -1,10 +1,10 @@
 //! CRC-32 (IEEE 802.3, zlib's `crc32`), the hash behind Flipper's percentage-of-actors gate.
 //!
 //! A single 256-entry table keeps the WebAssembly build small (slice-by-N tables would add
-//! kilobytes of incompressible data) and is fast enough for the short strings we hash: a flag
-//! name once per lookup and an actor id once per percentage check. The running state is
-//! exposed so that the state after a flag's name can be reused for every actor id that follows
-//! it in Flipper's `"#{feature_name}#{actor_id}"`.
+//! kilobytes of incompressible data) and is fast enough for the short strings we hash: each
+//! flag name once, when a snapshot is decoded, and an actor id once per percentage check. The
+//! running state is exposed so that the state after a flag's name, kept with the flag, is
+//! resumed for every actor id that follows it in Flipper's `"#{feature_name}#{actor_id}"`.
 
 const TABLE: [u32; 256] = {
     let mut table = [0u32; 256];

@@ -46,7 +46,7 @@ pub struct EncodeError {
 }
 
 impl EncodeError {
-    fn new(flag: Option<&str>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(flag: Option<&str>, message: impl Into<String>) -> Self {
         EncodeError { flag: flag.map(String::from), message: message.into() }
     }
     /// The flag at fault, if one is.
@@ -69,66 +69,6 @@ impl fmt::Display for EncodeError {
 }
 
 impl core::error::Error for EncodeError {}
-
-impl Environment {
-    /// What a browser may see of this environment: the client-side flags, the feature
-    /// groups they use, and every allow-list and opt-out as SipHash-2-4 hashes of the ids
-    /// under `salt` (which the snapshot carries, so a browser can hash its own actor's id).
-    ///
-    /// Client-side flags evaluate exactly as in the full environment. A client-side flag
-    /// whose expression, or one of whose groups, asks `FeatureEnabled` of a server-only flag
-    /// (or of a computed name, which might be one) cannot: the browser must not learn that
-    /// flag, so this is refused, naming the flag and where it asks.
-    pub fn for_browser(&self, salt: [u8; 16]) -> Result<Environment, EncodeError> {
-        let mut browser = Environment::new(self.name.clone(), self.version, self.published_at);
-        browser.audience = Audience::Browser { salt };
-        let hashed = |set: &ActorSet| match set {
-            ActorSet::Ids(ids) => {
-                ActorSet::Hashed(ids.iter().map(|id| crate::snapshot::actor_hash(&salt, id)).collect())
-            }
-            ActorSet::Hashed(h) => ActorSet::Hashed(h.clone()),
-        };
-        for (name, flag) in self.flags.iter().filter(|(_, f)| f.client_side) {
-            let group_expressions = flag.gates.groups.iter().filter_map(|g| self.groups.get(g).map(|e| (Some(g), e)));
-            for (group, e) in flag.gates.expression.iter().map(|e| (None, e)).chain(group_expressions) {
-                let place = || match group {
-                    Some(g) => alloc::format!("feature group `{g}`"),
-                    None => String::from("its expression"),
-                };
-                if e.asks_computed_feature() {
-                    return Err(EncodeError::new(
-                        Some(name),
-                        alloc::format!(
-                            "client-side, but {} asks FeatureEnabled of a computed name, which may be a flag browsers cannot see; name the flag literally",
-                            place()
-                        ),
-                    ));
-                }
-                for other in e.feature_references() {
-                    if self.flags.get(other).is_some_and(|f| !f.client_side) {
-                        return Err(EncodeError::new(
-                            Some(name),
-                            alloc::format!(
-                                "client-side, but {} asks FeatureEnabled(\"{other}\"), which browsers may not see; mark `{other}` client_side or change the expression",
-                                place()
-                            ),
-                        ));
-                    }
-                }
-            }
-            for g in &flag.gates.groups {
-                if let Some(e) = self.groups.get(g) {
-                    browser.groups.insert(g.clone(), e.clone());
-                }
-            }
-            let mut seen = flag.clone();
-            seen.gates.actors = hashed(&flag.gates.actors);
-            seen.gates.opt_outs = hashed(&flag.gates.opt_outs);
-            browser.flags.insert(name.clone(), seen);
-        }
-        Ok(browser)
-    }
-}
 
 /// Encodes `env`, signing it when a key is given.
 pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, EncodeError> {

@@ -79,15 +79,93 @@ impl DecodeError {
     }
 }
 
+impl DecodeErrorKind {
+    /// Every kind, in [`DecodeErrorKind::code`] order (`VersionMismatch` with zero fields).
+    pub const ALL: [DecodeErrorKind; 18] = {
+        use DecodeErrorKind::*;
+        [
+            BadMagic,
+            VersionMismatch { expected: 0, found: 0 },
+            UnexpectedEnd,
+            BadVarint,
+            BadBool,
+            BadUtf8,
+            UnknownTag,
+            NotCanonical,
+            BadReference,
+            BadPercentage,
+            GatesWithoutState,
+            BadActorKeys,
+            BadExpression,
+            TooLarge,
+            TrailingBytes,
+            Unsigned,
+            UntrustedKey,
+            BadSignature,
+        ]
+    };
+
+    /// The kind's number where it crosses a boundary as one (the wasm module's errors); the
+    /// SDK's table of codes and messages is generated from [`DecodeErrorKind::ALL`].
+    pub const fn code(self) -> u8 {
+        use DecodeErrorKind::*;
+        match self {
+            BadMagic => 0,
+            VersionMismatch { .. } => 1,
+            UnexpectedEnd => 2,
+            BadVarint => 3,
+            BadBool => 4,
+            BadUtf8 => 5,
+            UnknownTag => 6,
+            NotCanonical => 7,
+            BadReference => 8,
+            BadPercentage => 9,
+            GatesWithoutState => 10,
+            BadActorKeys => 11,
+            BadExpression => 12,
+            TooLarge => 13,
+            TrailingBytes => 14,
+            Unsigned => 15,
+            UntrustedKey => 16,
+            BadSignature => 17,
+        }
+    }
+
+    /// The code SDKs report (`SnapshotError.code`): what a caller can act on, so every kind
+    /// of damage inside the body is `MALFORMED`.
+    pub const fn sdk_code(self) -> &'static str {
+        use DecodeErrorKind::*;
+        match self {
+            BadMagic => "BAD_MAGIC",
+            VersionMismatch { .. } => "VERSION_MISMATCH",
+            UnexpectedEnd => "TRUNCATED",
+            TooLarge => "TOO_LARGE",
+            Unsigned => "UNSIGNED",
+            UntrustedKey => "UNTRUSTED_KEY",
+            BadSignature => "BAD_SIGNATURE",
+            BadVarint | BadBool | BadUtf8 | UnknownTag | NotCanonical | BadReference | BadPercentage
+            | GatesWithoutState | BadActorKeys | BadExpression | TrailingBytes => "MALFORMED",
+        }
+    }
+}
+
+/// The message of [`DecodeErrorKind::VersionMismatch`], with its numbers given as anything
+/// displayable: the SDK's generated table fills in a template placeholder for `found`.
+#[doc(hidden)]
+pub fn write_version_mismatch(
+    f: &mut impl fmt::Write,
+    expected: impl fmt::Display,
+    found: impl fmt::Display,
+) -> fmt::Result {
+    write!(f, "snapshot format version {found} is not supported (this build reads version {expected}); upgrade vexil")
+}
+
 impl fmt::Display for DecodeErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use DecodeErrorKind::*;
         match self {
             BadMagic => f.write_str("not a vexil snapshot (bad magic)"),
-            VersionMismatch { expected, found } => write!(
-                f,
-                "snapshot format version {found} is not supported (this build reads version {expected}); upgrade vexil"
-            ),
+            VersionMismatch { expected, found } => write_version_mismatch(f, expected, found),
             UnexpectedEnd => f.write_str("truncated snapshot"),
             BadVarint => f.write_str("malformed integer"),
             BadBool => f.write_str("malformed boolean"),
@@ -115,3 +193,15 @@ impl fmt::Display for DecodeError {
 }
 
 impl core::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_positions_in_all() {
+        for (i, kind) in DecodeErrorKind::ALL.iter().enumerate() {
+            assert_eq!(usize::from(kind.code()), i, "{kind:?}");
+        }
+    }
+}

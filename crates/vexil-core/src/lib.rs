@@ -35,6 +35,8 @@
 extern crate alloc;
 
 mod actor;
+#[cfg(feature = "encode")]
+mod browser;
 mod crc32;
 #[cfg(feature = "encode")]
 mod encode;
@@ -46,23 +48,27 @@ mod model;
 mod percentage;
 mod ruby;
 mod snapshot;
+mod time;
+mod verify;
 mod wire;
 
-pub use actor::{Actor, Context, OwnedValue, Timestamp, Value};
+pub use actor::{Actor, Context, OwnedValue, Value};
 pub use crc32::{crc32, Crc32};
 #[cfg(feature = "encode")]
 pub use encode::{encode, EncodeError, SigningKey};
-pub use error::{DecodeError, DecodeErrorKind};
+pub use error::{write_version_mismatch, DecodeError, DecodeErrorKind};
 pub use eval::{Decision, Reason};
 pub use expr::{Expr, ExprError, Function};
-pub use model::{ActorSet, Audience, Environment, Flag, FlagType, Gates, State};
+pub use model::{ActorSet, Audience, AudienceKind, Environment, Flag, FlagType, Gates, State};
 pub use percentage::{Percentage, PercentageError, BUCKETS};
 #[cfg(feature = "float-text")]
 pub use ruby::CoreFloatText;
-pub use ruby::FloatText;
+pub use ruby::{digits_of_exponential, FloatText};
+pub use snapshot::{FlagView, Inputs, Snapshot, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use time::{Timestamp, UtcDateTime};
 #[cfg(feature = "verify")]
-pub use snapshot::Ed25519;
-pub use snapshot::{FlagView, Inputs, Snapshot, Verifier, FORMAT_VERSION, MAGIC, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use verify::Ed25519;
+pub use verify::Verifier;
 
 /// Flipper's percentage-of-actors bucket (0 to 99 999) of `actor_ids` for flag `flag`: the
 /// ids sorted, joined and appended to the flag's name, hashed with CRC-32.

@@ -1,10 +1,11 @@
 //! The owned, editable form of one environment's flag state: what the publisher builds and
-//! encodes, and what [`crate::Snapshot::to_state`] gives back.
+//! encodes, and what [`crate::Snapshot::to_environment`] gives back.
 
 use crate::expr::Expr;
 use crate::percentage::Percentage;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// GitLab's feature flag types (`lib/feature/shared.rb`), in snapshot discriminant order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,6 +97,44 @@ pub enum Audience {
     },
 }
 
+impl Audience {
+    /// Which audience, without the browser salt.
+    pub const fn kind(self) -> AudienceKind {
+        match self {
+            Audience::Server => AudienceKind::Server,
+            Audience::Browser { .. } => AudienceKind::Browser,
+        }
+    }
+}
+
+/// Who a snapshot is for, as configuration and commands name it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AudienceKind {
+    /// Every flag, actor ids in the clear.
+    #[default]
+    Server,
+    /// Client-side flags only, actor ids hashed.
+    Browser,
+}
+
+impl AudienceKind {
+    /// Both, in code order (the wasm boundary's audience numbers).
+    pub const ALL: [AudienceKind; 2] = [AudienceKind::Server, AudienceKind::Browser];
+
+    /// `server` or `browser`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AudienceKind::Server => "server",
+            AudienceKind::Browser => "browser",
+        }
+    }
+
+    /// The audience called `name`.
+    pub fn from_name(name: &str) -> Option<AudienceKind> {
+        AudienceKind::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
 /// A set of actor ids: in the clear, or (in browser snapshots) as salted 64-bit hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActorSet {
@@ -177,29 +216,52 @@ pub struct Gates {
 impl Gates {
     /// Whether no gate holds a value.
     pub fn is_empty(&self) -> bool {
-        !self.boolean
-            && self.actors.is_empty()
-            && self.opt_outs.is_empty()
-            && self.groups.is_empty()
-            && self.percentage_of_actors.is_zero()
-            && self.percentage_of_time.is_zero()
-            && self.expression.is_none()
+        !self.values().any()
     }
 
-    /// Flipper's `Feature#state`.
+    /// Flipper's `Feature#state` of these gates, for a flag whose state is persisted.
     pub fn state(&self) -> State {
-        if self.boolean || self.percentage_of_time == Percentage::HUNDRED {
-            State::On
-        } else if !self.actors.is_empty()
-            || !self.opt_outs.is_empty()
-            || !self.groups.is_empty()
-            || !self.percentage_of_actors.is_zero()
-            || !self.percentage_of_time.is_zero()
-            || self.expression.is_some()
-        {
-            State::Conditional
-        } else {
+        self.values().state(true)
+    }
+
+    fn values(&self) -> GateValues {
+        GateValues {
+            boolean: self.boolean,
+            percentage_of_time: self.percentage_of_time,
+            others: !self.actors.is_empty()
+                || !self.opt_outs.is_empty()
+                || !self.groups.is_empty()
+                || !self.percentage_of_actors.is_zero()
+                || self.expression.is_some(),
+        }
+    }
+}
+
+/// Which gates hold a value: all that Flipper's state rules look at. The owned [`Gates`]
+/// and a decoded snapshot's flags both answer through this, so the rules exist once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GateValues {
+    pub boolean: bool,
+    pub percentage_of_time: Percentage,
+    /// Any gate but the boolean and percentage of time: actors, opt-outs, groups,
+    /// percentage of actors, expression.
+    pub others: bool,
+}
+
+impl GateValues {
+    /// Whether any gate holds a value.
+    pub fn any(self) -> bool {
+        self.boolean || !self.percentage_of_time.is_zero() || self.others
+    }
+
+    /// Flipper's `Feature#state`; a flag with nothing persisted is off whatever it holds.
+    pub fn state(self, persisted: bool) -> State {
+        if !persisted || !self.any() {
             State::Off
+        } else if self.boolean || self.percentage_of_time == Percentage::HUNDRED {
+            State::On
+        } else {
+            State::Conditional
         }
     }
 }
@@ -216,6 +278,15 @@ pub enum State {
 }
 
 impl State {
+    /// Flipper's `Feature#state` of a flag with these gates: `off` while nothing is
+    /// persisted, whatever the gates hold.
+    pub fn of(persisted: bool, gates: &Gates) -> State {
+        gates.values().state(persisted)
+    }
+
+    /// Every state, in discriminant order.
+    pub const ALL: [State; 3] = [State::On, State::Conditional, State::Off];
+
     /// `on`, `conditional` or `off`, as GitLab's API says.
     pub const fn name(self) -> &'static str {
         match self {
@@ -247,9 +318,9 @@ impl Flag {
         Flag { flag_type, default_enabled, client_side: false, persisted: false, gates: Gates::default() }
     }
 
-    /// Flipper's state of the persisted gates (`off` while nothing is persisted).
+    /// Flipper's state of the flag: `off` while nothing is persisted.
     pub fn state(&self) -> State {
-        self.gates.state()
+        State::of(self.persisted, &self.gates)
     }
 }
 
@@ -271,6 +342,20 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The flags whose definition facts or gates differ between `before` and this state, or
+    /// that exist in only one of them, in name order.
+    pub fn changed_since(&self, before: &Environment) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .flags
+            .iter()
+            .filter(|(name, flag)| before.flags.get(*name) != Some(flag))
+            .map(|(name, _)| name.clone())
+            .collect();
+        changed.extend(before.flags.keys().filter(|name| !self.flags.contains_key(*name)).cloned());
+        changed.sort();
+        changed
+    }
+
     /// An empty server-audience environment.
     pub fn new(name: impl Into<String>, version: u64, published_at: i64) -> Environment {
         Environment {

@@ -5,6 +5,7 @@
 //! Everything writes into caller-provided sinks or returns plain values, so evaluation never
 //! allocates.
 
+use crate::time::{days_from_civil, Timestamp};
 use core::cmp::Ordering;
 use core::fmt::{self, Write};
 
@@ -32,21 +33,34 @@ impl FloatText for CoreFloatText {
         // `{:e}` prints the shortest round-trip digits: `d[.ddd]e<exp>`.
         let mut sci = Buf::<40>::new();
         let _ = write!(sci, "{f:e}");
-        let text = sci.as_str();
-        let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
-        let mut n = 0;
-        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
-            if n < digits.len() {
-                digits[n] = b;
-                n += 1;
-            }
-        }
-        (n, exp.parse().unwrap_or(0))
+        digits_of_exponential(sci.as_str(), digits)
     }
 
     fn parse(&self, text: &str) -> f64 {
         text.parse().unwrap_or(0.0)
     }
+}
+
+/// Reads shortest round-trip digits in exponential notation, `d[.ddd]e[+|-]x` (Rust's `{:e}`,
+/// JavaScript's `toExponential()`), into what [`FloatText::shortest`] returns: the digits
+/// and the decimal exponent of the first.
+pub fn digits_of_exponential(text: &str, digits: &mut [u8; 17]) -> (usize, i32) {
+    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+    let mut n = 0;
+    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if n < digits.len() {
+            digits[n] = b;
+            n += 1;
+        }
+    }
+    let (negative, exp) = match exp.as_bytes().first() {
+        Some(b'-') => (true, &exp[1..]),
+        Some(b'+') => (false, &exp[1..]),
+        _ => (false, exp),
+    };
+    let magnitude =
+        exp.bytes().fold(0i32, |acc, b| acc.saturating_mul(10).saturating_add(i32::from(b.wrapping_sub(b'0') % 10)));
+    (n, if negative { -magnitude } else { magnitude })
 }
 
 /// Writes `n` in decimal, zero-padded to `width`.
@@ -125,40 +139,13 @@ pub(crate) fn write_float(out: &mut impl Write, f: f64, text: &dyn FloatText) ->
 
 /// Ruby's `Time#to_s` for a UTC time: `2024-01-02 03:04:05 UTC`.
 pub(crate) fn write_time(out: &mut impl Write, unix_nanos: i64) -> fmt::Result {
-    let secs = unix_nanos.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u64;
-    let (y, m, d) = civil_from_days(days);
-    write_int(out, y)?;
-    for (sep, v) in [('-', u64::from(m)), ('-', u64::from(d)), (' ', rem / 3600), (':', rem / 60 % 60), (':', rem % 60)]
-    {
+    let t = Timestamp::from_unix_nanos(unix_nanos).to_utc();
+    write_int(out, t.year)?;
+    for (sep, v) in [('-', t.month), ('-', t.day), (' ', t.hour), (':', t.minute), (':', t.second)] {
         out.write_char(sep)?;
-        write_uint(out, v, 2)?;
+        write_uint(out, u64::from(v), 2)?;
     }
     out.write_str(" UTC")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The part of `text` Ruby's numeric parsers read: leading whitespace skipped, then a sign,

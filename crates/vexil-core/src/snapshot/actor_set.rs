@@ -1,0 +1,139 @@
+//! Allow-lists and opt-outs as a decoded snapshot holds them, and membership in them.
+//!
+//! Ids of the form `Kind:<number>` (GitLab's `User:42`, `Project:7`) are kept as sorted runs
+//! of numbers per kind, Rice-coded in the bytes and expanded at decode; other ids are kept as
+//! sorted texts. In browser snapshots every id is a salted 64-bit hash instead.
+
+use super::index::bytes_eq;
+use super::{FlagEntry, Range32, Snapshot};
+use crate::model::{ActorSet, Audience};
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+
+/// An actor set: its numeric runs (or, in browser snapshots, its hashes) in `keys`, and its
+/// other ids in `texts`. A run is laid out in `keys` as a header `kind << 32 | count` followed
+/// by its `count` sorted keys, so a lookup touches one contiguous stretch of memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ActorSetRef {
+    pub keys: Range32,
+    pub texts: Range32,
+}
+
+impl ActorSetRef {
+    pub fn is_empty(&self) -> bool {
+        self.keys.len == 0 && self.texts.len == 0
+    }
+}
+
+/// The runs of an actor set: `(kind, keys)`.
+fn runs(keys: &[u64]) -> impl Iterator<Item = (u32, &[u64])> {
+    let mut rest = keys;
+    core::iter::from_fn(move || {
+        let (&header, tail) = rest.split_first()?;
+        let count = (header & 0xffff_ffff) as usize;
+        let (run, tail) = tail.split_at(count.min(tail.len()));
+        rest = tail;
+        Some(((header >> 32) as u32, run))
+    })
+}
+
+/// Membership in a sorted run of keys.
+#[inline]
+fn contains_key(keys: &[u64], key: u64) -> bool {
+    // Branch-free binary search: the halving steps compile to conditional moves, so a short
+    // allow-list costs a few compares and no mispredictions.
+    let mut base = 0usize;
+    let mut len = keys.len();
+    if len == 0 {
+        return false;
+    }
+    while len > 1 {
+        let half = len / 2;
+        base = if keys[base + half] <= key { base + half } else { base };
+        len -= half;
+    }
+    keys[base] == key
+}
+
+/// SipHash-2-4 of an actor id under a browser snapshot's salt.
+pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
+    use core::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher24::new_with_key(salt);
+    h.write(id.as_bytes());
+    h.finish()
+}
+
+impl Snapshot {
+    /// Whether `id` is in an actor set of this snapshot.
+    pub(crate) fn contains(&self, set: &ActorSetRef, id: &str) -> bool {
+        if set.is_empty() {
+            return false;
+        }
+        if let Audience::Browser { salt } = &self.audience {
+            return contains_key(set.keys.of(&self.keys), actor_hash(salt, id));
+        }
+        let bytes = id.as_bytes();
+        // One pass for the kind: where the colon is, and the kind's first eight bytes.
+        let mut colon = 0;
+        let mut word = 0u64;
+        while colon < bytes.len() && bytes[colon] != b':' {
+            if colon < 8 {
+                word |= u64::from(bytes[colon]) << (8 * colon);
+            }
+            colon += 1;
+        }
+        if colon > 0 && colon < bytes.len() {
+            if let Some(key) = crate::actor::canonical_u64(&bytes[colon + 1..]) {
+                if let Some(kind) = self.kind_index_of(word, &bytes[..colon]) {
+                    let mut keys = set.keys.of(&self.keys);
+                    // Walk the set's runs: a header `kind << 32 | count`, then the keys.
+                    while let Some((&header, rest)) = keys.split_first() {
+                        let count = ((header & 0xffff_ffff) as usize).min(rest.len());
+                        if (header >> 32) as usize == kind {
+                            return contains_key(&rest[..count], key);
+                        }
+                        keys = &rest[count..];
+                    }
+                    return false;
+                }
+            }
+        }
+        set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(bytes)).is_ok()
+    }
+
+    fn kind_index_of(&self, word: u64, kind: &[u8]) -> Option<usize> {
+        for (i, &w) in self.kind_words.iter().enumerate() {
+            if w == word {
+                let span = self.kinds[i];
+                if span.len as usize == kind.len() && (kind.len() <= 8 || bytes_eq(span.get(&self.bytes), kind)) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// GitLab keeps opt-outs as `<id>:opt_out` entries of the actor gate, so an actor whose
+    /// id is literally `X:opt_out` passes the actor gate when `X` is opted out.
+    pub(crate) fn in_actor_gate(&self, f: &FlagEntry, id: &str) -> bool {
+        self.contains(&f.actors, id)
+            || (!f.opt_outs.is_empty()
+                && id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner)))
+    }
+
+    /// The owned form of an actor set.
+    pub(crate) fn actor_set(&self, set: &ActorSetRef) -> ActorSet {
+        if let Audience::Browser { .. } = self.audience {
+            return ActorSet::Hashed(set.keys.of(&self.keys).iter().copied().collect());
+        }
+        let mut ids: BTreeSet<String> =
+            set.texts.of(&self.texts).iter().map(|t| String::from(t.str(&self.bytes))).collect();
+        for (kind, keys) in runs(set.keys.of(&self.keys)) {
+            let kind = self.kinds[kind as usize].str(&self.bytes);
+            for key in keys {
+                ids.insert(alloc::format!("{kind}:{key}"));
+            }
+        }
+        ActorSet::Ids(ids)
+    }
+}
