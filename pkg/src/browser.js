@@ -3,7 +3,7 @@
 // fetched only by `ready({ verify: true })` or `loadVerifier()`.
 import init, { RawSnapshot } from '../dist/vexil.js';
 import * as host from '../dist/host.js';
-import { bind } from './core.js';
+import { bind } from './boundary.js';
 
 let initialised = null;
 let verifier = null;
@@ -30,4 +30,4 @@ export function ready({ verify = false, module } = {}) {
 // A client created before `ready()` (a bootstrapped page) initialises vexil itself.
 bind(null, { load: () => ready() });
 
-export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';
+export * from './sdk.js';

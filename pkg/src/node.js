@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { initSync, RawSnapshot } from '../dist/vexil.js';
 import * as host from '../dist/host.js';
-import { bind } from './core.js';
+import { bind } from './boundary.js';
 
 const wasm = initSync({ module: readFileSync(new URL('../dist/vexil_bg.wasm', import.meta.url)) });
 bind({ wasm, RawSnapshot, host });
@@ -27,4 +27,4 @@ export async function ready({ verify = false } = {}) {
   if (verify) await loadVerifier();
 }
 
-export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';
+export * from './sdk.js';

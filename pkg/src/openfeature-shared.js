@@ -1,6 +1,28 @@
 // What the OpenFeature providers share: resolution of a boolean flag with OpenFeature's
 // reasons and error codes, from a vexil client.
-import { SnapshotError, openFeatureReason } from './core.js';
+import { SnapshotError } from './boundary.js';
+
+/** OpenFeature-style reasons for vexil's: see the providers. */
+export function openFeatureReason(reason) {
+  switch (reason) {
+    case 'boolean':
+      return 'STATIC';
+    case 'default':
+      return 'DEFAULT';
+    case 'off':
+      return 'DISABLED';
+    case 'percentage_of_actors':
+    case 'percentage_of_time':
+      return 'SPLIT';
+    case 'not_found':
+      return 'ERROR';
+    case 'bootstrap':
+      return 'CACHED';
+    default:
+      return 'TARGETING_MATCH';
+  }
+}
+
 
 /** OpenFeature evaluation context → vexil actors: targetingKey is the actor id. */
 function actorsOf(context) {

@@ -5,7 +5,7 @@ import * as host from '../dist/host.js';
 import { initSync as initVerify, verify } from '../dist/verify.js';
 import coreModule from '../dist/vexil_bg.wasm';
 import verifyModule from '../dist/verify_bg.wasm';
-import { bind } from './core.js';
+import { bind } from './boundary.js';
 
 const wasm = initSync({ module: coreModule });
 bind({ wasm, RawSnapshot, host });
@@ -27,4 +27,4 @@ export async function ready({ verify: withVerifier = false } = {}) {
   if (withVerifier) await loadVerifier();
 }
 
-export { Snapshot, SnapshotError, asFloat, bootstrapScript, createClient, openFeatureReason, readBootstrap } from './core.js';
+export * from './sdk.js';

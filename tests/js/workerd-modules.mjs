@@ -19,7 +19,8 @@ export function packageModules(dirs) {
     for (const f of readdirSync(`${root}${pkg}/${dir}`)) {
       const path = `${root}${pkg}/${dir}/${f}`;
       if (f.endsWith('.wasm')) modules.push({ type: 'CompiledWasm', path, contents: readFileSync(path) });
-      else if (f.endsWith('.js') && !f.startsWith('openfeature')) modules.push({ type: 'ESModule', path, contents: readFileSync(path, 'utf8') });
+      // The OpenFeature providers import their SDKs, which these workers do not have.
+      else if (f.endsWith('.js') && !/^openfeature-(web|server)\.js$/.test(f)) modules.push({ type: 'ESModule', path, contents: readFileSync(path, 'utf8') });
     }
   }
   return modules;

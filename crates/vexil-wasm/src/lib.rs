@@ -1,13 +1,18 @@
 //! The WebAssembly face of vexil-core, shaped for a cheap boundary: the hot path takes and
 //! returns numbers only. JavaScript writes an actor id (or an encoded context) into the
 //! snapshot's scratch buffer in wasm memory and passes its length; the result comes back as
-//! one integer, `enabled | reason << 1`. Names cross once per snapshot (`names`), so the JS
-//! layer looks flags up in its own `Map`.
+//! one integer, `enabled | reason << 1`. A flag name crosses once: JS asks `find` the first
+//! time it sees a name and caches the index in its own `Map`.
 //!
 //! Small is the point: the browser ships this module. It is `no_std` (no formatting
 //! machinery, no unwinding), borrows float text and ed25519 verification from the host
 //! (js/host.js; the verifier is a separately loaded module), and reports errors as numbers
 //! that the JS layer turns into typed errors.
+//!
+//! Every number that crosses the boundary with a meaning — decode error codes, reasons, flag
+//! types, the `flag_info` layout, sentinels, limits — is defined once, in Rust, and the JS
+//! side's `pkg/src/tables.js` is generated from these definitions ([`tables`]); a test fails
+//! when the committed file disagrees.
 
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
@@ -15,8 +20,48 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use vexil_core::{Actor, Context, DecodeError, DecodeErrorKind as K, FloatText, Snapshot, Timestamp, Value, Verifier};
+use vexil_core::{
+    Actor, Context, DecodeError, DecodeErrorKind, FloatText, Reason, Snapshot, Timestamp, Value, Verifier,
+};
 use wasm_bindgen::prelude::*;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tables;
+
+/// `eval_actor`'s id length for "no actor".
+pub const NO_ACTOR: u32 = u32::MAX;
+/// What `eval_context` returns for a malformed context.
+pub const MALFORMED_CONTEXT: u32 = u32::MAX;
+/// An evaluation's result for a flag the snapshot lacks: not enabled, reason `not_found`.
+pub const NOT_FOUND: u32 = (Reason::NotFound as u32) << 1;
+/// Bits of `inputs()`: the flag reads the random draw, the clock.
+pub const INPUT_RANDOM: u8 = 1;
+/// See [`INPUT_RANDOM`].
+pub const INPUT_NOW: u8 = 2;
+/// Shift of the found version in `error()` for a version mismatch.
+pub const ERROR_FOUND_SHIFT: u32 = 8;
+
+/// The layout of `flag_info`: the flag type's discriminant in the low bits, then facts.
+pub mod flag_info {
+    /// Mask of the type (`vexil_core::FlagType as u32`).
+    pub const TYPE_MASK: u32 = 0xf;
+    /// `default_enabled`.
+    pub const DEFAULT_ENABLED: u32 = 1 << 4;
+    /// `client_side`.
+    pub const CLIENT_SIDE: u32 = 1 << 5;
+    /// The environment holds state for the flag.
+    pub const PERSISTED: u32 = 1 << 6;
+    /// Shift of the state (`State` discriminant: on, conditional, off).
+    pub const STATE_SHIFT: u32 = 7;
+    /// Mask of the state after shifting.
+    pub const STATE_MASK: u32 = 0x3;
+    /// Evaluating it reads the random draw.
+    pub const READS_RANDOM: u32 = 1 << 9;
+    /// Evaluating it reads the clock.
+    pub const READS_CLOCK: u32 = 1 << 10;
+    /// `flag_info` for an index out of range.
+    pub const NONE: u32 = u32::MAX;
+}
 
 // A free-list allocator of a few hundred bytes instead of dlmalloc's several kilobytes: the
 // module allocates little (a snapshot's index, scratch space) and runs single-threaded.
@@ -59,22 +104,7 @@ impl Verifier for Host {
 
 impl FloatText for Host {
     fn shortest(&self, f: f64, digits: &mut [u8; 17]) -> (usize, i32) {
-        let text = host_exponential(f);
-        let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "+0"));
-        let mut n = 0;
-        for b in mantissa.bytes().filter(u8::is_ascii_digit) {
-            if n < digits.len() {
-                digits[n] = b;
-                n += 1;
-            }
-        }
-        let (negative, exp) = match exp.as_bytes().first() {
-            Some(b'-') => (true, &exp[1..]),
-            Some(b'+') => (false, &exp[1..]),
-            _ => (false, exp),
-        };
-        let magnitude = exp.bytes().fold(0i32, |acc, b| acc * 10 + i32::from(b.wrapping_sub(b'0') % 10));
-        (n, if negative { -magnitude } else { magnitude })
+        vexil_core::digits_of_exponential(&host_exponential(f), digits)
     }
 
     fn parse(&self, text: &str) -> f64 {
@@ -102,31 +132,15 @@ impl RawSnapshot {
         RawSnapshot { inner, scratch: Vec::new() }
     }
 
-    /// 0 if the snapshot decoded; otherwise the `DecodeErrorKind` number plus one, with the
-    /// version found in bits 8 and up for a version mismatch.
+    /// 0 if the snapshot decoded; otherwise [`DecodeErrorKind::code`] plus one, with the
+    /// version found in bits [`ERROR_FOUND_SHIFT`] and up for a version mismatch.
     pub fn error(&self) -> u32 {
         let Err(e) = &self.inner else { return 0 };
-        1 + match e.kind() {
-            K::BadMagic => 0,
-            K::VersionMismatch { found, .. } => 1 | u32::from(found) << 8,
-            K::UnexpectedEnd => 2,
-            K::BadVarint => 3,
-            K::BadBool => 4,
-            K::BadUtf8 => 5,
-            K::UnknownTag => 6,
-            K::NotCanonical => 7,
-            K::BadReference => 8,
-            K::BadPercentage => 9,
-            K::GatesWithoutState => 10,
-            K::BadActorKeys => 11,
-            K::BadExpression => 12,
-            K::TooLarge => 13,
-            K::TrailingBytes => 14,
-            K::Unsigned => 15,
-            K::UntrustedKey => 16,
-            K::BadSignature => 17,
-            _ => 18,
-        }
+        let found = match e.kind() {
+            DecodeErrorKind::VersionMismatch { found, .. } => u32::from(found),
+            _ => 0,
+        };
+        (1 + u32::from(e.kind().code())) | (found << ERROR_FOUND_SHIFT)
     }
 
     /// Where decoding stopped, for errors.
@@ -158,14 +172,15 @@ impl RawSnapshot {
         self.snapshot().and_then(|s| s.find(name)).map_or(-1, |i| i as i32)
     }
 
-    /// Per flag, what its evaluation reads besides the actors: 1 the random draw, 2 the clock.
+    /// Per flag, what its evaluation reads besides the actors: [`INPUT_RANDOM`],
+    /// [`INPUT_NOW`].
     pub fn inputs(&self) -> Vec<u8> {
         self.snapshot()
             .into_iter()
             .flat_map(Snapshot::flags)
             .map(|f| {
                 let i = f.inputs();
-                u8::from(i.random) | u8::from(i.now) << 1
+                (if i.random { INPUT_RANDOM } else { 0 }) | (if i.now { INPUT_NOW } else { 0 })
             })
             .collect()
     }
@@ -182,24 +197,19 @@ impl RawSnapshot {
         out
     }
 
-    /// Flag `index`'s facts, packed: type (bits 0-3), default_enabled (4), client_side (5),
-    /// persisted (6), state (bits 7-8: 0 on, 1 conditional, 2 off), reads the random draw
-    /// (9), reads the clock (10).
+    /// Flag `index`'s facts, packed as [`flag_info`] lays them out.
     pub fn flag_info(&self, index: u32) -> u32 {
-        let Some(f) = self.snapshot().and_then(|s| s.flag_at(index)) else { return u32::MAX };
-        let state = match (f.persisted(), f.state()) {
-            (false, _) | (_, vexil_core::State::Off) => 2,
-            (_, vexil_core::State::On) => 0,
-            (_, vexil_core::State::Conditional) => 1,
-        };
+        use flag_info::*;
+        let Some(f) = self.snapshot().and_then(|s| s.flag_at(index)) else { return NONE };
         let inputs = f.inputs();
+        let bit = |on: bool, bit: u32| if on { bit } else { 0 };
         f.flag_type() as u32
-            | u32::from(inputs.random) << 9
-            | u32::from(inputs.now) << 10
-            | u32::from(f.default_enabled()) << 4
-            | u32::from(f.client_side()) << 5
-            | u32::from(f.persisted()) << 6
-            | state << 7
+            | bit(f.default_enabled(), DEFAULT_ENABLED)
+            | bit(f.client_side(), CLIENT_SIDE)
+            | bit(f.persisted(), PERSISTED)
+            | (f.state() as u32) << STATE_SHIFT
+            | bit(inputs.random, READS_RANDOM)
+            | bit(inputs.now, READS_CLOCK)
     }
 
     /// The signer's public key, if signed.
@@ -207,12 +217,9 @@ impl RawSnapshot {
         self.snapshot().and_then(|s| s.signer()).map(|k| k.to_vec())
     }
 
-    /// The audience: 0 server, 1 browser.
+    /// The audience, as `vexil_core::AudienceKind`'s discriminant.
     pub fn audience(&self) -> u32 {
-        match self.snapshot().map(Snapshot::audience) {
-            Some(vexil_core::Audience::Browser { .. }) => 1,
-            _ => 0,
-        }
+        self.snapshot().map_or(0, |s| s.audience().kind() as u32)
     }
 
     /// A scratch buffer of at least `len` bytes; returns its address in wasm memory. The
@@ -225,11 +232,11 @@ impl RawSnapshot {
     }
 
     /// Evaluates flag `index` for the actor whose UTF-8 id is the first `id_len` bytes of
-    /// the scratch buffer (`id_len` = u32::MAX: no actor). Returns `enabled | reason << 1`.
+    /// the scratch buffer ([`NO_ACTOR`]: no actor). Returns `enabled | reason << 1`.
     pub fn eval_actor(&self, index: u32, id_len: u32, random: f64, now: f64) -> u32 {
-        let Some(s) = self.snapshot() else { return 9 << 1 };
+        let Some(s) = self.snapshot() else { return NOT_FOUND };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
-        let decision = if id_len == u32::MAX {
+        let decision = if id_len == NO_ACTOR {
             s.evaluate_index(index, &Context::new(&[], random, now))
         } else {
             let bytes = self.scratch.get(..id_len as usize).unwrap_or_default();
@@ -240,13 +247,13 @@ impl RawSnapshot {
     }
 
     /// Evaluates flag `index` for the context encoded in the first `len` bytes of the
-    /// scratch buffer (see `decode_context`). Returns `enabled | reason << 1`, or u32::MAX
-    /// when the context is malformed.
+    /// scratch buffer (see `decode_context`). Returns `enabled | reason << 1`, or
+    /// [`MALFORMED_CONTEXT`].
     pub fn eval_context(&self, index: u32, len: u32, random: f64, now: f64) -> u32 {
-        let Some(s) = self.snapshot() else { return 9 << 1 };
+        let Some(s) = self.snapshot() else { return NOT_FOUND };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
         let Some(owned) = decode_context(self.scratch.get(..len as usize).unwrap_or_default()) else {
-            return u32::MAX;
+            return MALFORMED_CONTEXT;
         };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
         let d = s.evaluate_index(index, &Context::new(&actors, random, now));

@@ -1,0 +1,89 @@
+// The wasm boundary: the runtime each entry point instantiates and hands to `bind`, the view
+// of wasm memory the SDK writes actor ids and contexts into, and the typed errors the
+// module's numbers turn into. Every number with a meaning comes from tables.js, generated
+// from the Rust definitions.
+import { DECODE_ERRORS, ERROR_FOUND_SHIFT, versionMismatch } from './tables.js';
+
+/** Why a snapshot was refused: `code` says what kind of problem, `offset` where. */
+export class SnapshotError extends Error {
+  constructor(code, message, offset = 0) {
+    super(message);
+    this.name = 'SnapshotError';
+    this.code = code;
+    this.offset = offset;
+  }
+}
+
+let rt = null;
+let view = new Uint8Array(0);
+let loadRuntime = null;
+
+/**
+ * Called by the entry point: with the initialised wasm glue, or (browsers) with a function
+ * that initialises it, which clients call before their first snapshot.
+ */
+export function bind(runtime, { load } = {}) {
+  if (runtime !== null) rt = runtime;
+  if (load) loadRuntime = load;
+}
+
+/** Initialises the runtime if the entry point left that to the first client. */
+export async function runtimeLoaded() {
+  if (rt === null && loadRuntime !== null) await loadRuntime();
+}
+
+/** The runtime: `{ wasm, RawSnapshot, host }`. */
+export function runtime() {
+  if (rt === null) {
+    throw new SnapshotError('NOT_READY', 'vexil is not initialised: in browsers, `await ready()` first');
+  }
+  return rt;
+}
+
+/** wasm memory as bytes, re-viewed after the memory grows (growth detaches the old buffer). */
+export function memory() {
+  if (view.byteLength === 0) view = new Uint8Array(rt.wasm.memory.buffer);
+  return view;
+}
+
+function base64ToBytes(text) {
+  const bin = atob(text.trim());
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** `publicKeys` (base64 strings or 32-byte arrays) as the module takes them: concatenated. */
+export function keyBytes(publicKeys) {
+  if (!publicKeys || publicKeys.length === 0) return new Uint8Array(0);
+  const out = new Uint8Array(32 * publicKeys.length);
+  publicKeys.forEach((k, i) => {
+    let b = k;
+    if (typeof k === 'string') {
+      try {
+        b = base64ToBytes(k);
+      } catch {
+        b = null;
+      }
+    }
+    if (!(b instanceof Uint8Array) || b.length !== 32) {
+      throw new TypeError(`publicKeys[${i}]: an ed25519 public key is 32 bytes (base64 or Uint8Array)`);
+    }
+    out.set(b, 32 * i);
+  });
+  return out;
+}
+
+export function toBytes(bytes) {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new TypeError('a snapshot is bytes: Uint8Array, ArrayBuffer or another ArrayBuffer view');
+}
+
+/** The SnapshotError for the module's `error()` number and offset. */
+export function decodeError(error, offset) {
+  const [code, message] = DECODE_ERRORS[(error & ((1 << ERROR_FOUND_SHIFT) - 1)) - 1];
+  if (code === 'VERSION_MISMATCH') return new SnapshotError(code, versionMismatch(error >>> ERROR_FOUND_SHIFT), offset);
+  return new SnapshotError(code, `${message} at byte ${offset}`, offset);
+}

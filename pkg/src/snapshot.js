@@ -1,0 +1,277 @@
+// A snapshot: one environment's flags at one version, decoded once by the wasm core and
+// evaluated synchronously. The hot path crosses the boundary with numbers only: an actor id
+// is written straight into the snapshot's scratch buffer in wasm memory, the flag is passed as
+// its index (looked up once, then cached in a Map), and the decision comes back as
+// `enabled | reason << 1`.
+import { decodeError, keyBytes, memory, runtime, SnapshotError, toBytes } from './boundary.js';
+import {
+  AUDIENCES, FLAG_INFO, FLAG_TYPES, INPUT_NOW, INPUT_RANDOM, MALFORMED_CONTEXT, MAX_ACTORS, NO_ACTOR, NOT_FOUND, REASONS, STATES,
+} from './tables.js';
+
+const encoder = new TextEncoder();
+const FLOAT = Symbol('vexil.float');
+
+/**
+ * Marks a number as a Float for expressions. Flipper's expressions follow Ruby, where
+ * `1` and `1.0` differ (`Boolean(1)` is true, `Boolean(1.0)` false); JavaScript numbers do
+ * not, and an integral number is sent as an Integer unless wrapped with `asFloat`.
+ */
+export function asFloat(value) {
+  return { [FLOAT]: Number(value) };
+}
+
+/** One environment's flags at one version: decoded once, evaluated synchronously. */
+export class Snapshot {
+  #raw;
+  #index = new Map();
+  #names;
+  // Per flag: 1 if it reads the random draw, 2 if it reads the clock. Both cost more than
+  // an evaluation in some runtimes (Date.now() in a VM), so they are read only when used.
+  #inputs;
+  #clientSide;
+  #ptr = 0;
+  #cap = 0;
+
+  /**
+   * Decodes (and, with `publicKeys`, verifies) a snapshot; throws a SnapshotError on bad,
+   * unsigned-when-keys-given, or forged input.
+   */
+  static decode(bytes, { publicKeys } = {}) {
+    const r = runtime();
+    const data = toBytes(bytes);
+    const keys = keyBytes(publicKeys);
+    if (keys.length > 0 && !r.host.hasVerifier()) {
+      throw new SnapshotError('VERIFIER_NOT_LOADED', 'checking signatures needs the verifier: `await loadVerifier()` first (browsers)');
+    }
+    const raw = r.RawSnapshot.decode(data, keys);
+    const error = raw.error();
+    if (error !== 0) {
+      const offset = raw.error_offset();
+      raw.free();
+      throw decodeError(error, offset);
+    }
+    return new Snapshot(raw);
+  }
+
+  constructor(raw) {
+    this.#raw = raw;
+    // Names are looked up in wasm on first use and cached here, so decoding stays cheap
+    // however many flags a snapshot has.
+    this.#inputs = raw.inputs();
+    /** The version: it increases with every published change. */
+    this.version = raw.version();
+    /** The environment's name. */
+    this.environment = raw.environment();
+    /** When the version was published (ms since the epoch). */
+    this.publishedAt = raw.published_at();
+    /** 'server' or 'browser'. */
+    this.audience = AUDIENCES[raw.audience()];
+  }
+
+  /** The public key (Uint8Array) of the snapshot's signature, or null if unsigned. */
+  get signer() {
+    return this.#raw.signer() ?? null;
+  }
+
+  #lookup(flag) {
+    let index = this.#index.get(flag);
+    if (index === undefined) {
+      if (typeof flag !== 'string') throw new TypeError('a flag name is a string');
+      index = this.#raw.find(flag);
+      if (index < 0) return undefined;
+      this.#index.set(flag, index);
+    }
+    return index;
+  }
+
+  #allNames() {
+    if (this.#names === undefined) {
+      const names = this.#raw.names();
+      this.#names = names === '' ? [] : names.split('\n');
+    }
+    return this.#names;
+  }
+
+  /** Whether the snapshot has `flag`. */
+  has(flag) {
+    return this.#lookup(flag) !== undefined;
+  }
+
+  #scratch(len) {
+    if (len > this.#cap) {
+      this.#ptr = this.#raw.scratch(len);
+      this.#cap = len;
+    }
+    return this.#ptr;
+  }
+
+  #writeId(id) {
+    const n = id.length;
+    const ptr = this.#scratch(n * 3);
+    const m = memory();
+    let i = 0;
+    for (; i < n; i++) {
+      const c = id.charCodeAt(i);
+      if (c > 0x7f) break;
+      m[ptr + i] = c;
+    }
+    if (i === n) return n;
+    return encoder.encodeInto(id, m.subarray(ptr, ptr + n * 3)).written;
+  }
+
+  #evalCode(flag, actor, random, now) {
+    const index = this.#lookup(flag);
+    if (index === undefined) return NOT_FOUND;
+    const inputs = this.#inputs[index];
+    const r = inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0;
+    const t = inputs & INPUT_NOW ? (now ?? Date.now()) : 0;
+    if (actor === undefined || actor === null) return this.#raw.eval_actor(index, NO_ACTOR, r, t);
+    if (typeof actor !== 'string') throw new TypeError('an actor is an id string such as "User:42"');
+    return this.#raw.eval_actor(index, this.#writeId(actor), r, t);
+  }
+
+  /** Whether `flag` is on for `actor` (an id such as "User:42"), or with no actor. */
+  isEnabled(flag, actor) {
+    return (this.#evalCode(flag, actor, undefined, undefined) & 1) === 1;
+  }
+
+  /**
+   * Evaluates `flag` for a context: `actors` (ids, or `{ id, properties }`), the random
+   * draw in [0, 1) for percentage of time (default Math.random()), and `now` (ms or Date).
+   * Returns `{ enabled, reason, version }`.
+   */
+  evaluate(flag, context = {}) {
+    const code = this.#evaluateCode(flag, context);
+    return { enabled: (code & 1) === 1, reason: REASONS[code >>> 1], version: this.version };
+  }
+
+  #evaluateCode(flag, { actors, random, now } = {}) {
+    const t = now instanceof Date ? now.getTime() : now;
+    if (!actors || actors.length === 0) return this.#evalCode(flag, undefined, random, t);
+    if (actors.length === 1 && typeof actors[0] === 'string') return this.#evalCode(flag, actors[0], random, t);
+    const index = this.#lookup(flag);
+    if (index === undefined) return NOT_FOUND;
+    const inputs = this.#inputs[index];
+    const len = this.#writeContext(actors);
+    const code = this.#raw.eval_context(index, len, inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0, inputs & INPUT_NOW ? (t ?? Date.now()) : 0);
+    if (code === MALFORMED_CONTEXT) throw new TypeError('invalid evaluation context');
+    return code;
+  }
+
+  #writeContext(actors) {
+    if (actors.length > MAX_ACTORS) throw new RangeError(`at most ${MAX_ACTORS} actors per evaluation`);
+    const items = actors.map((a) => (typeof a === 'string' ? { id: a, properties: null } : a));
+    let size = 1;
+    for (const a of items) {
+      if (typeof a?.id !== 'string') throw new TypeError('an actor is an id string or { id, properties }');
+      size += 3 + a.id.length * 3;
+      for (const [k, v] of Object.entries(a.properties ?? {})) {
+        size += 3 + k.length * 3 + 9 + (typeof v === 'string' ? 4 + v.length * 3 : 0);
+      }
+    }
+    const ptr = this.#scratch(size);
+    const m = memory();
+    const view = new DataView(m.buffer, ptr, size);
+    let at = 0;
+    const str = (s, lenBytes) => {
+      const r = encoder.encodeInto(s, m.subarray(ptr + at + lenBytes, ptr + size));
+      if (lenBytes === 2) view.setUint16(at, r.written, true);
+      else view.setUint32(at, r.written, true);
+      at += lenBytes + r.written;
+    };
+    view.setUint8(at++, items.length);
+    for (const a of items) {
+      str(a.id, 2);
+      const props = Object.entries(a.properties ?? {});
+      if (props.length > 255) throw new RangeError('at most 255 properties per actor');
+      view.setUint8(at++, props.length);
+      for (const [k, v] of props) {
+        str(k, 2);
+        if (v === null || v === undefined) view.setUint8(at++, 0);
+        else if (v === false) view.setUint8(at++, 1);
+        else if (v === true) view.setUint8(at++, 2);
+        else if (typeof v === 'number') {
+          view.setUint8(at++, Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER ? 3 : 4);
+          view.setFloat64(at, v, true);
+          at += 8;
+        } else if (typeof v === 'object' && FLOAT in v) {
+          view.setUint8(at++, 4);
+          view.setFloat64(at, v[FLOAT], true);
+          at += 8;
+        } else if (typeof v === 'string') {
+          view.setUint8(at++, 5);
+          str(v, 4);
+        } else if (v instanceof Date) {
+          view.setUint8(at++, 5);
+          str(v.toISOString(), 4);
+        } else {
+          throw new TypeError(`property ${k}: values are strings, numbers, booleans, dates or null`);
+        }
+      }
+    }
+    return at;
+  }
+
+  /**
+   * One random draw and one clock reading for a set of flags (`inputs`: their input bits),
+   * taken only if one of them needs it, unless the context gives them.
+   */
+  #drawsFor(context, inputs) {
+    const needs = inputs.reduce((a, b) => a | b, 0);
+    const t = context.now instanceof Date ? context.now.getTime() : context.now;
+    return { random: context.random ?? (needs & INPUT_RANDOM ? Math.random() : 0), now: t ?? (needs & INPUT_NOW ? Date.now() : 0) };
+  }
+
+  /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
+  evaluateAll(context = {}) {
+    const out = {};
+    const { random, now } = this.#drawsFor(context, this.#inputs);
+    for (const name of this.#allNames()) out[name] = this.evaluate(name, { ...context, random, now });
+    return out;
+  }
+
+  /**
+   * What an edge worker or server inlines into a page (see `bootstrapScript`): every
+   * client-side flag's result for `context`, and the version they come from —
+   * `{ environment, version, flags: { [flag]: boolean } }`. The page learns results only:
+   * no ids, no gates, no server-only flag names.
+   */
+  bootstrap(context = {}) {
+    const names = this.#allNames();
+    if (this.#clientSide === undefined) {
+      this.#clientSide = [];
+      for (let i = 0; i < names.length; i++) if ((this.#raw.flag_info(i) & FLAG_INFO.CLIENT_SIDE) !== 0) this.#clientSide.push(i);
+    }
+    const { random, now } = this.#drawsFor(context, this.#clientSide.map((i) => this.#inputs[i]));
+    // One call into wasm for the whole set: the context is decoded once.
+    const len = this.#writeContext(context.actors ?? []);
+    const enabled = this.#raw.eval_client_side(len, random, now);
+    if (enabled.length !== this.#clientSide.length) throw new TypeError('invalid evaluation context');
+    const flags = {};
+    this.#clientSide.forEach((i, k) => {
+      flags[names[i]] = enabled[k] === 1;
+    });
+    return { environment: this.environment, version: this.version, flags };
+  }
+
+  /** The flags: `[{ name, type, defaultEnabled, clientSide, persisted, state }]`. */
+  flags() {
+    return this.#allNames().map((name, i) => {
+      const info = this.#raw.flag_info(i);
+      return {
+        name,
+        type: FLAG_TYPES[info & FLAG_INFO.TYPE_MASK],
+        defaultEnabled: (info & FLAG_INFO.DEFAULT_ENABLED) !== 0,
+        clientSide: (info & FLAG_INFO.CLIENT_SIDE) !== 0,
+        persisted: (info & FLAG_INFO.PERSISTED) !== 0,
+        state: STATES[(info >>> FLAG_INFO.STATE_SHIFT) & FLAG_INFO.STATE_MASK],
+      };
+    });
+  }
+
+  /** Frees the wasm memory now (it is also freed when the snapshot is garbage-collected). */
+  free() {
+    this.#raw.free();
+  }
+}
+
