@@ -46,10 +46,11 @@ test-fuzz:
 # The npm package: wasm built and packed as published, then the same golden vectors and API
 # tests in Node, workerd (miniflare), Deno, Bun and headless Chromium, and the OpenFeature
 # providers against the real SDKs.
-# The serve and dashboard tests drive the real `vexil` binary (already built by test-rust).
+# The serve and dashboard tests drive the real `vexil` binary, built after the wasm so that
+# the dashboard and package files it embeds are the ones just built.
 test-js:
-	$(CARGO) build --quiet -p vexil-publisher
 	scripts/build-wasm.sh
+	$(CARGO) build --quiet -p vexil-publisher
 	scripts/pack-npm.sh
 	cd tests/js && node --test --test-concurrency=1 *.test.mjs
 

@@ -16,8 +16,8 @@ mod servers;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vexil_publisher::chatops::SetRequest;
-use vexil_publisher::project::{self, Origin, Project, SetOptions};
+use vexil_publisher::plan::{SetOptions, SetRequest};
+use vexil_publisher::project::{self, Origin, Project};
 
 fn origin() -> Origin {
     Origin { author: "bench".into(), command: "bench".into(), at: 1_700_000_000_000 }
@@ -140,7 +140,7 @@ fn bench_publish(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
                 total += start.elapsed();
                 assert_eq!(published.len(), 6);
                 let pushed = published.iter().flat_map(|x| &x.pushes).all(|r| {
-                    matches!(r.result, project::PushResult::Ok(vexil_publisher::target::PushOutcome::Pushed { .. }))
+                    matches!(r.result, project::PushResult::Ok(vexil_publisher::push::PushOutcome::Pushed { .. }))
                 });
                 assert!(pushed, "every environment pushed");
             }

@@ -2,42 +2,12 @@
 //! get only its client-side flags, with allow-lists and opt-outs as salted hashes
 //! ([`vexil_core::Environment::for_browser`]). Each version's browser snapshot is made and
 //! signed when the version is committed and stored next to the full one, so serving it
-//! needs no signing key.
+//! needs no signing key. Lint's warnings about what browsers would receive live here too.
 
 use crate::error::{Error, Result};
 use crate::store::VersionRow;
 use sha2::{Digest, Sha256};
 use vexil_core::{encode, Environment, SigningKey};
-
-/// A target's (or a command's) audience.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Audience {
-    /// Every flag, actor ids in the clear.
-    #[default]
-    Server,
-    /// Client-side flags only, actor ids hashed.
-    Browser,
-}
-
-impl Audience {
-    /// `server` or `browser`, as vexil.toml and the CLI spell it.
-    pub fn parse(text: &str) -> Option<Audience> {
-        match text {
-            "server" => Some(Audience::Server),
-            "browser" => Some(Audience::Browser),
-            _ => None,
-        }
-    }
-
-    /// The name vexil.toml uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Audience::Server => "server",
-            Audience::Browser => "browser",
-        }
-    }
-}
 
 /// The salt of an environment's browser snapshot at one version.
 ///

@@ -59,13 +59,13 @@ impl std::error::Error for Error {}
 /// A result of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Adds context to foreign errors.
-pub trait Context<T> {
+/// Adds context to foreign errors (`.context("cannot read vexil.toml")`).
+pub trait ErrorContext<T> {
     /// Wraps the error as an I/O failure described by `what`.
     fn context(self, what: impl fmt::Display) -> Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+impl<T, E: fmt::Display> ErrorContext<T> for std::result::Result<T, E> {
     fn context(self, what: impl fmt::Display) -> Result<T> {
         self.map_err(|e| Error::io(format!("{what}: {e}")))
     }

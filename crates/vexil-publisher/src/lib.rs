@@ -1,30 +1,49 @@
 //! vexil's publisher: flags as code (GitLab-layout YAML definitions), GitLab chatops
-//! commands over per-environment state kept in a real database, and signed snapshots pushed
-//! to targets. The `vexil` binary is glue over this library.
+//! commands over per-environment state kept in a real database, signed snapshots pushed to
+//! targets, and `vexil serve`. The `vexil` binary is glue over this library.
 //!
 //! ```text
-//!  vexil.toml + config/feature_flags/**/*.yml        vexil feature set … --staging --production
-//!          │ (definitions, groups)                      │ (chatops rules, atomic over environments)
-//!          ▼                                            ▼
-//!   compose(definitions, persisted gates) ──encode+sign──▶ store (SQLite): versions + change log
-//!                                                         │ one transaction per command
-//!                                                         ▼
-//!                                      targets: latest.vxl + v/<version>.vxl (temp file + rename)
+//!  entry points:   vexil CLI (cli)          vexil serve (serve: snapshots, streams, dashboard)
+//!                      │ typed Request                ▲ follows the database
+//!                      ▼                              │
+//!  shell:          Project::apply ── check targets, production check
+//!                      │ one write transaction (store: SQLite | PostgreSQL | memory)
+//!                      ▼
+//!  pure:           plan(Request, Inputs) ─▶ refusal │ Plan { versions, change records }
+//!                      │   (definitions, vexil.toml, each environment's newest snapshot)
+//!                      ▼
+//!  shell:          encode + sign (server and browser snapshot) ─▶ store: versions + log
+//!                      │
+//!                      ▼
+//!  push:           targets: directory | S3 (R2, GCS, Garage…) | HTTP origin
+//!                  latest.vxl + v/<version>.vxl, full or browser audience
 //! ```
+//!
+//! Where things live: [`plan`] decides (no I/O), [`project`] reads, commits and pushes,
+//! [`store`] keeps versions and the log, [`push`] writes targets, [`config`] and
+//! [`definitions`] read the repository's files, [`serve`] and [`cli`] are entry points.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod atomic_file;
 pub mod audience;
-pub mod chatops;
 pub mod cli;
 pub mod config;
 pub mod definitions;
+pub mod entity;
 pub mod error;
+pub mod eval;
+pub mod gates_json;
+pub mod inspect;
+pub mod keys;
+pub mod lint;
+pub mod plan;
 pub mod project;
+pub mod push;
 pub mod serve;
 pub mod store;
-pub mod target;
-pub mod yaml;
+#[cfg(test)]
+mod testing;
 
 pub use error::{Error, Result};

@@ -186,6 +186,11 @@ fn events_announce_each_version_resume_after_a_drop_and_keep_alive() {
     set(&p, "25 --actors", "dev");
     let now = p.version("dev");
     assert_eq!(now, start + 4);
+    // The server follows the database within its poll interval; resume once it has.
+    wait_until(|| {
+        let health: serde_json::Value = serde_json::from_slice(&s.get("/healthz", &[]).body).unwrap();
+        health["environments"]["dev"] == now
+    });
     let mut resumed = EventStream::open(s.port, "/dev/events", &[("Last-Event-ID", &(start + 2).to_string())]);
     let event = resumed.next_event().unwrap();
     assert_eq!(event.id, Some(now.to_string()));

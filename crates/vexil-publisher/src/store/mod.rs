@@ -3,17 +3,21 @@
 //! transaction that serializes with every other writer, so concurrent `vexil` processes
 //! never lose a change and a crash leaves the old or the new state.
 //!
-//! One small interface, implemented for SQLite (the embedded default) and PostgreSQL (for
-//! teams: several machines and CI jobs on one state).
+//! One small interface, implemented for SQLite (the embedded default), PostgreSQL (for
+//! teams: several machines and CI jobs on one state) and memory (for tests of everything
+//! above the store).
 
+mod memory;
 mod postgres;
 mod sqlite;
 
+pub use memory::MemoryStore;
 pub use postgres::{redact, Listener, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::config::StateConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::plan::{Action, ChangeRecord, Recorded};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -64,24 +68,82 @@ pub struct Change {
     pub version: u64,
     /// The flag, if the change concerns one.
     pub flag: Option<String>,
-    /// What happened, in GitLab's `features_json.log` words (`enable`, `disable`,
-    /// `enable_percentage_of_actors`, `opt_out`, `remove`, …) or vexil's (`rollback`,
-    /// `definition`).
-    pub action: String,
+    /// What happened.
+    pub action: Action,
     /// The exact command.
     pub command: String,
     /// Who.
     pub author: String,
     /// When (ms since the epoch).
     pub at: i64,
-    /// The flag's gates before (`null`: not persisted).
-    pub before: serde_json::Value,
-    /// The flag's gates after.
-    pub after: serde_json::Value,
+    /// The flag before (gates, definition facts, or nothing).
+    pub before: Recorded,
+    /// The flag after.
+    pub after: Recorded,
+}
+
+impl Change {
+    /// The entry for `record`, made by `origin`, producing `version`; the store assigns `id`.
+    pub fn new(record: ChangeRecord, version: u64, origin: &crate::project::Origin) -> Change {
+        Change {
+            id: 0,
+            environment: record.environment,
+            version,
+            flag: record.flag,
+            action: record.action,
+            command: origin.command.clone(),
+            author: origin.author.clone(),
+            at: origin.at,
+            before: record.before,
+            after: record.after,
+        }
+    }
+
+    /// `before` and `after` as the stores keep them: JSON text.
+    pub(crate) fn stored_sides(&self) -> (String, String) {
+        (self.before.to_json().to_string(), self.after.to_json().to_string())
+    }
+}
+
+/// A change-log row as both databases hold it, before it is read into a [`Change`].
+pub(crate) struct StoredChange {
+    pub id: i64,
+    pub environment: String,
+    pub version: i64,
+    pub flag: Option<String>,
+    pub action: String,
+    pub command: String,
+    pub author: String,
+    pub at: i64,
+    pub before: String,
+    pub after: String,
+}
+
+impl StoredChange {
+    /// The entry, or an error naming the row that does not read.
+    pub fn read(self, describe: &str) -> Result<Change> {
+        let id = self.id;
+        let bad = |what: String| Error::io(format!("{describe}: change-log entry {id}: {what}"));
+        let side = |text: &str| {
+            serde_json::from_str(text).map_err(|e| e.to_string()).and_then(|json| Recorded::from_json(&json))
+        };
+        Ok(Change {
+            id,
+            environment: self.environment,
+            version: self.version as u64,
+            flag: self.flag,
+            action: Action::from_name(&self.action).ok_or_else(|| bad(format!("unknown action {:?}", self.action)))?,
+            command: self.command,
+            author: self.author,
+            at: self.at,
+            before: side(&self.before).map_err(|e| bad(format!("before: {e}")))?,
+            after: side(&self.after).map_err(|e| bad(format!("after: {e}")))?,
+        })
+    }
 }
 
 /// What `vexil log` asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFilter {
     /// Only this environment.
     pub environment: Option<String>,

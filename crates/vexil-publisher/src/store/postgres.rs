@@ -3,10 +3,10 @@
 //! advisory lock taken when the transaction starts. Each new version is announced with
 //! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
 
-use super::{Change, LogFilter, Store, VersionRow, WriteTx};
+use super::{Change, LogFilter, Store, StoredChange, VersionRow, WriteTx};
 use crate::error::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Client, Config, GenericClient, NoTls, Transaction};
 use std::time::Duration;
 
 /// The schema version this build writes; `vexil_schema` records the database's.
@@ -210,26 +210,49 @@ fn to_version(row: &postgres::Row) -> VersionRow {
 
 const VERSION_COLUMNS: &str = "environment, version, published_at, author, snapshot, browser_snapshot";
 
+// Reads, for the store's connection and for a transaction alike.
+
+fn latest_in(c: &mut impl GenericClient, describe: &str, environment: &str) -> Result<Option<VersionRow>> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 ORDER BY version DESC LIMIT 1");
+    let row = c.query_opt(&sql, &[&environment]).map_err(|e| io(describe, &e))?;
+    Ok(row.as_ref().map(to_version))
+}
+
+fn version_in(
+    c: &mut impl GenericClient,
+    describe: &str,
+    environment: &str,
+    version: u64,
+) -> Result<Option<VersionRow>> {
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version = $2");
+    let row = c.query_opt(&sql, &[&environment, &(version as i64)]).map_err(|e| io(describe, &e))?;
+    Ok(row.as_ref().map(to_version))
+}
+
+fn versions_after_in(
+    c: &mut impl GenericClient,
+    describe: &str,
+    environment: &str,
+    after: u64,
+) -> Result<Vec<VersionRow>> {
+    let sql =
+        format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version > $2 ORDER BY version");
+    let rows = c.query(&sql, &[&environment, &(after as i64)]).map_err(|e| io(describe, &e))?;
+    Ok(rows.iter().map(to_version).collect())
+}
+
+fn io(describe: &str, e: &postgres::Error) -> Error {
+    Error::io(format!("{describe}: {}", cause(e)))
+}
+
 struct PgTx<'a> {
     tx: Transaction<'a>,
     describe: String,
 }
 
-impl PgTx<'_> {
-    fn err(&self) -> impl Fn(postgres::Error) -> Error + '_ {
-        move |e| Error::io(format!("{}: {}", self.describe, cause(&e)))
-    }
-}
-
 impl WriteTx for PgTx<'_> {
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
-        let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 ORDER BY version DESC LIMIT 1");
-        let row = self
-            .tx
-            .query_opt(&sql, &[&environment])
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
-        Ok(row.as_ref().map(to_version))
+        latest_in(&mut self.tx, &self.describe, environment)
     }
 
     fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
@@ -240,39 +263,32 @@ impl WriteTx for PgTx<'_> {
                 &sql,
                 &[&row.environment, &version, &row.published_at, &row.author, &row.snapshot, &row.browser_snapshot],
             )
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+            .map_err(|e| io(&self.describe, &e))?;
         // Delivered when the transaction commits, never for one that rolls back.
         let payload = format!("{} {}", row.environment, row.version);
-        self.tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).map_err(self.err())?;
+        self.tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).map_err(|e| io(&self.describe, &e))?;
         Ok(())
     }
 
     fn insert_change(&mut self, c: &Change) -> Result<()> {
         let version = c.version as i64;
-        let (before, after) = (c.before.to_string(), c.after.to_string());
+        let (before, after) = c.stored_sides();
         self.tx
             .execute(
                 "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[&c.environment, &version, &c.flag, &c.action, &c.command, &c.author, &c.at, &before, &after],
+                &[&c.environment, &version, &c.flag, &c.action.name(), &c.command, &c.author, &c.at, &before, &after],
             )
-            .map_err(self.err())?;
+            .map_err(|e| io(&self.describe, &e))?;
         Ok(())
     }
 
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
-        let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version > $2 ORDER BY version");
-        let after = after as i64;
-        let rows = self.tx.query(&sql, &[&environment, &after]).map_err(self.err())?;
-        Ok(rows.iter().map(to_version).collect())
+        versions_after_in(&mut self.tx, &self.describe, environment, after)
     }
 
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
-        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version = $2");
-        let version = version as i64;
-        let row = self.tx.query_opt(&sql, &[&environment, &version]).map_err(self.err())?;
-        Ok(row.as_ref().map(to_version))
+        version_in(&mut self.tx, &self.describe, environment, version)
     }
 
     fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()> {
@@ -283,49 +299,30 @@ impl WriteTx for PgTx<'_> {
                  ON CONFLICT (environment, target) DO UPDATE SET version = excluded.version",
                 &[&environment, &target, &version],
             )
-            .map_err(self.err())?;
+            .map_err(|e| io(&self.describe, &e))?;
         Ok(())
     }
 }
 
 impl Store for PostgresStore {
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
-        let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 ORDER BY version DESC LIMIT 1");
-        let row = self
-            .client
-            .query_opt(&sql, &[&environment])
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
-        Ok(row.as_ref().map(to_version))
+        latest_in(&mut self.client, &self.describe, environment)
     }
 
     fn heads(&mut self) -> Result<Vec<(String, u64)>> {
         let rows = self
             .client
             .query("SELECT environment, max(version) FROM versions GROUP BY environment", &[])
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
+            .map_err(|e| io(&self.describe, &e))?;
         Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64)).collect())
     }
 
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
-        let sql = format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version = $2");
-        let version = version as i64;
-        let row = self
-            .client
-            .query_opt(&sql, &[&environment, &version])
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
-        Ok(row.as_ref().map(to_version))
+        version_in(&mut self.client, &self.describe, environment, version)
     }
 
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
-        let sql =
-            format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = $1 AND version > $2 ORDER BY version");
-        let after = after as i64;
-        let rows = self
-            .client
-            .query(&sql, &[&environment, &after])
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
-        Ok(rows.iter().map(to_version).collect())
+        versions_after_in(&mut self.client, &self.describe, environment, after)
     }
 
     fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>> {
@@ -338,22 +335,24 @@ impl Store for PostgresStore {
                  ORDER BY id DESC LIMIT $4",
                 &[&filter.environment, &filter.flag, &filter.after_id, &limit],
             )
-            .map_err(|e| Error::io(format!("{}: {}", self.describe, cause(&e))))?;
-        Ok(rows
-            .iter()
-            .map(|r| Change {
-                id: r.get(0),
-                environment: r.get(1),
-                version: r.get::<_, i64>(2) as u64,
-                flag: r.get(3),
-                action: r.get(4),
-                command: r.get(5),
-                author: r.get(6),
-                at: r.get(7),
-                before: serde_json::from_str(r.get::<_, &str>(8)).unwrap_or(serde_json::Value::Null),
-                after: serde_json::from_str(r.get::<_, &str>(9)).unwrap_or(serde_json::Value::Null),
+            .map_err(|e| io(&self.describe, &e))?;
+        rows.iter()
+            .map(|r| {
+                StoredChange {
+                    id: r.get(0),
+                    environment: r.get(1),
+                    version: r.get(2),
+                    flag: r.get(3),
+                    action: r.get(4),
+                    command: r.get(5),
+                    author: r.get(6),
+                    at: r.get(7),
+                    before: r.get(8),
+                    after: r.get(9),
+                }
+                .read(&self.describe)
             })
-            .collect())
+            .collect()
     }
 
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
@@ -417,10 +416,21 @@ impl Store for PostgresStore {
             .map_err(err)?;
         for c in changes {
             let version = c.version as i64;
-            let (before, after) = (c.before.to_string(), c.after.to_string());
+            let (before, after) = c.stored_sides();
             tx.execute(
                 &insert,
-                &[&c.id, &c.environment, &version, &c.flag, &c.action, &c.command, &c.author, &c.at, &before, &after],
+                &[
+                    &c.id,
+                    &c.environment,
+                    &version,
+                    &c.flag,
+                    &c.action.name(),
+                    &c.command,
+                    &c.author,
+                    &c.at,
+                    &before,
+                    &after,
+                ],
             )
             .map_err(err)?;
         }

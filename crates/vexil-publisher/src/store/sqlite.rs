@@ -2,8 +2,8 @@
 //! the write lock when a transaction starts, so concurrent writers queue (up to the busy
 //! timeout) instead of failing half-way.
 
-use super::{Change, LogFilter, Store, VersionRow, WriteTx};
-use crate::error::{Context, Error, Result};
+use super::{Change, LogFilter, Store, StoredChange, VersionRow, WriteTx};
+use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -217,6 +217,7 @@ impl WriteTx for Tx<'_> {
     }
 
     fn insert_change(&mut self, c: &Change) -> Result<()> {
+        let (before, after) = c.stored_sides();
         self.tx
             .execute(
                 "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
@@ -225,12 +226,12 @@ impl WriteTx for Tx<'_> {
                     c.environment,
                     c.version as i64,
                     c.flag,
-                    c.action,
+                    c.action.name(),
                     c.command,
                     c.author,
                     c.at,
-                    c.before.to_string(),
-                    c.after.to_string()
+                    before,
+                    after
                 ],
             )
             .context(&self.describe)?;
@@ -282,25 +283,25 @@ impl Store for SqliteStore {
             )
             .context(&describe)?;
         let limit = filter.limit.map_or(-1, |l| l as i64);
-        let rows = stmt
-            .query_map(params![filter.environment, filter.flag, filter.after_id, limit], |r| {
-                let before: String = r.get(8)?;
-                let after: String = r.get(9)?;
-                Ok(Change {
-                    id: r.get(0)?,
-                    environment: r.get(1)?,
-                    version: r.get::<_, i64>(2)? as u64,
-                    flag: r.get(3)?,
-                    action: r.get(4)?,
-                    command: r.get(5)?,
-                    author: r.get(6)?,
-                    at: r.get(7)?,
-                    before: serde_json::from_str(&before).unwrap_or(serde_json::Value::Null),
-                    after: serde_json::from_str(&after).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .context(&describe)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
+        let mut rows =
+            stmt.query(params![filter.environment, filter.flag, filter.after_id, limit]).context(&describe)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().context(&describe)? {
+            let stored = StoredChange {
+                id: r.get(0).context(&describe)?,
+                environment: r.get(1).context(&describe)?,
+                version: r.get(2).context(&describe)?,
+                flag: r.get(3).context(&describe)?,
+                action: r.get(4).context(&describe)?,
+                command: r.get(5).context(&describe)?,
+                author: r.get(6).context(&describe)?,
+                at: r.get(7).context(&describe)?,
+                before: r.get(8).context(&describe)?,
+                after: r.get(9).context(&describe)?,
+            };
+            out.push(stored.read(&describe)?);
+        }
+        Ok(out)
     }
 
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {

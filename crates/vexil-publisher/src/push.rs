@@ -9,24 +9,23 @@
 //! replace `latest.vxl` with an older version: object stores such as Garage ignore
 //! conditional writes, so the order comes from the database.
 
-use crate::audience::{browser_snapshot, Audience};
-use crate::config::{S3Target, TargetConfig, TargetKind};
-use crate::error::{Context, Error, Result};
+use crate::atomic_file::{is_temporary, write_atomically};
+use crate::audience::browser_snapshot;
+use crate::config::{PushTargetConfig, PushTargetKind, S3Target};
+use crate::error::{Error, ErrorContext, Result};
 use crate::store::{Store, VersionRow, WriteTx};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, PutOptions, RetryConfig};
-use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use vexil_core::{SigningKey, Snapshot};
+use vexil_core::{AudienceKind, SigningKey, Snapshot};
 
 /// `Cache-Control` of immutable versions: a year, and never revalidated.
 pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
 
-/// What [`Target::check`] writes to prove an object target takes writes.
+/// What [`PushTarget::check`] writes to prove an object target takes writes.
 pub const WRITE_CHECK: &str = ".vexil-write-check";
 
 /// The media type of snapshots.
@@ -42,12 +41,12 @@ enum Backend {
     Object { store: Arc<dyn ObjectStore>, prefix: String, latest_max_age: u32, runtime: tokio::runtime::Runtime },
 }
 
-/// One environment's target.
-pub struct Target {
+/// One environment's push target.
+pub struct PushTarget {
     /// The environment.
     pub environment: String,
     /// The target's configuration.
-    pub config: TargetConfig,
+    pub config: PushTargetConfig,
     backend: Backend,
     /// Signs the browser snapshots a browser-audience target is given.
     key: Option<SigningKey>,
@@ -130,9 +129,9 @@ fn http_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
     Ok(Arc::new(store))
 }
 
-impl Target {
+impl PushTarget {
     /// The target `config` of `environment`; `key` signs what a browser-audience target gets.
-    pub fn new(environment: &str, config: TargetConfig, key: Option<SigningKey>) -> Result<Target> {
+    pub fn new(environment: &str, config: PushTargetConfig, key: Option<SigningKey>) -> Result<PushTarget> {
         let object = |store: Result<Arc<dyn ObjectStore>>, prefix: String, latest_max_age: u32| -> Result<Backend> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -142,28 +141,28 @@ impl Target {
         };
         let describe = || format!("environment {environment}, target {}", config.name);
         let backend = match &config.kind {
-            TargetKind::Directory { path } => Backend::Directory(path.clone()),
-            TargetKind::S3(s3) => {
+            PushTargetKind::Directory { path } => Backend::Directory(path.clone()),
+            PushTargetKind::S3(s3) => {
                 object(s3_store(s3), s3.prefix.clone(), s3.latest_max_age).map_err(|e| e.context(describe()))?
             }
-            TargetKind::Http { url, latest_max_age } => {
+            PushTargetKind::Http { url, latest_max_age } => {
                 object(http_store(url), String::new(), *latest_max_age).map_err(|e| e.context(describe()))?
             }
         };
-        Ok(Target { environment: environment.to_string(), config, backend, key })
+        Ok(PushTarget { environment: environment.to_string(), config, backend, key })
     }
 
     /// "environment production, target cdn (s3 bucket flags/production)".
     pub fn describe(&self) -> String {
         let what = match &self.config.kind {
-            TargetKind::Directory { path } => format!("directory {}", path.display()),
-            TargetKind::S3(s3) if s3.prefix.is_empty() => format!("s3 bucket {}", s3.bucket),
-            TargetKind::S3(s3) => format!("s3 bucket {}/{}", s3.bucket, s3.prefix),
-            TargetKind::Http { url, .. } => format!("http {url}"),
+            PushTargetKind::Directory { path } => format!("directory {}", path.display()),
+            PushTargetKind::S3(s3) if s3.prefix.is_empty() => format!("s3 bucket {}", s3.bucket),
+            PushTargetKind::S3(s3) => format!("s3 bucket {}/{}", s3.bucket, s3.prefix),
+            PushTargetKind::Http { url, .. } => format!("http {url}"),
         };
         let audience = match self.config.audience {
-            Audience::Server => "",
-            Audience::Browser => ", browser audience",
+            AudienceKind::Server => "",
+            AudienceKind::Browser => ", browser audience",
         };
         format!("environment {}, target {} ({what}{audience})", self.environment, self.config.name)
     }
@@ -172,8 +171,8 @@ impl Target {
     /// browser snapshot derived from it.
     fn render(&self, row: &VersionRow) -> Result<Vec<u8>> {
         match self.config.audience {
-            Audience::Server => Ok(row.snapshot.clone()),
-            Audience::Browser => browser_snapshot(row, self.key.as_ref()),
+            AudienceKind::Server => Ok(row.snapshot.clone()),
+            AudienceKind::Browser => browser_snapshot(row, self.key.as_ref()),
         }
     }
 
@@ -290,11 +289,11 @@ impl Target {
         let v = snapshot.version();
         let Some(row) = version(v)? else { return Err(tampered(format!("the database has no version {v}"))) };
         let same = match (self.config.audience, &row.browser_snapshot) {
-            (Audience::Server, _) => row.snapshot == bytes,
-            (Audience::Browser, Some(browser)) => *browser == bytes,
+            (AudienceKind::Server, _) => row.snapshot == bytes,
+            (AudienceKind::Browser, Some(browser)) => *browser == bytes,
             // A version committed before browser snapshots were stored: compared by content,
             // since it was signed whenever it was derived, perhaps with an older key.
-            (Audience::Browser, None) => {
+            (AudienceKind::Browser, None) => {
                 let expected = crate::audience::browser_environment(&row.decode()?.to_environment())?;
                 snapshot.to_environment() == expected
             }
@@ -365,7 +364,7 @@ impl Target {
         for d in [dir.clone(), dir.join("v")] {
             for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                 let name = entry.file_name();
-                if name.to_string_lossy().starts_with('.') && name.to_string_lossy().contains(".tmp-") {
+                if is_temporary(&name.to_string_lossy()) {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
@@ -407,27 +406,4 @@ fn object_error(e: &object_store::Error) -> String {
         },
     }
     parts.join(": ")
-}
-
-/// Writes `bytes` to `path` so that readers see the old file or the new one, whole.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(format!("cannot write {}: {e}", path.display())));
-    }
-    Ok(())
 }

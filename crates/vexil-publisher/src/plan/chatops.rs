@@ -1,9 +1,10 @@
 //! GitLab's chatops `feature set` rules and the mutation semantics behind them
 //! (`gitlab-com/chatops` `lib/chatops/commands/feature.rb`, gitlabhq
 //! `Admin::SetFeatureFlagService` and `lib/feature.rb`), as pure functions over one flag's
-//! state in one environment. The publisher applies them to every environment a command
-//! names and commits only if all succeed.
+//! state in one environment. A plan applies them to every environment a request names and
+//! is refused if any refuses.
 
+use super::change::Action;
 use crate::error::{Error, Result};
 use std::fmt;
 use vexil_core::{ActorSet, Gates, Percentage, State};
@@ -54,20 +55,21 @@ impl SetValue {
     }
 }
 
-/// Who a targeted `feature set` is about.
+/// Who a targeted `feature set` is about: an actor or a feature group (GitLab's
+/// `Feature::Target`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Target {
+pub enum ActorOrGroup {
     /// `--feature-group=NAME`.
     FeatureGroup(String),
     /// An actor id (`--user=42` is `User:42`).
     Actor(String),
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for ActorOrGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::FeatureGroup(g) => write!(f, "feature group {g}"),
-            Target::Actor(a) => f.write_str(a),
+            ActorOrGroup::FeatureGroup(g) => write!(f, "feature group {g}"),
+            ActorOrGroup::Actor(a) => f.write_str(a),
         }
     }
 }
@@ -85,7 +87,7 @@ pub const TARGET_OPTIONS: [(&str, Option<&str>); 6] = [
 
 /// Turns an option's comma-separated list into targets: `--user=1,2` is `User:1`, `User:2`.
 /// A value already carrying the kind (`--user=User:1`) is taken as is.
-pub fn targets_from_option(option: &str, kind: Option<&str>, list: &str) -> Result<Vec<Target>> {
+pub fn targets_from_option(option: &str, kind: Option<&str>, list: &str) -> Result<Vec<ActorOrGroup>> {
     list.split(',')
         .map(|item| {
             let item = item.trim();
@@ -93,7 +95,7 @@ pub fn targets_from_option(option: &str, kind: Option<&str>, list: &str) -> Resu
                 return Err(Error::refused(format!("--{option}={list:?}: empty item in the list")));
             }
             Ok(match kind {
-                None => Target::FeatureGroup(item.to_string()),
+                None => ActorOrGroup::FeatureGroup(item.to_string()),
                 Some(kind) => {
                     let id = if item.strip_prefix(kind).is_some_and(|rest| rest.starts_with(':')) {
                         item.to_string()
@@ -105,7 +107,7 @@ pub fn targets_from_option(option: &str, kind: Option<&str>, list: &str) -> Resu
                             "--{option}={item}: ids may not end in `:opt_out`; use the value `opt_out` instead"
                         )));
                     }
-                    Target::Actor(id)
+                    ActorOrGroup::Actor(id)
                 }
             })
         })
@@ -126,7 +128,7 @@ pub struct SetRequest {
     /// `--random`: a percentage of time.
     pub random: bool,
     /// Targets, in GitLab's order.
-    pub targets: Vec<Target>,
+    pub targets: Vec<ActorOrGroup>,
 }
 
 impl SetRequest {
@@ -137,7 +139,7 @@ impl SetRequest {
         actors: bool,
         random: bool,
         ignore_random_deprecation_check: bool,
-        targets: Vec<Target>,
+        targets: Vec<ActorOrGroup>,
     ) -> Result<SetRequest> {
         let value = SetValue::parse(&value_text)?;
         if actors && random {
@@ -184,19 +186,26 @@ impl FlagState {
     /// conditional flag counts. A flag nothing is persisted for is not listed by the API, so
     /// it is not enabled.
     pub fn chatops_enabled(&self) -> bool {
-        self.persisted && self.gates.state() != State::Off
+        self.state() != State::Off
+    }
+
+    /// Flipper's state: off while nothing is persisted.
+    pub fn state(&self) -> State {
+        State::of(self.persisted, &self.gates)
     }
 }
 
-/// What a change did, in GitLab's `features_json.log` action names.
-pub fn action_name(req: &SetRequest) -> &'static str {
-    match (req.value, req.actors, req.random) {
-        (SetValue::True, _, _) => "enable",
-        (SetValue::False, _, _) => "disable",
-        (SetValue::Percentage(_), true, _) => "enable_percentage_of_actors",
-        (SetValue::Percentage(_), _, _) => "enable_percentage_of_time",
-        (SetValue::OptOut, _, _) => "opt_out",
-        (SetValue::RemoveOptOut, _, _) => "remove_opt_out",
+impl SetRequest {
+    /// What the change does, in GitLab's `features_json.log` action names.
+    pub fn action(&self) -> Action {
+        match (self.value, self.actors) {
+            (SetValue::True, _) => Action::Enable,
+            (SetValue::False, _) => Action::Disable,
+            (SetValue::Percentage(_), true) => Action::EnablePercentageOfActors,
+            (SetValue::Percentage(_), false) => Action::EnablePercentageOfTime,
+            (SetValue::OptOut, _) => Action::OptOut,
+            (SetValue::RemoveOptOut, _) => Action::RemoveOptOut,
+        }
     }
 }
 
@@ -217,7 +226,7 @@ pub fn apply(req: &SetRequest, current: &FlagState) -> Result<FlagState> {
             SetValue::False => gates = Gates::default(),
             SetValue::Percentage(p) => {
                 let what = if req.actors { "actors" } else { "time" };
-                if current.persisted && current.gates.state() == State::On {
+                if current.state() == State::On {
                     return Err(Error::refused(format!(
                         "Cannot enable percentage of {what} for a fully-enabled flag `{}`: set it to `false` first.",
                         req.flag
@@ -235,31 +244,31 @@ pub fn apply(req: &SetRequest, current: &FlagState) -> Result<FlagState> {
     }
     for target in &req.targets {
         match (req.value, target) {
-            (SetValue::True, Target::Actor(id)) => {
+            (SetValue::True, ActorOrGroup::Actor(id)) => {
                 if current.persisted && gates.opt_outs.ids().any(|o| o == id) {
                     return Err(Error::refused(format!("Opt-out exists for {id} - remove opt-out before enabling")));
                 }
                 ids(&mut gates.actors).insert(id.clone());
             }
-            (SetValue::False, Target::Actor(id)) => {
+            (SetValue::False, ActorOrGroup::Actor(id)) => {
                 ids(&mut gates.actors).remove(id);
             }
-            (SetValue::True, Target::FeatureGroup(g)) => {
+            (SetValue::True, ActorOrGroup::FeatureGroup(g)) => {
                 gates.groups.insert(g.clone());
             }
-            (SetValue::False, Target::FeatureGroup(g)) => {
+            (SetValue::False, ActorOrGroup::FeatureGroup(g)) => {
                 gates.groups.remove(g);
             }
-            (SetValue::OptOut, Target::Actor(id)) => {
+            (SetValue::OptOut, ActorOrGroup::Actor(id)) => {
                 ids(&mut gates.opt_outs).insert(id.clone());
             }
-            (SetValue::RemoveOptOut, Target::Actor(id)) => {
+            (SetValue::RemoveOptOut, ActorOrGroup::Actor(id)) => {
                 if !(current.persisted && gates.opt_outs.ids().any(|o| o == id)) {
                     return Err(Error::refused(format!("No opt-out exists for {id}")));
                 }
                 ids(&mut gates.opt_outs).remove(id);
             }
-            (SetValue::OptOut | SetValue::RemoveOptOut, Target::FeatureGroup(g)) => {
+            (SetValue::OptOut | SetValue::RemoveOptOut, ActorOrGroup::FeatureGroup(g)) => {
                 return Err(Error::refused(format!(
                     "Cannot set '{}' to {} for feature group {g}: opt-outs are for actors (--user, --project, --group, --namespace, --repository)",
                     req.flag, req.value_text
@@ -278,7 +287,7 @@ pub fn apply(req: &SetRequest, current: &FlagState) -> Result<FlagState> {
 mod tests {
     use super::*;
 
-    fn req(value: &str, actors: bool, targets: &[Target]) -> SetRequest {
+    fn req(value: &str, actors: bool, targets: &[ActorOrGroup]) -> SetRequest {
         SetRequest::new("f".into(), value.into(), actors, false, false, targets.to_vec()).unwrap()
     }
 
@@ -294,7 +303,7 @@ mod tests {
 
     #[test]
     fn chatops_rules() {
-        let user = [Target::Actor("User:1".into())];
+        let user = [ActorOrGroup::Actor("User:1".into())];
         assert!(SetRequest::new("f".into(), "25".into(), false, false, false, vec![]).is_err());
         assert!(SetRequest::new("f".into(), "25".into(), true, false, false, user.to_vec()).is_err());
         assert!(SetRequest::new("f".into(), "25".into(), false, true, false, vec![])
@@ -312,7 +321,7 @@ mod tests {
         assert!(on.persisted && on.gates.boolean);
         let err = apply(&req("25", true, &[]), &on).unwrap_err();
         assert!(err.message().contains("Cannot enable percentage of actors for a fully-enabled flag"));
-        let user = [Target::Actor("User:1".into())];
+        let user = [ActorOrGroup::Actor("User:1".into())];
         let opted = apply(&req("opt_out", false, &user), &on).unwrap();
         assert!(apply(&req("true", false, &user), &opted).unwrap_err().message().contains("Opt-out exists for User:1"));
         assert!(apply(&req("remove_opt_out", false, &user), &on).unwrap_err().message().contains("No opt-out exists"));

@@ -3,11 +3,13 @@
 //! GitLab's own files load unchanged and every file GitLab refuses is refused here, with its
 //! file and line.
 
-use crate::yaml::{self, Value};
+pub mod yaml;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use vexil_core::FlagType;
+use yaml::Value;
 
 /// GitLab's `VALID_FEATURE_NAME`: `^[a-z0-9]+(_[a-z0-9]+)*$`.
 pub fn valid_name(name: &str) -> bool {

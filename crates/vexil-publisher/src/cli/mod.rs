@@ -1,0 +1,361 @@
+//! The `vexil` command: glue, in ripgrep's sense. Arguments are parsed ([`args`]) into a
+//! typed invocation, the library runs it, and its typed report is rendered as text or
+//! `--json` ([`render`]). No domain rule and no file format lives here; what is left is
+//! what only a command line has: the process's arguments, its author (git config, `$USER`),
+//! the clock, standard input and output, and exit statuses.
+
+pub mod args;
+pub mod render;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorContext, ErrorKind, Result};
+use crate::eval::{decision_json, property_value, EvalRequest};
+use crate::inspect::Inspection;
+use crate::plan::Request;
+use crate::project::{self, Origin, Project};
+use args::{EvalArgs, Invocation, SnapshotSource};
+use clap::ArgMatches;
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vexil_core::{AudienceKind, Snapshot};
+
+/// Runs `vexil` with `args` (the program name first) and returns its exit status.
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vexil: {e}");
+            ExitCode::from(if e.kind() == ErrorKind::Usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn project_dir(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "-C" || a == "--project-dir" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.strip_prefix("--project-dir=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    std::env::var_os("VEXIL_PROJECT").map(PathBuf::from)
+}
+
+fn root_from(dir: Option<PathBuf>) -> Result<PathBuf> {
+    let start = match dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    project::find_root(&start).ok_or_else(|| {
+        Error::refused(format!("no vexil.toml in {} or above; run `vexil init` to create a project", start.display()))
+    })
+}
+
+fn run(argv: Vec<OsString>) -> Result<ExitCode> {
+    let dir = project_dir(&argv);
+    // The environment switches come from vexil.toml; without one, GitLab's defaults.
+    let config = root_from(dir.clone()).ok().and_then(|root| Config::load(&root).ok());
+    let matches = match args::command(config.as_ref()).try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            return Err(Error::usage(e.render().to_string().trim_end().trim_start_matches("error: ").to_string()))
+        }
+    };
+    let (name, sub) = matches.subcommand().expect("subcommand_required");
+    let origin = Origin { author: author(sub), command: shell_words(&argv), at: now_ms() };
+    if name == "init" {
+        return init(dir, sub, &origin);
+    }
+    let mut p = Project::open(&root_from(dir)?)?;
+    let invocation = args::invocation(name, sub, &p.config)?;
+    execute(&mut p, invocation, json_flag(sub), &origin)
+}
+
+fn json_flag(m: &ArgMatches) -> bool {
+    let own = m.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false);
+    own || m.subcommand().is_some_and(|(_, sub)| json_flag(sub))
+}
+
+fn init(dir: Option<PathBuf>, m: &ArgMatches, origin: &Origin) -> Result<ExitCode> {
+    let target = PathBuf::from(m.get_one::<String>("dir").expect("has default"));
+    let target = match dir {
+        Some(base) if target.is_relative() => base.join(target),
+        _ => target,
+    };
+    let mut p = project::init(&target, m.get_one::<String>("state").map(String::as_str), origin)?;
+    println!("Created a vexil project in {}", target.display());
+    println!("  vexil.toml                       environments: {}", p.config.environment_names().join(", "));
+    println!("  config/feature_flags/beta/new_navigation_bar.yml");
+    println!("  {}", p.store().describe());
+    println!("Next: vexil feature set new_navigation_bar 50 --actors --dev --staging");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Origin) -> Result<ExitCode> {
+    let status = |failed: bool| if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+    match invocation {
+        Invocation::Lint => {
+            let report = p.lint()?;
+            render::lint(&report, as_json);
+            Ok(status(report.errors > 0))
+        }
+        Invocation::Change { request, repair } => change(p, &request, repair, as_json, origin),
+        Invocation::FeatureGet { flag, environments } => {
+            let entities = environments.iter().map(|env| p.feature(env, &flag)).collect::<Result<Vec<_>>>()?;
+            if as_json {
+                render::json(&entities);
+            } else {
+                entities.iter().for_each(render::feature);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::FeatureList { pattern, environments } => {
+            let lists = environments.iter().map(|env| p.feature_list(env, &pattern)).collect::<Result<Vec<_>>>()?;
+            render::feature_lists(&lists, as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Status => {
+            let rows = p.status()?;
+            let behind = rows.iter().any(|r| r.behind);
+            render::status(&rows, behind, as_json);
+            Ok(status(behind))
+        }
+        Invocation::Log(filter) => {
+            render::log(&p.log(&filter)?, as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Eval(args) => eval(p, &args, as_json),
+        Invocation::Inspect(source) => {
+            let (snapshot, described) = load_snapshot(p, &source)?;
+            render::inspection(&Inspection::of(&snapshot, &p.trusted_keys()), &described, as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Snapshot { environment, audience, output } => {
+            let env = environment.unwrap_or_else(|| p.config.default_environment.clone());
+            p.config.environment(&env)?;
+            let (row, _) = p
+                .latest_snapshot(&env)?
+                .ok_or_else(|| Error::refused(format!("environment {env} has no version yet")))?;
+            let bytes = match audience {
+                AudienceKind::Browser => crate::audience::browser_snapshot(&row, p.signing_key())?,
+                AudienceKind::Server => row.snapshot,
+            };
+            match output {
+                Some(path) => crate::atomic_file::write_atomically(&path, &bytes)?,
+                None => std::io::stdout().lock().write_all(&bytes).context("cannot write standard output")?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Migrate { to } => {
+            let done = p.migrate_to(&to)?;
+            if as_json {
+                render::json(&done);
+            } else {
+                println!(
+                    "Copied {} versions and {} change-log entries from {} to {}.",
+                    done.versions, done.changes, done.from, done.to
+                );
+                println!("vexil.toml now says state = {:?}; the SQLite file is kept as a backup.", done.to);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Serve(args) => serve(p, args),
+        Invocation::Keygen { force } => {
+            let key = crate::keys::keygen(&p.config, force)?;
+            println!("Wrote {} (secret: keep it out of version control).", key.path.display());
+            println!("Public key {} is now trusted in vexil.toml; give it to SDKs as publicKeys.", key.public_key);
+            println!("Run `vexil publish` to sign every environment's snapshot.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn change(p: &mut Project, request: &Request, repair: bool, as_json: bool, origin: &Origin) -> Result<ExitCode> {
+    let published = match request {
+        Request::Publish { environments } => p.publish(environments, origin, repair)?,
+        other => p.apply(other, origin)?,
+    };
+    let failed = published.iter().any(|x| x.push_failed());
+    let flag = match request {
+        Request::Set { set, .. } => Some((set.flag.as_str(), "The feature flag value has been updated!".to_string())),
+        Request::Delete { flag, .. } => {
+            Some((flag.as_str(), format!("Feature flag {flag} has been removed; its YAML default applies.")))
+        }
+        _ => None,
+    };
+    match (flag, request) {
+        (Some((flag, headline)), _) => {
+            let entities = published
+                .iter()
+                .map(|x| p.feature(&x.environment, flag).map(|e| (e, x)))
+                .collect::<Result<Vec<_>>>()?;
+            render::change(&headline, &entities, as_json);
+        }
+        (None, Request::Rollback { to, .. }) => {
+            let x = published.first().ok_or_else(|| Error::io("rollback committed no version"))?;
+            if as_json {
+                render::json(x);
+            } else {
+                let to = match to {
+                    crate::plan::RollbackTo::Version(v) => *v,
+                    crate::plan::RollbackTo::StepsBack(n) => x.version - 1 - n,
+                };
+                println!("{}: v{} has the state of v{to}", x.environment, x.version);
+                render::pushes(x);
+            }
+            // A rollback that committed stands; a lagging target is reported, not fatal.
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, _) => render::published(&published, as_json),
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn load_snapshot(p: &mut Project, source: &SnapshotSource) -> Result<(Snapshot, String)> {
+    match source {
+        SnapshotSource::File(file) => {
+            let bytes = std::fs::read(file).map_err(|e| Error::io(format!("cannot read {}: {e}", file.display())))?;
+            let s = Snapshot::decode(&bytes, &p.trusted_keys())
+                .map_err(|e| Error::refused(format!("{}: {e}", file.display())))?;
+            Ok((s, file.display().to_string()))
+        }
+        SnapshotSource::Environment(env) => {
+            let env = env.clone().unwrap_or_else(|| p.config.default_environment.clone());
+            p.config.environment(&env)?;
+            let (_, s) = p
+                .latest_snapshot(&env)?
+                .ok_or_else(|| Error::refused(format!("environment {env} has no version yet; run `vexil publish`")))?;
+            Ok((s, format!("environment {env}")))
+        }
+    }
+}
+
+fn eval(p: &mut Project, args: &EvalArgs, as_json: bool) -> Result<ExitCode> {
+    let (snapshot, _) = load_snapshot(p, &args.source)?;
+    let now = args.now.unwrap_or_else(now_ms);
+    if args.batch {
+        let stdin = std::io::stdin();
+        let mut out = std::io::stdout().lock();
+        for (n, line) in stdin.lock().lines().enumerate() {
+            let line = line.context("cannot read standard input")?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let result = EvalRequest::from_json_line(&line)
+                .map(|r| decision_json(&r.evaluate(&snapshot, args.random.unwrap_or_else(random_draw), now)));
+            let line_out = result.unwrap_or_else(|e| serde_json::json!({"error": format!("line {}: {e}", n + 1)}));
+            writeln!(out, "{line_out}").context("cannot write standard output")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let flag = args.flag.clone().expect("required without --batch");
+    let properties: Vec<_> = args.properties.iter().map(|(k, v)| (k.clone(), property_value(v))).collect();
+    let request = EvalRequest {
+        flag: flag.clone(),
+        actors: args.actors.iter().map(|id| (id.clone(), properties.clone())).collect(),
+        random: args.random,
+        now: Some(now),
+    };
+    let d = request.evaluate(&snapshot, random_draw(), now);
+    if as_json {
+        let mut j = decision_json(&d);
+        j["flag"] = serde_json::json!(flag);
+        render::json(&j);
+    } else {
+        let who = if args.actors.is_empty() { "no actor".to_string() } else { args.actors.join(", ") };
+        println!(
+            "{flag} for {who}: {} ({}) at v{}",
+            if d.enabled { "enabled" } else { "disabled" },
+            d.reason,
+            d.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(p: &mut Project, args: args::ServeArgs) -> Result<ExitCode> {
+    let listen = args.listen.parse().map_err(|_| {
+        Error::usage(format!("--listen {:?}: expected ADDRESS:PORT, such as 127.0.0.1:8417", args.listen))
+    })?;
+    let mut options = crate::serve::ServeOptions::new(listen);
+    if let Some(www) = args.www {
+        if !www.join("index.html").is_file() {
+            return Err(Error::usage(format!(
+                "--www {}: no index.html there (it names the dashboard's files)",
+                www.display()
+            )));
+        }
+        options.www = Some(www);
+    }
+    options.package = args.package;
+    options.heartbeat = std::time::Duration::from_secs(args.heartbeat);
+    crate::serve::serve(p.config.clone(), options, |address| {
+        println!("vexil serve: http://{address}/ (dashboard), http://{address}/<environment>/latest.vxl, …/events");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn author(m: &ArgMatches) -> String {
+    if let Some(a) = m.try_get_one::<String>("author").ok().flatten() {
+        return a.clone();
+    }
+    if let Some((_, sub)) = m.subcommand() {
+        if let Some(a) = sub.try_get_one::<String>("author").ok().flatten() {
+            return a.clone();
+        }
+    }
+    if let Ok(a) = std::env::var("VEXIL_AUTHOR") {
+        if !a.is_empty() {
+            return a;
+        }
+    }
+    let git = |key: &str| {
+        std::process::Command::new("git")
+            .args(["config", "--get", key])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    match (git("user.name"), git("user.email")) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n,
+        (None, Some(e)) => e,
+        (None, None) => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn random_draw() -> f64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The command line as it would be typed, for the change log.
+fn shell_words(args: &[OsString]) -> String {
+    let mut out = vec!["vexil".to_string()];
+    for a in args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=.,:/@+".contains(c)) {
+            out.push(a.into_owned());
+        } else {
+            out.push(format!("'{}'", a.replace('\'', "'\\''")));
+        }
+    }
+    out.join(" ")
+}

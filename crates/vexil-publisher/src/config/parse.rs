@@ -1,0 +1,428 @@
+//! The TOML of `vexil.toml`, read into [`Config`]: unknown fields refused, and every
+//! refusal naming the environment, target or table at fault.
+
+use super::{
+    Config, EnvironmentConfig, PushTargetConfig, PushTargetKind, S3Target, ServePublic, StateConfig,
+    DEFAULT_LATEST_MAX_AGE,
+};
+use crate::error::{Error, Result};
+use crate::keys::decode_key;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vexil_core::{AudienceKind, Expr};
+
+/// First path segments of `vexil serve` that are not environments.
+const SERVE_ROUTES: &[&str] = &["api", "healthz", "pkg", "www"];
+
+/// Options of `feature set` that an environment switch must not shadow.
+const RESERVED: &[&str] = &[
+    "actors",
+    "random",
+    "user",
+    "project",
+    "group",
+    "namespace",
+    "repository",
+    "feature-group",
+    "force",
+    "json",
+    "author",
+    "env",
+    "match",
+    "help",
+    "version",
+    "project-dir",
+    "ignore-random-deprecation-check",
+    "ignore-feature-flag-consistency-check",
+    "ignore-production-check",
+    "all",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default = "default_definitions")]
+    definitions: Vec<PathBuf>,
+    #[serde(default = "default_state")]
+    state: String,
+    default_environment: Option<String>,
+    #[serde(default)]
+    signing: RawSigning,
+    #[serde(default)]
+    consistency: RawConsistency,
+    #[serde(default, rename = "environment")]
+    environments: Vec<RawEnvironment>,
+    #[serde(default)]
+    groups: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    production_check: Option<RawProductionCheck>,
+    #[serde(default)]
+    serve: RawServe,
+    #[serde(default)]
+    client_side: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    token: Option<String>,
+    public: Option<String>,
+}
+
+fn default_definitions() -> Vec<PathBuf> {
+    vec![PathBuf::from("config/feature_flags")]
+}
+
+fn default_state() -> String {
+    "sqlite:.vexil/state.db".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    key: Option<PathBuf>,
+    #[serde(default)]
+    public_keys: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsistency {
+    staging: Option<String>,
+    production: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: String,
+    #[serde(default, rename = "target")]
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Option<String>,
+    kind: String,
+    /// directory
+    path: Option<PathBuf>,
+    /// s3
+    bucket: Option<String>,
+    prefix: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    /// http
+    url: Option<String>,
+    /// Seconds CDNs may cache latest.vxl (s3 and http; immutable versions are cached for a year).
+    latest_max_age: Option<u32>,
+    /// `server` (every flag) or `browser` (client-side flags, ids hashed).
+    audience: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProductionCheck {
+    command: String,
+}
+
+/// Where an environment's snapshots are pushed.
+pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
+    let raw: Raw = toml::from_str(text).map_err(|e| Error::refused(e.to_string().trim_end().to_string()))?;
+    let state = parse_state(root, &raw.state)?;
+    let mut environments: Vec<EnvironmentConfig> = Vec::new();
+    for e in raw.environments {
+        let valid = !e.name.is_empty()
+            && e.name.as_bytes()[0].is_ascii_lowercase()
+            && e.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(Error::refused(format!(
+                "environment {:?}: names are lowercase letters, digits and dashes, starting with a letter (they become --{0} switches)",
+                e.name
+            )));
+        }
+        if SERVE_ROUTES.contains(&e.name.as_str()) {
+            return Err(Error::refused(format!(
+                "environment {:?}: the name is taken by a `vexil serve` route (/{0}/)",
+                e.name
+            )));
+        }
+        if RESERVED.contains(&e.name.as_str()) {
+            return Err(Error::refused(format!(
+                "environment {:?}: the name is taken by a `feature set` option",
+                e.name
+            )));
+        }
+        if environments.iter().any(|x| x.name == e.name) {
+            return Err(Error::refused(format!("environment {:?} is listed twice", e.name)));
+        }
+        let mut targets: Vec<PushTargetConfig> = Vec::new();
+        for (i, t) in e.targets.into_iter().enumerate() {
+            let name =
+                t.name.clone().unwrap_or_else(|| if i == 0 { "local".into() } else { format!("target{}", i + 1) });
+            if targets.iter().any(|x| x.name == name) {
+                return Err(Error::refused(format!("environment {:?}: two targets are called {name:?}", e.name)));
+            }
+            let audience = match t.audience.as_deref() {
+                None => AudienceKind::Server,
+                Some(a) => AudienceKind::from_name(a).ok_or_else(|| {
+                    Error::refused(format!(
+                        "environment {:?}, target {name:?}: audience {a:?} (expected \"server\" or \"browser\")",
+                        e.name
+                    ))
+                })?,
+            };
+            let kind = target_kind(root, &e.name, &name, t)?;
+            targets.push(PushTargetConfig { name, kind, audience });
+        }
+        environments.push(EnvironmentConfig { name: e.name, targets });
+    }
+    if environments.is_empty() {
+        return Err(Error::refused("no [[environment]] is defined"));
+    }
+    let has = |name: &str| environments.iter().any(|e| e.name == name);
+    let default_environment = match raw.default_environment {
+        Some(d) if has(&d) => d,
+        Some(d) => return Err(Error::refused(format!("default_environment {d:?} is not a defined environment"))),
+        None if has("production") => "production".into(),
+        None => environments.last().map(|e| e.name.clone()).unwrap_or_default(),
+    };
+    let pick = |given: Option<String>, fallback: &str, role: &str| -> Result<Option<String>> {
+        match given {
+            Some(g) if has(&g) => Ok(Some(g)),
+            Some(g) => Err(Error::refused(format!("[consistency] {role} = {g:?} is not a defined environment"))),
+            None => Ok(has(fallback).then(|| fallback.to_string())),
+        }
+    };
+    let staging = pick(raw.consistency.staging, "staging", "staging")?;
+    let production = pick(raw.consistency.production, "production", "production")?;
+
+    let mut groups = BTreeMap::new();
+    for (name, value) in raw.groups {
+        if !crate::definitions::valid_name(&name) {
+            return Err(Error::refused(format!("group {name:?}: group names match ^[a-z0-9]+(_[a-z0-9]+)*$")));
+        }
+        let json = match value {
+            toml::Value::String(text) => {
+                serde_json::from_str(&text).map_err(|e| Error::refused(format!("group {name:?}: not JSON: {e}")))?
+            }
+            other => serde_json::to_value(other).map_err(|e| Error::refused(format!("group {name:?}: {e}")))?,
+        };
+        let expr = Expr::from_json(&json).map_err(|e| Error::refused(format!("group {name:?}: {e}")))?;
+        groups.insert(name, expr);
+    }
+
+    for pattern in &raw.client_side {
+        let valid = !pattern.is_empty()
+            && pattern.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*');
+        if !valid {
+            return Err(Error::refused(format!(
+                "client_side: {pattern:?} is neither a flag name nor a pattern (lowercase letters, digits, `_`, and `*` for any run of them)"
+            )));
+        }
+    }
+
+    let mut public_keys = Vec::new();
+    for k in &raw.signing.public_keys {
+        public_keys.push(decode_key(k).map_err(|e| Error::refused(format!("[signing] public_keys: {e}")))?);
+    }
+    Ok(Config {
+        root: root.to_path_buf(),
+        definitions: raw.definitions,
+        state,
+        environments,
+        default_environment,
+        staging,
+        production,
+        groups,
+        signing_key: raw.signing.key.map(|k| root.join(k)),
+        public_keys,
+        production_check: raw.production_check.map(|p| p.command),
+        serve_token: raw.serve.token.filter(|t| !t.is_empty()),
+        serve_public: match raw.serve.public.as_deref() {
+            None | Some("all") => ServePublic::All,
+            Some("browser") => ServePublic::Browser,
+            Some(other) => {
+                return Err(Error::refused(format!("[serve] public = {other:?}: expected \"all\" or \"browser\"")))
+            }
+        },
+        client_side: raw.client_side,
+    })
+}
+
+/// Reads one `[[environment.target]]`, refusing fields its kind does not take: a stray
+/// `bucket` on a directory target is a mistake worth naming, not ignoring.
+fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Result<PushTargetKind> {
+    let at = |msg: String| Error::refused(format!("environment {environment:?}, target {name:?}: {msg}"));
+    let given: Vec<&str> = [
+        ("path", t.path.is_some()),
+        ("bucket", t.bucket.is_some()),
+        ("prefix", t.prefix.is_some()),
+        ("endpoint", t.endpoint.is_some()),
+        ("region", t.region.is_some()),
+        ("access_key_id", t.access_key_id.is_some()),
+        ("secret_access_key", t.secret_access_key.is_some()),
+        ("url", t.url.is_some()),
+        ("latest_max_age", t.latest_max_age.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    let allowed: &[&str] = match t.kind.as_str() {
+        "directory" => &["path"],
+        "s3" => &["bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key", "latest_max_age"],
+        "http" => &["url", "latest_max_age"],
+        other => return Err(at(format!("unknown kind {other:?} (expected \"directory\", \"s3\" or \"http\")"))),
+    };
+    if let Some(field) = given.iter().find(|f| !allowed.contains(f)) {
+        return Err(at(format!("a {} target takes no `{field}` (it takes {})", t.kind, allowed.join(", "))));
+    }
+    let latest_max_age = t.latest_max_age.unwrap_or(DEFAULT_LATEST_MAX_AGE);
+    Ok(match t.kind.as_str() {
+        "directory" => PushTargetKind::Directory {
+            path: root.join(t.path.ok_or_else(|| at("a directory target needs `path`".into()))?),
+        },
+        "s3" => {
+            let bucket = t.bucket.filter(|b| !b.is_empty()).ok_or_else(|| at("an s3 target needs `bucket`".into()))?;
+            if let Some(endpoint) = &t.endpoint {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(at(format!("endpoint {endpoint:?}: expected an http:// or https:// URL")));
+                }
+            }
+            PushTargetKind::S3(S3Target {
+                bucket,
+                prefix: t.prefix.unwrap_or_default().trim_matches('/').to_string(),
+                endpoint: t.endpoint,
+                region: t.region,
+                access_key_id: t.access_key_id,
+                secret_access_key: t.secret_access_key,
+                latest_max_age,
+            })
+        }
+        _ => {
+            let url = t.url.ok_or_else(|| at("an http target needs `url`".into()))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(at(format!("url {url:?}: expected an http:// or https:// URL")));
+            }
+            PushTargetKind::Http { url: url.trim_end_matches('/').to_string(), latest_max_age }
+        }
+    })
+}
+
+/// Parses `state`: `sqlite:<path>` (relative to the project) or a PostgreSQL URL.
+pub fn parse_state(root: &Path, state: &str) -> Result<StateConfig> {
+    if state.starts_with("postgres://") || state.starts_with("postgresql://") {
+        return Ok(StateConfig::Postgres(state.to_string()));
+    }
+    match state.split_once(':') {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StateConfig::Sqlite(root.join(path))),
+        _ => Err(Error::refused(format!(
+            "state = {state:?}: expected \"sqlite:<path>\" or \"postgres://user@host:port/database\""
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn template_parses_with_gitlab_defaults() {
+        let c = Config::parse(Path::new("/p"), &template()).unwrap();
+        assert_eq!(c.environment_names(), GITLAB_ENVIRONMENTS);
+        assert_eq!(c.default_environment, "production");
+        assert_eq!((c.staging.as_deref(), c.production.as_deref()), (Some("staging"), Some("production")));
+        assert_eq!(c.state, StateConfig::Sqlite(PathBuf::from("/p/.vexil/state.db")));
+        assert!(c.groups.contains_key("gitlab_team_members"));
+        assert_eq!(
+            c.environments[5].targets[0].kind,
+            PushTargetKind::Directory { path: PathBuf::from("/p/public/production") }
+        );
+    }
+
+    #[test]
+    fn object_and_http_targets() {
+        let text = r#"
+state = "postgres://vexil@db.internal:5432/flags"
+[[environment]]
+name = "production"
+[[environment.target]]
+name = "r2"
+kind = "s3"
+bucket = "flags"
+prefix = "/production/"
+endpoint = "https://acct.r2.cloudflarestorage.com"
+region = "auto"
+[[environment.target]]
+name = "origin"
+kind = "http"
+url = "https://origin.example.com/flags/production/"
+latest_max_age = 30
+"#;
+        let c = Config::parse(Path::new("/p"), text).unwrap();
+        assert_eq!(c.state, StateConfig::Postgres("postgres://vexil@db.internal:5432/flags".into()));
+        let targets = &c.environments[0].targets;
+        assert_eq!(
+            targets[0].kind,
+            PushTargetKind::S3(S3Target {
+                bucket: "flags".into(),
+                prefix: "production".into(),
+                endpoint: Some("https://acct.r2.cloudflarestorage.com".into()),
+                region: Some("auto".into()),
+                access_key_id: None,
+                secret_access_key: None,
+                latest_max_age: DEFAULT_LATEST_MAX_AGE,
+            })
+        );
+        assert_eq!(
+            targets[1].kind,
+            PushTargetKind::Http { url: "https://origin.example.com/flags/production".into(), latest_max_age: 30 }
+        );
+    }
+
+    #[test]
+    fn client_side_patterns() {
+        for (pattern, name, matches) in [
+            ("checkout_*", "checkout_redesign", true),
+            ("checkout_*", "checkout_", true),
+            ("checkout_*", "new_checkout", false),
+            ("*_banner", "promo_banner", true),
+            ("*_banner", "promo_banner_2", false),
+            ("new_*_bar", "new_navigation_bar", true),
+            ("new_*_bar", "new_bar", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+            ("*", "anything", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(glob_matches(pattern, name), matches, "{pattern} ~ {name}");
+        }
+    }
+
+    #[test]
+    fn refuses_with_the_field_named() {
+        for (text, needle) in [
+            ("[[environment]]\nname = \"Prod\"\n", "\"Prod\""),
+            ("[[environment]]\nname = \"actors\"\n", "taken"),
+            ("state = \"mysql:x\"\n[[environment]]\nname = \"a\"\n", "state"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"ftp\"\n", "unknown kind"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"s3\"\n", "target \"local\": an s3 target needs `bucket`"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"directory\"\npath = \"p\"\nbucket = \"b\"\n", "takes no `bucket`"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"http\"\nurl = \"ftp://x\"\n", "expected an http:// or https:// URL"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"127.0.0.1:3900\"\n", "endpoint"),
+            ("[[environment]]\nname = \"a\"\n[[environment.target]]\nkind = \"http\"\n", "needs `url`"),
+            ("state = \"postgres\"\n[[environment]]\nname = \"a\"\n", "postgres://"),
+            ("[[environment]]\nname = \"a\"\n[groups]\nx = { Nope = [] }\n", "unknown function"),
+            ("bogus = 1\n", "unknown field"),
+            ("default_environment = \"x\"\n[[environment]]\nname = \"a\"\n", "default_environment"),
+        ] {
+            let err = Config::parse(Path::new("/p"), text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+}

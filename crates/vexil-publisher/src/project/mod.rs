@@ -1,0 +1,374 @@
+//! A flags project: `vexil.toml`, the definitions, the state database, the signing key — and
+//! the I/O shell around the planning layer. Every change, whichever entry point asks for it,
+//! goes through [`Project::apply`]: refusals that need no state first, then each target is
+//! checked, then one write transaction reads the state, asks [`crate::plan::plan`] for a
+//! plan, encodes and signs its versions and stores them with their change records; then the
+//! new versions are pushed.
+//!
+//! - [`init`]: `vexil init`;
+//! - [`migrate`]: `vexil migrate`, SQLite to PostgreSQL;
+//! - [`read`]: what the state says, as typed reports (a flag as GitLab's API shows it, the
+//!   list, the log, each target's status).
+
+mod init;
+mod migrate;
+mod read;
+#[cfg(test)]
+mod tests;
+
+pub use init::init;
+pub use migrate::Migrated;
+pub use read::{FeatureList, StatusRow};
+
+use crate::config::{self, Config, PushTargetConfig};
+use crate::definitions::{self, Definitions};
+use crate::error::{Error, Result};
+use crate::keys::{encode_key, load_key};
+use crate::plan::{self, Inputs, Plan, Request, RollbackTo, SetOptions, SetRequest};
+use crate::push::{PushOutcome, PushTarget};
+use crate::store::{Change, Store, VersionRow, WriteTx};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vexil_core::{encode, SigningKey, Snapshot};
+
+/// Who makes a change, with which command, when.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// The author.
+    pub author: String,
+    /// The exact command.
+    pub command: String,
+    /// When, in ms since the epoch.
+    pub at: i64,
+}
+
+/// An open project.
+pub struct Project {
+    /// The configuration.
+    pub config: Config,
+    /// The definitions (check `problems` before publishing).
+    pub definitions: Definitions,
+    store: Box<dyn Store + Send>,
+    signing_key: Option<SigningKey>,
+}
+
+/// The result of a change in one environment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    /// The environment.
+    pub environment: String,
+    /// The new version.
+    pub version: u64,
+    /// What happened to each target.
+    pub pushes: Vec<PushReport>,
+}
+
+impl Published {
+    /// Whether a push failed (the target is behind until the next `vexil publish`).
+    pub fn push_failed(&self) -> bool {
+        self.pushes.iter().any(|r| matches!(r.result, PushResult::Failed { .. }))
+    }
+}
+
+/// One target's push.
+#[derive(Clone, Debug, Serialize)]
+pub struct PushReport {
+    /// The target.
+    pub target: String,
+    /// Its outcome, or the error.
+    #[serde(flatten)]
+    pub result: PushResult,
+}
+
+/// A push's outcome, serialisable.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum PushResult {
+    /// Done.
+    Ok(PushOutcome),
+    /// Failed; the target is behind until the next `vexil publish`.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// How long a writer waits for another before giving up (`VEXIL_LOCK_TIMEOUT`, seconds).
+pub fn lock_timeout() -> Duration {
+    std::env::var("VEXIL_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map_or(Duration::from_secs(30), Duration::from_secs_f64)
+}
+
+/// Finds the project containing `start`: the nearest directory upwards with a `vexil.toml`.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    start.ancestors().find(|d| d.join(config::FILE).is_file()).map(Path::to_path_buf)
+}
+
+impl Project {
+    /// Opens the project at `root`.
+    pub fn open(root: &Path) -> Result<Project> {
+        let config = Config::load(root)?;
+        let definitions = definitions::load(root, &config.definitions);
+        let store = crate::store::open(&config.state, lock_timeout())?;
+        let signing_key = match &config.signing_key {
+            None => None,
+            Some(path) => Some(load_key(path)?),
+        };
+        Project::with_store(config, definitions, store, signing_key)
+    }
+
+    /// A project over `store`, whatever `config.state` says (an in-memory store in tests).
+    pub fn with_store(
+        config: Config,
+        definitions: Definitions,
+        store: Box<dyn Store + Send>,
+        signing_key: Option<SigningKey>,
+    ) -> Result<Project> {
+        if let Some(key) = &signing_key {
+            if !config.public_keys.is_empty() && !config.public_keys.contains(&key.public_key()) {
+                return Err(Error::refused(format!(
+                    "vexil.toml: [signing] public_keys does not list the public key of {} ({}); SDKs would refuse its snapshots",
+                    config.signing_key.as_deref().unwrap_or(Path::new("?")).display(),
+                    encode_key(&key.public_key())
+                )));
+            }
+        }
+        Ok(Project { config, definitions, store, signing_key })
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut dyn Store {
+        self.store.as_mut()
+    }
+
+    /// The key snapshots are signed with, if one is configured.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.signing_key.as_ref()
+    }
+
+    /// Keys snapshots must be signed with (empty: signatures are not required).
+    pub fn trusted_keys(&self) -> Vec<[u8; 32]> {
+        let mut keys = self.config.public_keys.clone();
+        if let Some(k) = &self.signing_key {
+            if !keys.contains(&k.public_key()) {
+                keys.push(k.public_key());
+            }
+        }
+        keys
+    }
+
+    fn target_configs(&self, environment: &str) -> Vec<PushTargetConfig> {
+        self.config.environments.iter().filter(|e| e.name == environment).flat_map(|e| e.targets.clone()).collect()
+    }
+
+    /// The targets of `environment`.
+    pub fn targets(&self, environment: &str) -> Result<Vec<PushTarget>> {
+        self.target_configs(environment)
+            .into_iter()
+            .map(|t| PushTarget::new(environment, t, self.signing_key.clone()))
+            .collect()
+    }
+
+    /// The snapshot of `environment` at its newest version.
+    pub fn latest_snapshot(&mut self, environment: &str) -> Result<Option<(VersionRow, Snapshot)>> {
+        let Some(row) = self.store.latest(environment)? else { return Ok(None) };
+        let snapshot = row.decode().map_err(|e| e.context(self.store.describe()))?;
+        Ok(Some((row, snapshot)))
+    }
+
+    /// The persisted state of `environment` at its newest version.
+    pub fn persisted(&mut self, environment: &str) -> Result<plan::Persisted> {
+        Ok(self.latest_snapshot(environment)?.map(|(_, s)| plan::persisted_of(&s)).unwrap_or_default())
+    }
+
+    /// Checks that every target of `environments` can take a push and holds only what the
+    /// database published.
+    pub fn check_targets(&mut self, environments: &[String]) -> Result<()> {
+        for env in environments {
+            for t in self.targets(env)? {
+                t.check(self.store.as_mut())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `request`: every environment it names changes, or none does; then pushes.
+    /// This is the one path by which the CLI, the HTTP API, chat and rollouts change flags.
+    pub fn apply(&mut self, request: &Request, origin: &Origin) -> Result<Vec<Published>> {
+        self.apply_pushing(request, origin, false)
+    }
+
+    fn apply_pushing(&mut self, request: &Request, origin: &Origin, repair: bool) -> Result<Vec<Published>> {
+        plan::precheck(request, &self.config, &self.definitions)?;
+        if let Request::Rollback { environment, to } = request {
+            // The version must exist before targets are touched or checked.
+            let latest = self.store.latest(environment)?.map_or(0, |r| r.version);
+            let version = plan::rollback_version(environment, *to, latest)?;
+            if self.store.version(environment, version)?.is_none() {
+                return Err(plan::no_such_version(environment, version, latest));
+            }
+        }
+        let written = plan::environments_written(request, &self.config)?;
+        if !repair {
+            self.check_targets(&written)?;
+        }
+        if let Some(check) = plan::production_check(request, &self.config)? {
+            run_production_check(check, &self.config.root)?;
+        }
+        let committed = self.commit(request, origin)?;
+        let mut out = Vec::new();
+        for env in written {
+            let version = committed.iter().find(|(e, _)| *e == env).map(|(_, v)| *v);
+            // A publish that changed nothing in an environment still brings its targets up.
+            if version.is_none() && !matches!(request, Request::Publish { .. }) {
+                continue;
+            }
+            let pushes = self.push(&env, repair);
+            let version = match version {
+                Some(v) => v,
+                None => self.store.latest(&env)?.map_or(0, |r| r.version),
+            };
+            out.push(Published { environment: env, version, pushes });
+        }
+        Ok(out)
+    }
+
+    /// One transaction: the state read, the plan made and every version it holds encoded,
+    /// signed and stored with its change records. Nothing is written unless all succeed.
+    fn commit(&mut self, request: &Request, origin: &Origin) -> Result<Vec<(String, u64)>> {
+        let Project { config, definitions, store, signing_key } = self;
+        let mut committed = Vec::new();
+        store.write(&mut |tx| {
+            let heads = read_heads(tx, config)?;
+            let rollback_source = match request {
+                Request::Rollback { environment, to } => {
+                    let latest = heads.get(environment).map_or(0, Snapshot::version);
+                    let version = plan::rollback_version(environment, *to, latest)?;
+                    tx.version(environment, version)?.map(|row| row.decode()).transpose()?
+                }
+                _ => None,
+            };
+            let inputs = Inputs {
+                config,
+                definitions,
+                heads: &heads,
+                signer: signing_key.as_ref().map(SigningKey::public_key),
+                rollback_source: rollback_source.as_ref(),
+                published_at: origin.at,
+            };
+            let plan = plan::plan(request, &inputs)?;
+            committed = store_plan(tx, plan, signing_key.as_ref(), origin)?;
+            Ok(())
+        })?;
+        Ok(committed)
+    }
+
+    /// Pushes `environment` to each of its targets; failures leave a target behind (as
+    /// `vexil status` reports) until the next `vexil publish`.
+    pub fn push(&mut self, environment: &str, repair: bool) -> Vec<PushReport> {
+        self.target_configs(environment)
+            .into_iter()
+            .map(|c| PushReport {
+                target: c.name.clone(),
+                result: match PushTarget::new(environment, c, self.signing_key.clone())
+                    .and_then(|t| t.push(self.store.as_mut(), repair))
+                {
+                    Ok(o) => PushResult::Ok(o),
+                    Err(e) => PushResult::Failed { error: e.to_string() },
+                },
+            })
+            .collect()
+    }
+
+    /// `feature set`: applies `set` to each of `environments` (chatops order), atomically.
+    pub fn feature_set(
+        &mut self,
+        set: &SetRequest,
+        environments: &[String],
+        options: &SetOptions,
+        origin: &Origin,
+    ) -> Result<Vec<Published>> {
+        let request = Request::Set { set: set.clone(), environments: environments.to_vec(), options: options.clone() };
+        self.apply(&request, origin)
+    }
+
+    /// `feature delete`: un-persists the flag in each environment (its YAML default applies
+    /// again). Idempotent, as GitLab's `DELETE /features/:name`.
+    pub fn feature_delete(&mut self, flag: &str, environments: &[String], origin: &Origin) -> Result<Vec<Published>> {
+        self.apply(&Request::Delete { flag: flag.to_string(), environments: environments.to_vec() }, origin)
+    }
+
+    /// `vexil publish`: merges the current definitions, groups and signing key into every
+    /// environment (or those named), publishing a version only where the result differs;
+    /// then brings every target up to date (with `repair`, rewriting what they hold).
+    pub fn publish(&mut self, environments: &[String], origin: &Origin, repair: bool) -> Result<Vec<Published>> {
+        self.apply_pushing(&Request::Publish { environments: environments.to_vec() }, origin, repair)
+    }
+
+    /// `vexil rollback`: publishes a new version of `environment` whose persisted state
+    /// equals that of an earlier one. History is never rewritten.
+    pub fn rollback(&mut self, environment: &str, to: RollbackTo, origin: &Origin) -> Result<Published> {
+        let request = Request::Rollback { environment: environment.to_string(), to };
+        self.apply(&request, origin)?
+            .pop()
+            .ok_or_else(|| Error::io(format!("rollback of {environment} committed no version")))
+    }
+}
+
+/// Every environment's newest snapshot, as of the transaction.
+fn read_heads(tx: &mut dyn WriteTx, config: &Config) -> Result<BTreeMap<String, Snapshot>> {
+    let mut heads = BTreeMap::new();
+    for env in &config.environments {
+        if let Some(row) = tx.latest(&env.name)? {
+            heads.insert(env.name.clone(), row.decode()?);
+        }
+    }
+    Ok(heads)
+}
+
+/// Encodes, signs and stores a plan's versions and change records.
+fn store_plan(
+    tx: &mut dyn WriteTx,
+    plan: Plan,
+    key: Option<&SigningKey>,
+    origin: &Origin,
+) -> Result<Vec<(String, u64)>> {
+    let mut committed = Vec::new();
+    for planned in &plan.versions {
+        let env = planned.environment();
+        let refused = |e: vexil_core::EncodeError| Error::refused(format!("environment {env}: {e}"));
+        tx.insert_version(&VersionRow {
+            environment: env.to_string(),
+            version: planned.version(),
+            published_at: origin.at,
+            author: origin.author.clone(),
+            snapshot: encode(&planned.server, key).map_err(refused)?,
+            browser_snapshot: Some(encode(&planned.browser, key).map_err(refused)?),
+        })?;
+        committed.push((env.to_string(), planned.version()));
+    }
+    for record in plan.changes {
+        let version = committed.iter().find(|(e, _)| *e == record.environment).map_or(0, |(_, v)| *v);
+        tx.insert_change(&Change::new(record, version, origin))?;
+    }
+    Ok(committed)
+}
+
+fn run_production_check(command: &str, root: &Path) -> Result<()> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(root)
+        .status()
+        .map_err(|e| Error::io(format!("production check `{command}`: {e}")))?;
+    if !status.success() {
+        return Err(Error::refused(format!(
+            "Unable to proceed due to production check failure (`{command}` exited with {status}). If you absolutely must change the state of this feature flag, confirm with the on-call and use --ignore-production-check."
+        )));
+    }
+    Ok(())
+}

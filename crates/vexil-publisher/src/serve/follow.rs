@@ -1,0 +1,120 @@
+//! Following the database: one thread wakes when a version may have committed — on
+//! PostgreSQL's NOTIFY, or when SQLite's `data_version` moves — loads every version newer
+//! than what is served, and announces each in order.
+
+use super::announce::{all_environments_data, announcement};
+use super::{etag, Head, Shared};
+use crate::config::StateConfig;
+use crate::error::{Error, Result};
+use crate::project::lock_timeout;
+use crate::store::{self, Listener, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loads what is committed now, then follows the database on its own thread.
+pub(super) fn start(shared: &Arc<Shared>, poll: Duration) -> Result<()> {
+    let mut follower = Follower::open(shared, poll)?;
+    follower.catch_up(shared)?;
+    std::thread::Builder::new()
+        .name("vexil-follow".into())
+        .spawn({
+            let shared = shared.clone();
+            move || follower.run(&shared)
+        })
+        .map_err(|e| Error::io(format!("cannot start the database follower: {e}")))?;
+    Ok(())
+}
+
+enum Wake {
+    Poll,
+    Listen(Box<Listener>),
+}
+
+pub(super) struct Follower {
+    store: Box<dyn Store + Send>,
+    wake: Wake,
+    poll: Duration,
+    /// A catch-up failed: look at the heads again even if nothing new was committed.
+    behind: bool,
+}
+
+impl Follower {
+    fn open(shared: &Shared, poll: Duration) -> Result<Follower> {
+        let store = store::open(&shared.config.state, lock_timeout())?;
+        let wake = match &shared.config.state {
+            StateConfig::Sqlite(_) => Wake::Poll,
+            StateConfig::Postgres(url) => Wake::Listen(Box::new(Listener::open(url)?)),
+        };
+        Ok(Follower { store, wake, poll, behind: false })
+    }
+
+    fn run(mut self, shared: &Shared) {
+        loop {
+            let woke = match &mut self.wake {
+                Wake::Poll => {
+                    std::thread::sleep(self.poll);
+                    match self.store.may_have_changed() {
+                        Ok(false) if !self.behind => continue,
+                        other => other.map(drop),
+                    }
+                }
+                // The timeout is a safety net: a notification lost with a dropped connection
+                // is found by the next look at the heads.
+                Wake::Listen(listener) => listener.wait(Duration::from_secs(2)).map(drop),
+            };
+            let caught_up = woke.and_then(|()| self.catch_up(shared));
+            self.behind = caught_up.is_err();
+            if let Err(e) = caught_up {
+                eprintln!("vexil serve: {e}; reconnecting");
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(again) = Follower::open(shared, self.poll) {
+                    self = again;
+                }
+            }
+        }
+    }
+
+    /// Loads every version newer than what is served, announcing each in order.
+    fn catch_up(&mut self, shared: &Shared) -> Result<()> {
+        for (environment, newest) in self.store.heads()? {
+            let Some(sender) = shared.events.get(&environment) else { continue };
+            let head = shared.heads.read().expect("heads lock").get(&environment).cloned();
+            let known = head.as_ref().map_or(0, |h| h.version);
+            if newest <= known {
+                continue;
+            }
+            // A server that starts (or an environment published for the first time) serves
+            // the newest version; versions before it were never announced, so only it is.
+            let rows = match &head {
+                Some(_) => self.store.versions_after(&environment, known)?,
+                None => self.store.latest(&environment)?.into_iter().collect(),
+            };
+            let mut previous = head;
+            for row in rows {
+                let snapshot = row.decode().map_err(|e| e.context(self.store.describe()))?;
+                let state = snapshot.to_environment();
+                let changed = match &previous {
+                    Some(p) => state.changed_since(&p.state),
+                    None => state.flags.keys().cloned().collect(),
+                };
+                // Versions committed before vexil stored browser snapshots have none; their
+                // browser routes answer 404 until the next version.
+                let browser = row.browser_snapshot.as_ref().map(|b| (etag(b), axum::body::Bytes::from(b.clone())));
+                let next = Arc::new(Head {
+                    version: row.version,
+                    etag: etag(&row.snapshot),
+                    bytes: row.snapshot.into(),
+                    state,
+                    browser,
+                });
+                shared.heads.write().expect("heads lock").insert(environment.clone(), next.clone());
+                // Sending with no subscriber is fine (at startup there are none). An
+                // environment's first version is announced too: a page may already follow it.
+                let _ = sender.send(announcement(&next, &changed, previous.as_ref().map(|p| &p.state)));
+                let _ = shared.all_events.send(all_environments_data(&environment, &next, &changed));
+                previous = Some(next);
+            }
+        }
+        Ok(())
+    }
+}

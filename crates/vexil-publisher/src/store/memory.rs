@@ -1,0 +1,165 @@
+//! State in memory, for tests of the planning layer's shell and of everything above the
+//! store: the same transactional contract as the databases (a write sees a consistent state
+//! and commits whole or not at all; writers serialize), without a file or a server. Clones
+//! share one state, as two connections to one database do.
+
+use super::{Change, LogFilter, Store, VersionRow, WriteTx};
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An in-memory state database.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+    /// Commits seen by `may_have_changed`.
+    seen: Option<u64>,
+}
+
+#[derive(Clone, Default)]
+struct State {
+    versions: BTreeMap<(String, u64), VersionRow>,
+    changes: Vec<Change>,
+    pushes: BTreeMap<(String, String), u64>,
+    commits: u64,
+}
+
+impl State {
+    fn latest(&self, environment: &str) -> Option<VersionRow> {
+        self.versions_of(environment).next_back().cloned()
+    }
+
+    fn versions_of<'a>(&'a self, environment: &'a str) -> impl DoubleEndedIterator<Item = &'a VersionRow> + 'a {
+        self.versions.range((environment.to_string(), 0)..=(environment.to_string(), u64::MAX)).map(|(_, v)| v)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while writing leaves nothing half-done: writes go to a copy.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl WriteTx for State {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        Ok(State::latest(self, environment))
+    }
+
+    fn insert_version(&mut self, row: &VersionRow) -> Result<()> {
+        let next = State::latest(self, &row.environment).map_or(1, |r| r.version + 1);
+        if row.version != next {
+            return Err(Error::io(format!(
+                "memory store: version {} of {} is not the next one ({next})",
+                row.version, row.environment
+            )));
+        }
+        self.versions.insert((row.environment.clone(), row.version), row.clone());
+        Ok(())
+    }
+
+    fn insert_change(&mut self, change: &Change) -> Result<()> {
+        let id = self.changes.last().map_or(1, |c| c.id + 1);
+        self.changes.push(Change { id, ..change.clone() });
+        Ok(())
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        Ok(self.versions_of(environment).filter(|v| v.version > after).cloned().collect())
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        Ok(self.versions.get(&(environment.to_string(), version)).cloned())
+    }
+
+    fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()> {
+        self.pushes.insert((environment.to_string(), target.to_string()), version);
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>> {
+        Ok(self.lock().latest(environment))
+    }
+
+    fn heads(&mut self) -> Result<Vec<(String, u64)>> {
+        let state = self.lock();
+        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
+        for (environment, version) in state.versions.keys() {
+            heads.insert(environment.clone(), *version);
+        }
+        Ok(heads.into_iter().collect())
+    }
+
+    fn may_have_changed(&mut self) -> Result<bool> {
+        let commits = self.lock().commits;
+        Ok(self.seen.replace(commits) != Some(commits))
+    }
+
+    fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>> {
+        self.lock().version(environment, version)
+    }
+
+    fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
+        self.lock().versions_after(environment, after)
+    }
+
+    fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>> {
+        let state = self.lock();
+        let matching = state.changes.iter().rev().filter(|c| {
+            filter.environment.as_ref().is_none_or(|e| *e == c.environment)
+                && filter.flag.as_ref().is_none_or(|f| c.flag.as_ref() == Some(f))
+                && filter.after_id.is_none_or(|after| c.id > after)
+        });
+        Ok(matching.take(filter.limit.unwrap_or(usize::MAX)).cloned().collect())
+    }
+
+    fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let mut state = self.lock();
+        let mut tx = state.clone();
+        work(&mut tx)?;
+        tx.commits += 1;
+        *state = tx;
+        Ok(())
+    }
+
+    fn with_target_lock(
+        &mut self,
+        _environment: &str,
+        _target: &str,
+        work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()> {
+        self.write(work)
+    }
+
+    fn describe(&self) -> String {
+        "state in memory".to_string()
+    }
+
+    fn pushed(&mut self, environment: &str, target: &str) -> Result<u64> {
+        Ok(self.lock().pushes.get(&(environment.to_string(), target.to_string())).copied().unwrap_or(0))
+    }
+
+    fn all_versions(&mut self) -> Result<Vec<VersionRow>> {
+        Ok(self.lock().versions.values().cloned().collect())
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
+        let mut state = self.lock();
+        if !state.versions.is_empty() {
+            return Err(Error::refused("the memory store already holds versions; import into an empty one"));
+        }
+        for v in versions {
+            state.versions.insert((v.environment.clone(), v.version), v.clone());
+        }
+        state.changes = changes.to_vec();
+        state.commits += 1;
+        Ok(())
+    }
+}
