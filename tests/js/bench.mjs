@@ -1,4 +1,4 @@
-// The npm package's benchmarks (make bench-js), on workload W1 (../shared/bench/w1-gen.cjs:
+// The npm package's benchmarks (make bench-js), on workload W1 (crates/vexil-core/benches/support/w1.rs:
 // 1,000 flags, 10 allow-listed users and a 25% rollout each, 10,000 users, 1,000,000
 // pairs), through each library's public API, in one run:
 //   - ns per evaluation: vexil isEnabled, GrowthBook, unleash-client, flagd-core;
@@ -15,9 +15,9 @@ import { Miniflare } from 'miniflare';
 
 const repo = new URL('../../', import.meta.url);
 const w1 = new URL('target/w1/', repo);
-if (!existsSync(new URL('spec.json', w1))) execFileSync('node', [new URL('../shared/bench/w1-gen.cjs', repo).pathname, w1.pathname], { stdio: 'inherit' });
-if (!existsSync(new URL('w1.vxl', w1))) {
-  execFileSync('cargo', ['run', '--quiet', '--release', '-p', 'vexil-core', '--all-features', '--example', 'w1_snapshot', '--', w1.pathname], { cwd: repo.pathname, stdio: 'inherit' });
+// Generated once by the workload's own generator, which the Rust benchmarks share.
+if (!existsSync(new URL('w1.vxl', w1)) || !existsSync(new URL('flagd.json', w1))) {
+  execFileSync('cargo', ['run', '--quiet', '--release', '-p', 'vexil-core', '--all-features', '--example', 'w1', '--', w1.pathname], { cwd: repo.pathname, stdio: 'inherit' });
 }
 const spec = JSON.parse(readFileSync(new URL('spec.json', w1), 'utf8'));
 const raw = readFileSync(new URL('pairs.bin', w1));
@@ -137,7 +137,7 @@ for (const dir of ['src', 'dist']) {
   for (const f of readdirSync(new URL(dir, pkgDir))) {
     const file = new URL(`${dir}/${f}`, pkgDir);
     if (f.endsWith('.wasm')) pkgModules.push({ type: 'CompiledWasm', path: `/w/pkg/${dir}/${f}`, contents: readFileSync(file) });
-    else if (f.endsWith('.js') && !f.startsWith('openfeature')) pkgModules.push({ type: 'ESModule', path: `/w/pkg/${dir}/${f}`, contents: readFileSync(file, 'utf8') });
+    else if (f.endsWith('.js') && !/^openfeature-(web|server)\.js$/.test(f)) pkgModules.push({ type: 'ESModule', path: `/w/pkg/${dir}/${f}`, contents: readFileSync(file, 'utf8') });
   }
 }
 pkgModules.push({ type: 'Data', path: '/w/w1.vxl', contents: bytes });
@@ -151,7 +151,7 @@ results.workerd_baseline_ms = cold[2][0];
 
 // What the browser entry downloads.
 const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(new URL(f, pkgDir)), { level: 9 }).length, 0);
-const browserFiles = ['src/browser.js', 'src/core.js', 'dist/vexil.js', 'dist/host.js', 'dist/vexil_bg.wasm'];
+const browserFiles = ['src/browser.js', 'src/sdk.js', 'src/boundary.js', 'src/tables.js', 'src/snapshot.js', 'src/bootstrap.js', 'src/client.js', 'src/sse.js', 'src/openfeature-shared.js', 'dist/vexil.js', 'dist/host.js', 'dist/vexil_bg.wasm'];
 results.browser_gzip = gz(browserFiles);
 results.verifier_gzip = gz(['dist/verify.js', 'dist/verify_bg.wasm']);
 results.wasm_bytes = statSync(new URL('dist/vexil_bg.wasm', pkgDir)).size;

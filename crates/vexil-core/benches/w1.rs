@@ -1,15 +1,16 @@
-//! Workload W1 (shared/bench): 1,000 flags, each with 10 allow-listed users and a 25%
+//! Workload W1 (support/w1.rs): 1,000 flags, each with 10 allow-listed users and a 25%
 //! percentage-of-actors rollout; 10,000 users; 1,000,000 (flag, user) pairs. vexil-core
 //! against unleash-yggdrasil evaluating the same workload as Unleash strategies, in one run.
 //!
-//!     make bench-core      (generates W1 with `node ../shared/bench/w1-gen.cjs target/w1`)
+//!     make bench-core
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde_json::Value as Json;
 use std::hint::black_box;
 use std::io::Write;
-use std::path::PathBuf;
-use vexil_core::{encode, Actor, Context, Environment, Flag, FlagType, Percentage, SigningKey, Snapshot, Timestamp};
+use vexil_core::{encode, Actor, Context, Environment, SigningKey, Snapshot, Timestamp};
+
+#[path = "support/w1.rs"]
+mod workload;
 
 struct W1 {
     flags: Vec<String>,
@@ -19,40 +20,15 @@ struct W1 {
     unleash: String,
 }
 
-fn w1_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::var_os("VEXIL_W1_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/w1"));
-    if !dir.join("spec.json").exists() {
-        let gen = root.join("../shared/bench/w1-gen.cjs");
-        let ok = std::process::Command::new("node").arg(&gen).arg(&dir).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "could not generate W1 with node {}", gen.display());
-    }
-    dir
-}
-
 fn load() -> W1 {
-    let dir = w1_dir();
-    let spec: Json = serde_json::from_slice(&std::fs::read(dir.join("spec.json")).unwrap()).unwrap();
-    let rollout = Percentage::parse(&spec["rolloutPercent"].to_string()).unwrap();
-    let mut env = Environment::new("production", 1, 1_700_000_000_000);
-    let mut flags = Vec::new();
-    for f in spec["flags"].as_array().unwrap() {
-        let name = f["name"].as_str().unwrap().to_string();
-        let mut flag = Flag::new(FlagType::Beta, false);
-        flag.persisted = true;
-        for id in f["allow"].as_array().unwrap() {
-            flag.gates.actors.insert(id.as_str().unwrap().to_string());
-        }
-        flag.gates.percentage_of_actors = rollout;
-        env.flags.insert(name.clone(), flag);
-        flags.push(name);
+    let w1 = workload::W1::generate();
+    W1 {
+        env: w1.environment(false),
+        unleash: w1.unleash().to_string(),
+        flags: w1.flags.into_iter().map(|(name, _)| name).collect(),
+        users: w1.users,
+        pairs: w1.pairs,
     }
-    let users = (0..spec["nUsers"].as_u64().unwrap()).map(|i| format!("User:{i}")).collect();
-    let raw = std::fs::read(dir.join("pairs.bin")).unwrap();
-    let pairs =
-        raw.chunks_exact(4).map(|c| (u16::from_le_bytes([c[0], c[1]]), u16::from_le_bytes([c[2], c[3]]))).collect();
-    let unleash = std::fs::read_to_string(dir.join("unleash.json")).unwrap();
-    W1 { flags, users, pairs, env, unleash }
 }
 
 fn gzip(bytes: &[u8]) -> usize {
