@@ -3,10 +3,10 @@
 // server adds only what snapshots leave out (definition facts, gates with actor ids, the
 // change log), behind its token.
 //
-// One client per environment, fed by one stream for all of them (`/events`): a browser
-// holds at most six HTTP/1.1 connections to an origin, and a project may have more
-// environments than that.
-import { ready, createClient } from '/pkg/src/browser.js';
+// One SDK client per environment, all fed by the SDK's one stream for every environment
+// (`/events`): a browser holds at most six HTTP/1.1 connections to an origin, and a project
+// may have more environments than that.
+import { ready, createClient, followEnvironments } from '/pkg/src/browser.js';
 
 const app = {
   environments: [],
@@ -47,7 +47,6 @@ async function start() {
   app.problems = defs.problems;
   for (const d of defs.definitions) app.definitions.set(d.name, d);
   document.getElementById('project').textContent = `${app.definitions.size} flags · ${app.environments.length} environments`;
-  follow();
   await Promise.all(
     app.environments.map(async (env) => {
       const client = createClient({ url: `/${env}` });
@@ -57,6 +56,7 @@ async function start() {
       await loadGates(env);
     }),
   );
+  follow();
   // For tests and the curious: the SDK clients the page evaluates with.
   window.vexil = { clients: app.clients, app };
   window.addEventListener('hashchange', () => render());
@@ -98,33 +98,14 @@ function onUpdate(env, snapshot) {
   });
 }
 
-/** Follows every environment; after a reconnect, reloads them all (the stream has no ids). */
+/** Follows every environment over one stream, showing whether it is connected. */
 function follow() {
   const live = document.getElementById('live');
-  const source = new EventSource('/events');
-  let opened = false;
-  source.addEventListener('open', () => {
-    live.classList.add('streaming');
-    live.textContent = 'live';
-    if (opened) for (const client of app.clients.values()) client.refresh();
-    opened = true;
-  });
-  source.addEventListener('error', () => {
-    live.classList.remove('streaming');
-    live.textContent = 'reconnecting…';
-  });
-  source.addEventListener('snapshot', async (event) => {
-    const { environment, version } = JSON.parse(event.data);
-    const client = app.clients.get(environment);
-    if (!client || version <= client.version) return;
-    try {
-      const res = await fetch(`/${encodeURIComponent(environment)}/v/${version}.vxl`);
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      client.offer(new Uint8Array(await res.arrayBuffer()));
-    } catch (e) {
-      console.error(`version ${version} of ${environment}:`, e);
-      client.refresh();
-    }
+  followEnvironments('', app.clients, {
+    onLive: (connected) => {
+      live.classList.toggle('streaming', connected);
+      live.textContent = connected ? 'live' : 'reconnecting…';
+    },
   });
 }
 

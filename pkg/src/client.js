@@ -4,7 +4,7 @@
 import { runtimeLoaded, SnapshotError } from './boundary.js';
 import { afterFirstRender, checkBootstrap } from './bootstrap.js';
 import { Snapshot } from './snapshot.js';
-import { serverSentEvents } from './sse.js';
+import { followStream } from './sse.js';
 
 /**
  * A client that holds the current snapshot of one environment and follows updates.
@@ -264,7 +264,7 @@ class Client {
       if (data === null) throw new SnapshotError('NOT_FOUND', `KV has no ${o.key}`);
       return new Uint8Array(data);
     }
-    const base = String(o.url).replace(/\/+$/, '');
+    const base = baseOf(o.url);
     const headers = {};
     if (this.#etag) headers['If-None-Match'] = this.#etag;
     const res = await (o.fetch ?? fetch)(`${base}/latest.vxl`, { headers, cache: 'no-store' });
@@ -281,56 +281,31 @@ class Client {
    */
   async #follow() {
     const o = this.#options;
-    const base = String(o.url).replace(/\/+$/, '');
-    let backoff = 250;
-    while (!this.#closed) {
-      const abort = new AbortController();
-      this.#stream = abort;
-      let res;
-      try {
-        const headers = { Accept: 'text/event-stream' };
-        // The snapshot held, not a bootstrap's version: a bootstrapped client still needs one.
-        const held = this.#snapshot?.version ?? 0;
-        if (held > 0) headers['Last-Event-ID'] = String(held);
-        res = await (o.fetch ?? fetch)(`${base}/events`, { headers, signal: abort.signal, cache: 'no-store' });
-      } catch (e) {
-        this.#stream = null;
-        if (this.#closed) return;
-        this.#emit('error', new SnapshotError('FETCH_FAILED', `GET ${base}/events: ${e?.message ?? e}`));
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, o.pollInterval);
-        continue;
-      }
-      if (!res.ok || !(res.headers.get('Content-Type') ?? '').startsWith('text/event-stream') || !res.body) {
-        this.#stream = null;
-        res.body?.cancel().catch(() => {});
-        // A 5xx may be passing; anything else means this origin serves files, not streams.
-        if (res.status >= 500) {
-          await sleep(backoff);
-          backoff = Math.min(backoff * 2, o.pollInterval);
-          continue;
-        }
-        this.#schedule();
-        return;
-      }
-      backoff = 250;
-      try {
-        for await (const event of serverSentEvents(res.body)) {
-          if (event.type !== 'snapshot') continue;
-          const { version } = JSON.parse(event.data);
-          if (version > (this.#snapshot?.version ?? 0)) await this.#take(base, version);
-        }
-      } catch (e) {
-        if (this.#closed) return;
-        if (e?.name !== 'AbortError') this.#emit('error', new SnapshotError('FETCH_FAILED', `${base}/events: ${e?.message ?? e}`));
-      }
-      this.#stream = null;
-      if (!this.#closed) await sleep(backoff);
-    }
+    const outcome = await followStream(`${baseOf(o.url)}/events`, {
+      fetch: o.fetch ?? fetch,
+      // The snapshot held, not a bootstrap's version: a bootstrapped client still needs one.
+      headers: () => (this.#snapshot ? { 'Last-Event-ID': String(this.#snapshot.version) } : {}),
+      connecting: (abort) => {
+        this.#stream = abort;
+      },
+      closed: () => this.#closed,
+      onEvent: async (event) => {
+        if (event.type === 'snapshot') await this.announce(JSON.parse(event.data).version);
+      },
+      onError: (e) => this.#emit('error', e),
+      maxBackoff: o.pollInterval,
+    });
+    if (outcome === 'not-a-stream') this.#schedule();
   }
 
-  /** Fetches an announced version from its immutable URL (falling back to `latest.vxl`). */
-  async #take(base, version) {
+  /**
+   * An origin announced `version` (its event stream, or one shared by several clients):
+   * fetches that immutable version if it is newer than the snapshot held, falling back to
+   * `latest.vxl`.
+   */
+  async announce(version) {
+    if (!(version > (this.#snapshot?.version ?? 0))) return;
+    const base = baseOf(this.#options.url);
     try {
       const res = await (this.#options.fetch ?? fetch)(`${base}/v/${version}.vxl`);
       if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/v/${version}.vxl: HTTP ${res.status}`);
@@ -357,7 +332,46 @@ class Client {
   }
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function baseOf(url) {
+  return String(url).replace(/\/+$/, '');
+}
+
+/**
+ * Follows every environment of one origin on its `/events` stream — one connection, where a
+ * browser holds at most six per origin — and hands each announcement to the client of its
+ * environment (`clients`: environment → client created with that environment's `url`).
+ * The stream has no ids: on every connect each client refreshes (ETags make that cheap), so
+ * nothing committed while it was not connected is missed. `onLive(true | false)`
+ * reports whether the stream is connected. Returns `{ close() }`.
+ */
+export function followEnvironments(url, clients, { fetch: fetchFn, onLive, maxBackoff = 15000 } = {}) {
+  let closed = false;
+  let stream = null;
+  followStream(`${baseOf(url)}/events`, {
+    fetch: fetchFn ?? fetch,
+    headers: () => ({}),
+    connecting: (abort) => {
+      stream = abort;
+      if (abort === null) onLive?.(false);
+    },
+    closed: () => closed,
+    onOpen: () => {
+      onLive?.(true);
+      for (const client of clients.values()) client.refresh();
+    },
+    onEvent: async (event) => {
+      if (event.type !== 'snapshot') return;
+      const { environment, version } = JSON.parse(event.data);
+      await clients.get(environment)?.announce(version);
+    },
+    onError: () => onLive?.(false),
+    maxBackoff,
+  });
+  return {
+    close() {
+      closed = true;
+      stream?.abort();
+    },
+  };
 }
 

@@ -171,10 +171,22 @@ export interface Client {
   refresh(): Promise<boolean>;
   /** Takes bytes if they are a valid, newer snapshot; returns whether it did. */
   offer(bytes: Uint8Array | ArrayBuffer): boolean;
+  /** The origin announced `version`: fetch it from `<url>/v/<version>.vxl` if it is newer. */
+  announce(version: number): Promise<void>;
   close(): void;
 }
 
 export function createClient(options: ClientOptions): Client;
+
+/**
+ * Follows every environment of one origin (`vexil serve`) on its single `/events` stream,
+ * feeding each announcement to that environment's client; at each connect each refreshes.
+ */
+export function followEnvironments(
+  url: string,
+  clients: Map<string, Client>,
+  options?: { fetch?: typeof fetch; onLive?: (live: boolean) => void; maxBackoff?: number },
+): { close(): void };
 
 /** Browsers: initialise once (`verify: true` also loads the signature verifier). Elsewhere: resolves at once. */
 export function ready(options?: { verify?: boolean; module?: WebAssembly.Module | URL | string }): Promise<void>;

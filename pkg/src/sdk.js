@@ -2,5 +2,5 @@
 export { SnapshotError } from './boundary.js';
 export { Snapshot, asFloat } from './snapshot.js';
 export { bootstrapScript, readBootstrap } from './bootstrap.js';
-export { createClient } from './client.js';
+export { createClient, followEnvironments } from './client.js';
 export { openFeatureReason } from './openfeature-shared.js';
