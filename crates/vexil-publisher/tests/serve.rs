@@ -322,6 +322,22 @@ fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
     assert_eq!(log["changes"][0]["action"], "enable");
     let state: serde_json::Value = serde_json::from_slice(&open.get("/dev/state", &[]).body).unwrap();
     assert_eq!(state["flags"][FLAG]["boolean"], true);
+    // The dashboard and the package files it imports come from the binary, in a project
+    // that has none of them, with their types; a name that is not one of them is a 404.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (path, file, media) in [
+        ("/www/index.html", "www/index.html", "text/html"),
+        ("/www/app.js", "www/app.js", "text/javascript"),
+        ("/pkg/src/browser.js", "pkg/src/browser.js", "text/javascript"),
+        ("/pkg/src/tables.js", "pkg/src/tables.js", "text/javascript"),
+    ] {
+        let r = open.get(path, &[]);
+        assert_eq!((r.status, r.body.as_slice()), (200, std::fs::read(repo.join(file)).unwrap().as_slice()), "{path}");
+        assert!(r.header("content-type").unwrap().starts_with(media), "{path}");
+    }
+    for missing in ["/www/nope.js", "/pkg/src/index.d.ts", "/pkg/other/browser.js", "/www/", "/www/sub/app.js"] {
+        assert_eq!(open.get(missing, &[]).status, 404, "{missing}");
+    }
     drop(open);
 
     p.write(

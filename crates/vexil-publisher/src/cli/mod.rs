@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorContext, ErrorKind, Result};
 use crate::eval::{decision_json, property_value, EvalRequest};
 use crate::inspect::Inspection;
-use crate::plan::Request;
+use crate::plan::{self, Request, RollbackTo};
 use crate::project::{self, Origin, Project};
 use args::{EvalArgs, Invocation, SnapshotSource};
 use clap::ArgMatches;
@@ -180,42 +180,44 @@ fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Orig
 }
 
 fn change(p: &mut Project, request: &Request, repair: bool, as_json: bool, origin: &Origin) -> Result<ExitCode> {
-    let published = match request {
+    // `--steps N` names a version relative to the newest; the report names it absolutely.
+    let request = match request {
+        Request::Rollback { environment, to } => {
+            plan::precheck(request, &p.config, &p.definitions)?;
+            let version = plan::rollback_version(environment, *to, p.version(environment)?)?;
+            Request::Rollback { environment: environment.clone(), to: RollbackTo::Version(version) }
+        }
+        other => other.clone(),
+    };
+    let published = match &request {
         Request::Publish { environments } => p.publish(environments, origin, repair)?,
         other => p.apply(other, origin)?,
     };
     let failed = published.iter().any(|x| x.push_failed());
-    let flag = match request {
-        Request::Set { set, .. } => Some((set.flag.as_str(), "The feature flag value has been updated!".to_string())),
-        Request::Delete { flag, .. } => {
-            Some((flag.as_str(), format!("Feature flag {flag} has been removed; its YAML default applies.")))
-        }
-        _ => None,
+    let entities = |p: &mut Project, flag: &str| {
+        published.iter().map(|x| p.feature(&x.environment, flag).map(|e| (e, x))).collect::<Result<Vec<_>>>()
     };
-    match (flag, request) {
-        (Some((flag, headline)), _) => {
-            let entities = published
-                .iter()
-                .map(|x| p.feature(&x.environment, flag).map(|e| (e, x)))
-                .collect::<Result<Vec<_>>>()?;
-            render::change(&headline, &entities, as_json);
+    match &request {
+        Request::Set { set, .. } => {
+            render::change("The feature flag value has been updated!", &entities(p, &set.flag)?, as_json)
         }
-        (None, Request::Rollback { to, .. }) => {
+        Request::Delete { flag, .. } => render::change(
+            &format!("Feature flag {flag} has been removed; its YAML default applies."),
+            &entities(p, flag)?,
+            as_json,
+        ),
+        Request::Rollback { to: RollbackTo::Version(to), .. } => {
             let x = published.first().ok_or_else(|| Error::io("rollback committed no version"))?;
             if as_json {
                 render::json(x);
             } else {
-                let to = match to {
-                    crate::plan::RollbackTo::Version(v) => *v,
-                    crate::plan::RollbackTo::StepsBack(n) => x.version - 1 - n,
-                };
                 println!("{}: v{} has the state of v{to}", x.environment, x.version);
                 render::pushes(x);
             }
             // A rollback that committed stands; a lagging target is reported, not fatal.
             return Ok(ExitCode::SUCCESS);
         }
-        (None, _) => render::published(&published, as_json),
+        _ => render::published(&published, as_json),
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -173,6 +173,11 @@ impl Project {
             .collect()
     }
 
+    /// The newest version of `environment` (0: none yet).
+    pub fn version(&mut self, environment: &str) -> Result<u64> {
+        Ok(self.store.latest(environment)?.map_or(0, |r| r.version))
+    }
+
     /// The snapshot of `environment` at its newest version.
     pub fn latest_snapshot(&mut self, environment: &str) -> Result<Option<(VersionRow, Snapshot)>> {
         let Some(row) = self.store.latest(environment)? else { return Ok(None) };
