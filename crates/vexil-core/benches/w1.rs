@@ -9,6 +9,8 @@ use std::hint::black_box;
 use std::io::Write;
 use vexil_core::{encode, Actor, Context, Environment, SigningKey, Snapshot, Timestamp};
 
+#[path = "../tests/support/rng.rs"]
+mod rng;
 #[path = "support/w1.rs"]
 mod workload;
 

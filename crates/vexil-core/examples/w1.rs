@@ -3,6 +3,8 @@
 //! workload's files, its snapshot `w1.vxl` (every flag client-side, so the browser-audience
 //! benchmarks can derive theirs), `w1.signed.vxl` and its public key `w1.pub` (base64).
 
+#[path = "../tests/support/rng.rs"]
+mod rng;
 #[path = "../benches/support/w1.rs"]
 mod workload;
 

@@ -1,8 +1,8 @@
 //! Workload W1, generated here so that `make bench` needs nothing but this repository: 1,000
 //! flags (`flag_0000`…), each with 10 allow-listed users and a 25% percentage-of-actors
 //! rollout; 10,000 users (`User:0`…`User:9999`); 1,000,000 (flag, user) pairs to evaluate.
-//! Deterministic (SplitMix64 from a fixed seed), so every run and every SDK sees the same
-//! pairs. The same workload is written in three peers' own formats for their benchmarks:
+//! Deterministic (SplitMix64 from a fixed seed; the including target provides `crate::rng`,
+//! tests/support/rng.rs), so every run and every SDK sees the same pairs. The same workload is written in three peers' own formats for their benchmarks:
 //! Unleash strategies, GrowthBook rules and flagd's JSON-Logic targeting.
 
 #![allow(dead_code)]
@@ -27,36 +27,19 @@ pub struct W1 {
     pub pairs: Vec<(u16, u16)>,
 }
 
-/// SplitMix64: small, fast, and well distributed, which is all a workload needs.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-}
-
 impl W1 {
     pub fn generate() -> W1 {
-        let mut rng = SplitMix(SEED);
+        let mut rng = crate::rng::Rng(SEED);
         let flags = (0..FLAGS)
             .map(|f| {
                 let mut allow = BTreeSet::new();
                 while allow.len() < ALLOW_LISTED {
-                    allow.insert(rng.below(USERS));
+                    allow.insert(rng.below(USERS as u64) as usize);
                 }
                 (format!("flag_{f:04}"), allow.into_iter().map(|u| format!("User:{u}")).collect())
             })
             .collect();
-        let pairs = (0..PAIRS).map(|_| (rng.below(FLAGS) as u16, rng.below(USERS) as u16)).collect();
+        let pairs = (0..PAIRS).map(|_| (rng.below(FLAGS as u64) as u16, rng.below(USERS as u64) as u16)).collect();
         W1 { flags, users: (0..USERS).map(|u| format!("User:{u}")).collect(), pairs }
     }
 
