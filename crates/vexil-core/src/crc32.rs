@@ -100,7 +100,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
-    // Values from shared/reference/gitlab_flipper.md (Python's zlib.crc32, equal to Ruby's).
+    // Values from Python's zlib.crc32, which equals Ruby's Zlib.crc32 on these inputs.
     #[test]
     fn matches_zlib() {
         assert_eq!(crc32(b""), 0);

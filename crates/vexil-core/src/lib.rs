@@ -16,7 +16,7 @@
 //! [`Context`], which is what lets one core run natively, in a browser and in a worker, and be
 //! tested exhaustively against Flipper itself.
 //!
-//! Semantics (see `shared/design.md` and the crate's tests against real Flipper):
+//! Semantics (the README's first section, and the crate's tests against real Flipper):
 //! - a flag with nothing persisted takes its definition's `default_enabled`;
 //! - otherwise the first open gate in Flipper ≥ 1.1 order enables it (boolean, expression,
 //!   actor, percentage of actors, percentage of time, group), unless an actor is opted out;
