@@ -493,3 +493,53 @@ fn eval(m: &ArgMatches) -> Result<EvalArgs> {
         batch,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::config;
+
+    fn parse(args: &[&str]) -> Result<Invocation> {
+        let config = config();
+        let argv: Vec<&str> = std::iter::once("vexil").chain(args.iter().copied()).collect();
+        let matches = command(Some(&config)).try_get_matches_from(argv).map_err(|e| Error::usage(e.to_string()))?;
+        let (name, sub) = matches.subcommand().unwrap();
+        invocation(name, sub, &config)
+    }
+
+    #[test]
+    fn arguments_become_typed_requests() {
+        let Invocation::Change { request: Request::Set { set, environments, options }, .. } =
+            parse(&["feature", "set", "`my_flag`", "25", "--actors", "--production", "--staging", "--force"]).unwrap()
+        else {
+            panic!("a set");
+        };
+        assert_eq!(set.flag, "my_flag", "chatops strips Slack's backticks");
+        assert_eq!(environments, ["staging", "production"], "vexil.toml's order");
+        assert!(options.force && !options.ignore_consistency_check);
+        let Invocation::Change { request, .. } = parse(&["rollback", "--env", "dev", "--steps", "2"]).unwrap() else {
+            panic!("a rollback");
+        };
+        assert_eq!(request, Request::Rollback { environment: "dev".into(), to: RollbackTo::StepsBack(2) });
+        assert_eq!(
+            parse(&["feature", "get", "f"]).unwrap(),
+            Invocation::FeatureGet { flag: "f".into(), environments: vec!["production".into()] },
+            "the default environment when none is named"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        for (args, needle) in [
+            (&["rollback", "--env", "dev"][..], "needs --to VERSION or --steps N"),
+            (&["eval", "f", "--random", "1.5"][..], "the draw must be in [0, 1)"),
+            (&["eval", "f", "--property", "team"][..], "expected KEY=VALUE"),
+            (&["eval", "f", "--property", "team=x"][..], "needs an --actor"),
+            (&["feature", "set", "f", "25"][..], "One of `--actors` or `--random`"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::Usage, "{args:?}: {e}");
+            assert!(e.to_string().contains(needle), "{args:?}: {e}");
+        }
+    }
+}

@@ -40,3 +40,37 @@ pub(super) fn all_environments_data(environment: &str, head: &Head, changed: &[S
     serde_json::json!({ "environment": environment, "version": head.version, "etag": head.etag, "changed": changed })
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vexil_core::{Flag, FlagType};
+
+    fn state(client_side: &[&str]) -> Environment {
+        let mut env = Environment::new("dev", 2, 0);
+        for name in ["a", "b", "c"] {
+            let mut flag = Flag::new(FlagType::Beta, false);
+            flag.client_side = client_side.contains(&name);
+            env.flags.insert(name.into(), flag);
+        }
+        env
+    }
+
+    #[test]
+    fn browsers_hear_of_the_flags_they_may_see_now_or_saw_before() {
+        let head = Head {
+            version: 2,
+            etag: "\"s\"".into(),
+            bytes: Default::default(),
+            state: state(&["a"]),
+            browser: Some(("\"b\"".into(), Default::default())),
+        };
+        let changed: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let a = announcement(&head, &changed, Some(&state(&["b"])));
+        let server: serde_json::Value = serde_json::from_str(a.data(AudienceKind::Server)).unwrap();
+        let browser: serde_json::Value = serde_json::from_str(a.data(AudienceKind::Browser)).unwrap();
+        assert_eq!(server["changed"], serde_json::json!(["a", "b", "c"]));
+        assert_eq!(browser["changed"], serde_json::json!(["a", "b"]), "c was never client-side");
+        assert_eq!((server["etag"].as_str(), browser["etag"].as_str()), (Some("\"s\""), Some("\"b\"")));
+    }
+}

@@ -163,3 +163,37 @@ impl Store for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(environment: &str, version: u64) -> VersionRow {
+        VersionRow {
+            environment: environment.into(),
+            version,
+            published_at: 0,
+            author: "t".into(),
+            snapshot: vec![version as u8],
+            browser_snapshot: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_and_versions_go_up_by_one() {
+        let mut store = MemoryStore::new();
+        store.write(&mut |tx| tx.insert_version(&row("dev", 1))).unwrap();
+        let failed = store.write(&mut |tx| {
+            tx.insert_version(&row("dev", 2))?;
+            Err(Error::refused("changed my mind"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(store.heads().unwrap(), [("dev".to_string(), 1)]);
+        assert!(store.write(&mut |tx| tx.insert_version(&row("dev", 3))).is_err(), "a gap is refused");
+        let mut other = store.clone();
+        other.write(&mut |tx| tx.insert_version(&row("dev", 2))).unwrap();
+        assert_eq!(store.latest("dev").unwrap().unwrap().version, 2, "clones share one state");
+        assert!(store.may_have_changed().unwrap());
+        assert!(!store.may_have_changed().unwrap());
+    }
+}

@@ -211,3 +211,38 @@ pub trait Store {
     /// Copies `versions` and `changes` (ids kept) into an empty store, in one transaction.
     fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(action: &str, before: &str) -> StoredChange {
+        StoredChange {
+            id: 7,
+            environment: "dev".into(),
+            version: 2,
+            flag: Some("f".into()),
+            action: action.into(),
+            command: "vexil feature set f true".into(),
+            author: "a".into(),
+            at: 1,
+            before: before.into(),
+            after: r#"{"boolean":true,"actors":[],"opt_outs":[],"groups":[],"percentage_of_actors":"0","percentage_of_time":"0","expression":null}"#.into(),
+        }
+    }
+
+    #[test]
+    fn stored_changes_read_back_typed_or_name_the_bad_row() {
+        let change = stored("enable", "null").read("db").unwrap();
+        assert_eq!(change.action, Action::Enable);
+        assert!(matches!(&change.after, Recorded::Gates(g) if g.boolean));
+        let (before, after) = change.stored_sides();
+        assert_eq!(before, "null");
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(json(&stored("enable", "null").after), json(&after), "what is written reads back as written");
+        let e = stored("explode", "null").read("db").unwrap_err().to_string();
+        assert!(e.contains("db: change-log entry 7: unknown action \"explode\""), "{e}");
+        let e = stored("enable", "{oops").read("db").unwrap_err().to_string();
+        assert!(e.contains("change-log entry 7: before:"), "{e}");
+    }
+}
