@@ -9,9 +9,19 @@ cd "$(dirname "$0")/.."
 # binaryen: wasm-opt, for the size of what browsers download.
 # postgresql, nginx: the team-setup tests run a real PostgreSQL and an HTTP origin taking PUT
 # (nginx's WebDAV module), started by the tests themselves on 127.0.0.1.
-scripts/apt-install.sh ruby-flipper chromium binaryen postgresql nginx
+# curl, python3-venv: the write API is tested with GitLab's documented curl examples and
+# GitLab's own Python client.
+scripts/apt-install.sh ruby-flipper chromium binaryen postgresql nginx curl python3-venv
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# python-gitlab, GitLab's API client, unmodified, in a virtualenv of the checkout's own.
+PYTHON_GITLAB_VERSION=8.6.0
+if ! target/venv/bin/python -c "import gitlab, sys; sys.exit(gitlab.__version__ != '$PYTHON_GITLAB_VERSION')" 2>/dev/null; then
+  echo "deps: installing python-gitlab $PYTHON_GITLAB_VERSION" >&2
+  python3 -m venv target/venv
+  target/venv/bin/pip install --quiet --disable-pip-version-check "python-gitlab==$PYTHON_GITLAB_VERSION"
+fi
 scripts/setup-wasm-toolchain.sh >/dev/null
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

@@ -17,10 +17,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vexil_publisher::plan::{SetOptions, SetRequest};
-use vexil_publisher::project::{self, Origin, Project};
+use vexil_publisher::project::{self, EntryPoint, Origin, Project};
 
 fn origin() -> Origin {
-    Origin { author: "bench".into(), command: "bench".into(), at: 1_700_000_000_000 }
+    Origin { author: "bench".into(), command: "bench".into(), via: EntryPoint::Cli, at: 1_700_000_000_000 }
 }
 
 fn project_with(flags: usize, state: Option<&str>) -> tempfile::TempDir {

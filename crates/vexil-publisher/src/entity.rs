@@ -126,6 +126,57 @@ impl Serialize for GateValue {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for FeatureEntity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let json = serde_json::Value::deserialize(d)?;
+        FeatureEntity::from_json(&json).map_err(serde::de::Error::custom)
+    }
+}
+
+impl FeatureEntity {
+    /// Reads what [`Serialize`] writes (the API's answers, for the remote CLI).
+    pub fn from_json(json: &serde_json::Value) -> Result<FeatureEntity, String> {
+        let field = |key: &str| json.get(key).ok_or_else(|| format!("a feature has no {key:?}"));
+        let state_name = field("state")?.as_str().unwrap_or_default();
+        let state = State::ALL
+            .into_iter()
+            .find(|s| s.name() == state_name)
+            .ok_or_else(|| format!("unknown state {state_name:?}"))?;
+        let mut gates = Vec::new();
+        for g in field("gates")?.as_array().into_iter().flatten() {
+            let key = g["key"].as_str().unwrap_or_default();
+            let key = GATE_KEYS.into_iter().find(|k| *k == key).ok_or_else(|| format!("unknown gate {key:?}"))?;
+            let value = &g["value"];
+            let value = match key {
+                "boolean" => GateValue::Bool(value.as_bool().ok_or("the boolean gate is a boolean")?),
+                "actors" | "groups" => GateValue::List(
+                    value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect(),
+                ),
+                "expression" => GateValue::Expression(Expr::from_json(value).map_err(|e| e.to_string())?),
+                _ => GateValue::Percentage(Percentage::parse(&value.to_string()).map_err(|e| e.to_string())?),
+            };
+            gates.push(Gate { key, value });
+        }
+        let definition = match json.get("definition") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(d) => Some(serde_json::from_value(d.clone()).map_err(|e| e.to_string())?),
+        };
+        Ok(FeatureEntity {
+            environment: json["environment"].as_str().unwrap_or_default().to_string(),
+            version: json["version"].as_u64().unwrap_or(0),
+            name: field("name")?.as_str().unwrap_or_default().to_string(),
+            persisted: json["persisted"].as_bool().unwrap_or(state != State::Off),
+            state,
+            gates,
+            definition,
+        })
+    }
+}
+
+/// Flipper's gate names, in the order GitLab's entity lists them.
+const GATE_KEYS: [&str; 6] =
+    ["boolean", "actors", "groups", "percentage_of_actors", "percentage_of_time", "expression"];
+
 /// The value as chatops prints it: lists joined with commas.
 impl fmt::Display for GateValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

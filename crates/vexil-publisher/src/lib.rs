@@ -31,9 +31,11 @@ pub mod audience;
 pub mod cli;
 pub mod config;
 pub mod definitions;
+pub mod duration;
 pub mod entity;
 pub mod error;
 pub mod eval;
+pub mod flags;
 pub mod gates_json;
 pub mod inspect;
 pub mod keys;
@@ -41,9 +43,11 @@ pub mod lint;
 pub mod plan;
 pub mod project;
 pub mod push;
+pub mod remote;
 pub mod serve;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod tokens;
 
 pub use error::{Error, Result};

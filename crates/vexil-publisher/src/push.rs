@@ -66,7 +66,7 @@ pub enum TargetState {
 }
 
 /// What a push did.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum PushOutcome {
     /// The database has no version yet.

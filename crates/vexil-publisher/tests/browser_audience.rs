@@ -306,9 +306,13 @@ fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
 fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_serve_browsers() {
     let p = project();
     let db = p.path().join(".vexil/state.db");
-    // Schema 2: no browser_snapshot column.
+    // Schema 2: no browser_snapshot column (nor what schema 4 added: `via`, tokens).
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch("ALTER TABLE versions DROP COLUMN browser_snapshot; PRAGMA user_version = 2;").unwrap();
+    c.execute_batch(
+        "ALTER TABLE versions DROP COLUMN browser_snapshot; ALTER TABLE changes DROP COLUMN via; DROP TABLE tokens;
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(c);
     std::fs::remove_dir_all(p.path().join("public/production-browser")).unwrap();
     std::fs::create_dir_all(p.path().join("public/production-browser")).unwrap();
@@ -317,7 +321,7 @@ fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_s
     p.ok(&["publish", "--env", "production"]);
     let c = rusqlite::Connection::open(&db).unwrap();
     let schema: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(schema, 3);
+    assert_eq!(schema, 4, "migrated to the current schema");
     let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0);
     let browser = std::fs::read(p.path().join("public/production-browser/latest.vxl")).unwrap();

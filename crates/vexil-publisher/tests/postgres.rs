@@ -52,6 +52,8 @@ fn migrate_keeps_every_version_and_change() {
     p.ok(&["feature", "set", FLAG, "10", "--actors", "--dev", "--staging", "--ignore-feature-flag-consistency-check"]);
     p.ok(&["feature", "set", FLAG, "true", "--user=1,2", "--production", "--ignore-feature-flag-consistency-check"]);
     p.ok(&["rollback", "--env", "dev", "--to", "1"]);
+    p.ok(&["token", "create", "ci", "--environments", "*"]);
+    let before_tokens = p.json(&["token", "list"]);
     let envs = ["dev", "staging", "production"];
     let before_versions: Vec<_> = envs.iter().map(|e| p.versions(e)).collect();
     let before_log = p.json(&["log"]);
@@ -80,6 +82,7 @@ fn migrate_keeps_every_version_and_change() {
         assert!(p.versions(env) == *before, "{env}: every version, byte for byte, numbers kept");
     }
     assert_eq!(p.json(&["log"]), before_log, "every change-log entry, ids kept");
+    assert_eq!(p.json(&["token", "list"]), before_tokens, "every token's hash and scope");
     let dev = before_versions[0].len() as u64;
     let out = p.ok(&["feature", "set", FLAG, "false", "--dev"]);
     assert!(out.contains(&format!("dev v{}", dev + 1)), "numbering continues: {out}");
@@ -123,7 +126,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     };
     p.ok(&["init", ".", "--state", &url]);
     let schema: i32 = c.query_one("SELECT version FROM vexil_schema", &[]).unwrap().get(0);
-    assert_eq!(schema, 3);
+    assert_eq!(schema, 4, "migrated to the current schema");
     let without_browser: i64 =
         c.query_one("SELECT count(*) FROM versions WHERE browser_snapshot IS NULL", &[]).unwrap().get(0);
     assert_eq!(without_browser, 0, "every version committed by this vexil has its browser snapshot");
@@ -137,7 +140,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     assert!(before == p.fingerprint());
 
     // init against a database that already holds a project: refused, no file written.
-    c.batch_execute("UPDATE vexil_schema SET version = 3").unwrap();
+    c.batch_execute("UPDATE vexil_schema SET version = 4").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out =
         support::run_env(dir.path(), &["init", ".", "--state", &url], &[("VEXIL_DATABASE_PASSWORD", &pg.password)]);

@@ -27,14 +27,14 @@ pub enum Invocation {
     FeatureGet {
         /// The flag.
         flag: String,
-        /// The environments (resolved).
+        /// The environments named (none: the default environment).
         environments: Vec<String>,
     },
     /// `feature list`.
     FeatureList {
         /// Only flags whose name contains this.
         pattern: String,
-        /// The environments (resolved).
+        /// The environments named (none: the default environment).
         environments: Vec<String>,
     },
     /// `vexil status`.
@@ -65,6 +65,24 @@ pub enum Invocation {
     Keygen {
         /// Replace an existing key.
         force: bool,
+    },
+    /// `vexil token create`.
+    TokenCreate {
+        /// Its name: the author of its changes.
+        name: String,
+        /// Its environments (`*`: all but production).
+        environments: Vec<String>,
+        /// Whether it may change flags (else read only).
+        write: bool,
+        /// `--expires-in`.
+        expires_in: Option<std::time::Duration>,
+    },
+    /// `vexil token list`.
+    TokenList,
+    /// `vexil token revoke NAME`.
+    TokenRevoke {
+        /// The token's name.
+        name: String,
     },
 }
 
@@ -107,18 +125,16 @@ pub struct ServeArgs {
     pub package: Option<PathBuf>,
     /// `--heartbeat`, seconds.
     pub heartbeat: u64,
+    /// `--api`: offer the write API.
+    pub api: bool,
 }
 
 fn json_flag() -> Arg {
     Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print JSON for scripts")
 }
 
-fn env_switches(cmd: Command, config: Option<&Config>) -> Command {
-    let names: Vec<String> = match config {
-        Some(c) => c.environments.iter().map(|e| e.name.clone()).collect(),
-        None => config::GITLAB_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
-    };
-    names.into_iter().fold(cmd, |cmd, name| {
+fn env_switches(cmd: Command, environments: &[String]) -> Command {
+    environments.iter().cloned().fold(cmd, |cmd, name| {
         cmd.arg(
             Arg::new(format!("env:{name}"))
                 .long(name.clone())
@@ -137,7 +153,7 @@ fn env_arg() -> Arg {
     Arg::new("env").long("env").value_name("NAME").help("The environment (default: the default environment)")
 }
 
-fn feature_command(config: Option<&Config>) -> Command {
+fn feature_command(environments: &[String]) -> Command {
     let mut set = Command::new("set")
         .about("Set a flag's gates, as chatops `feature set`")
         .arg(Arg::new("flag").required(true))
@@ -174,17 +190,17 @@ fn feature_command(config: Option<&Config>) -> Command {
     Command::new("feature")
         .about("Chatops-compatible flag commands")
         .subcommand_required(true)
-        .subcommand(env_switches(set, config))
+        .subcommand(env_switches(set, environments))
         .subcommand(env_switches(
             Command::new("get").about("Show a flag's gates").arg(Arg::new("flag").required(true)).arg(json_flag()),
-            config,
+            environments,
         ))
         .subcommand(env_switches(
             Command::new("list")
                 .about("List persisted flags, enabled and disabled")
                 .arg(Arg::new("match").long("match").value_name("TEXT"))
                 .arg(json_flag()),
-            config,
+            environments,
         ))
         .subcommand(env_switches(
             Command::new("delete")
@@ -192,7 +208,7 @@ fn feature_command(config: Option<&Config>) -> Command {
                 .arg(Arg::new("flag").required(true))
                 .arg(author_arg())
                 .arg(json_flag()),
-            config,
+            environments,
         ))
 }
 
@@ -229,7 +245,7 @@ fn eval_command() -> Command {
 
 fn serve_command() -> Command {
     Command::new("serve")
-        .about("Serve snapshots, live update streams and the dashboard over HTTP (read-only)")
+        .about("Serve snapshots, live update streams and the dashboard over HTTP; with --api, changes too")
         .arg(
             Arg::new("listen")
                 .long("listen")
@@ -244,6 +260,9 @@ fn serve_command() -> Command {
                 .help("Serve the dashboard from DIR instead of the copy built into vexil (for development)"),
         )
         .arg(Arg::new("package").long("package").value_name("DIR").hide(true))
+        .arg(Arg::new("api").long("api").action(ArgAction::SetTrue).help(
+            "Offer GitLab's Features API per environment (/<env>/api/v4/) and the remote CLI's, for token holders",
+        ))
         .arg(
             Arg::new("heartbeat")
                 .long("heartbeat")
@@ -254,8 +273,44 @@ fn serve_command() -> Command {
         )
 }
 
-/// The grammar, with the environment switches `config` defines (GitLab's six without one).
-pub fn command(config: Option<&Config>) -> Command {
+fn token_command() -> Command {
+    Command::new("token")
+        .about("API tokens for `vexil serve --api`: scoped to environments, stored hashed")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("create")
+                .about("Create a token and print it once")
+                .arg(Arg::new("name").required(true).help("The author of every change made with it"))
+                .arg(
+                    Arg::new("environments")
+                        .long("environments")
+                        .value_name("LIST")
+                        .required(true)
+                        .help("Comma-separated environments; `*` is every one but production, which must be named"),
+                )
+                .arg(
+                    Arg::new("read-only")
+                        .long("read-only")
+                        .action(ArgAction::SetTrue)
+                        .help("Read state and the log only"),
+                )
+                .arg(Arg::new("expires-in").long("expires-in").value_name("DURATION").help("Such as 90d or 12h"))
+                .arg(json_flag()),
+        )
+        .subcommand(Command::new("list").about("Every token, with its scope and status").arg(json_flag()))
+        .subcommand(Command::new("revoke").about("Revoke a token").arg(Arg::new("name").required(true)))
+}
+
+/// The environment switches of a project: its environments, or GitLab's six without one.
+pub fn environment_names(config: Option<&Config>) -> Vec<String> {
+    match config {
+        Some(c) => c.environments.iter().map(|e| e.name.clone()).collect(),
+        None => config::GITLAB_ENVIRONMENTS.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The grammar, with a switch for each of `environments`.
+pub fn command(environments: &[String]) -> Command {
     Command::new("vexil")
         .about("Feature flags the way GitLab ships them, evaluated at the edge")
         .version(env!("CARGO_PKG_VERSION"))
@@ -281,7 +336,14 @@ pub fn command(config: Option<&Config>) -> Command {
                 .arg(author_arg()),
         )
         .subcommand(Command::new("lint").about("Validate flag definitions as GitLab does").arg(json_flag()))
-        .subcommand(feature_command(config))
+        .arg(
+            Arg::new("remote")
+                .long("remote")
+                .value_name("URL")
+                .global(true)
+                .help("Run on a `vexil serve --api` (default: $VEXIL_URL), with the token in $VEXIL_TOKEN"),
+        )
+        .subcommand(feature_command(environments))
         .subcommand(
             Command::new("publish")
                 .about("Publish definition changes and bring every target up to date")
@@ -353,6 +415,7 @@ pub fn command(config: Option<&Config>) -> Command {
                 .arg(json_flag()),
         )
         .subcommand(serve_command())
+        .subcommand(token_command())
         .subcommand(
             Command::new("keygen").about("Create a signing key and trust it in vexil.toml").arg(
                 Arg::new("force")
@@ -368,16 +431,16 @@ fn string(m: &ArgMatches, id: &str) -> Option<String> {
 }
 
 /// The environments whose switches are set.
-fn switched_environments(config: &Config, m: &ArgMatches) -> Vec<String> {
-    config.environments.iter().filter(|e| m.get_flag(&format!("env:{}", e.name))).map(|e| e.name.clone()).collect()
+fn switched_environments(environments: &[String], m: &ArgMatches) -> Vec<String> {
+    environments.iter().filter(|e| m.get_flag(&format!("env:{e}"))).cloned().collect()
 }
 
 /// The typed invocation of a parsed command line (not `init`, which runs before a project
 /// exists).
-pub fn invocation(name: &str, m: &ArgMatches, config: &Config) -> Result<Invocation> {
+pub fn invocation(name: &str, m: &ArgMatches, environments: &[String]) -> Result<Invocation> {
     Ok(match name {
         "lint" => Invocation::Lint,
-        "feature" => feature(m, config)?,
+        "feature" => feature(m, environments)?,
         "publish" => Invocation::Change {
             request: Request::Publish {
                 environments: m.get_many::<String>("env").into_iter().flatten().cloned().collect(),
@@ -413,15 +476,34 @@ pub fn invocation(name: &str, m: &ArgMatches, config: &Config) -> Result<Invocat
             www: string(m, "www").map(PathBuf::from),
             package: string(m, "package").map(PathBuf::from),
             heartbeat: *m.get_one::<u64>("heartbeat").expect("has default"),
+            api: m.get_flag("api"),
         }),
         "keygen" => Invocation::Keygen { force: m.get_flag("force") },
+        "token" => {
+            let (sub, m) = m.subcommand().expect("subcommand_required");
+            match sub {
+                "create" => Invocation::TokenCreate {
+                    name: string(m, "name").expect("required"),
+                    environments: string(m, "environments")
+                        .expect("required")
+                        .split(',')
+                        .map(|e| e.trim().to_string())
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                    write: !m.get_flag("read-only"),
+                    expires_in: string(m, "expires-in").map(|t| crate::tokens::expires_in(&t)).transpose()?,
+                },
+                "list" => Invocation::TokenList,
+                _ => Invocation::TokenRevoke { name: string(m, "name").expect("required") },
+            }
+        }
         other => unreachable!("subcommand {other} is handled"),
     })
 }
 
-fn feature(m: &ArgMatches, config: &Config) -> Result<Invocation> {
+fn feature(m: &ArgMatches, environments: &[String]) -> Result<Invocation> {
     let (name, sub) = m.subcommand().expect("subcommand_required");
-    let named = switched_environments(config, sub);
+    let named = switched_environments(environments, sub);
     let flag = || plan::flag_name(&string(sub, "flag").expect("required"));
     Ok(match name {
         "set" => {
@@ -449,11 +531,8 @@ fn feature(m: &ArgMatches, config: &Config) -> Result<Invocation> {
         "delete" => {
             Invocation::Change { request: Request::Delete { flag: flag(), environments: named }, repair: false }
         }
-        "get" => Invocation::FeatureGet { flag: flag(), environments: plan::named_environments(config, &named)? },
-        "list" => Invocation::FeatureList {
-            pattern: string(sub, "match").unwrap_or_default(),
-            environments: plan::named_environments(config, &named)?,
-        },
+        "get" => Invocation::FeatureGet { flag: flag(), environments: named },
+        "list" => Invocation::FeatureList { pattern: string(sub, "match").unwrap_or_default(), environments: named },
         other => unreachable!("feature {other} is handled"),
     })
 }
@@ -500,11 +579,11 @@ mod tests {
     use crate::testing::config;
 
     fn parse(args: &[&str]) -> Result<Invocation> {
-        let config = config();
+        let names = environment_names(Some(&config()));
         let argv: Vec<&str> = std::iter::once("vexil").chain(args.iter().copied()).collect();
-        let matches = command(Some(&config)).try_get_matches_from(argv).map_err(|e| Error::usage(e.to_string()))?;
+        let matches = command(&names).try_get_matches_from(argv).map_err(|e| Error::usage(e.to_string()))?;
         let (name, sub) = matches.subcommand().unwrap();
-        invocation(name, sub, &config)
+        invocation(name, sub, &names)
     }
 
     #[test]
@@ -522,9 +601,8 @@ mod tests {
         };
         assert_eq!(request, Request::Rollback { environment: "dev".into(), to: RollbackTo::StepsBack(2) });
         assert_eq!(
-            parse(&["feature", "get", "f"]).unwrap(),
-            Invocation::FeatureGet { flag: "f".into(), environments: vec!["production".into()] },
-            "the default environment when none is named"
+            parse(&["feature", "get", "f", "--dev"]).unwrap(),
+            Invocation::FeatureGet { flag: "f".into(), environments: vec!["dev".into()] }
         );
     }
 

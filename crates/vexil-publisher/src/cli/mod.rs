@@ -10,9 +10,11 @@ pub mod render;
 use crate::config::Config;
 use crate::error::{Error, ErrorContext, ErrorKind, Result};
 use crate::eval::{decision_json, property_value, EvalRequest};
+use crate::flags::Flags;
 use crate::inspect::Inspection;
-use crate::plan::{self, Request, RollbackTo};
-use crate::project::{self, Origin, Project};
+use crate::plan::Request;
+use crate::project::{self, EntryPoint, Origin, Project};
+use crate::remote::Remote;
 use args::{EvalArgs, Invocation, SnapshotSource};
 use clap::ArgMatches;
 use std::ffi::OsString;
@@ -56,11 +58,41 @@ fn root_from(dir: Option<PathBuf>) -> Result<PathBuf> {
     })
 }
 
+/// `--remote URL` or `VEXIL_URL`: run on a server instead of the state database.
+fn remote_url(args: &[OsString]) -> Option<String> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--remote" {
+            return it.next().map(|u| u.to_string_lossy().into_owned());
+        }
+        if let Some(v) = a.strip_prefix("--remote=") {
+            return Some(v.to_string());
+        }
+    }
+    std::env::var("VEXIL_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// Whether the command line only asks for help or the version, which needs no server.
+fn only_help(args: &[OsString]) -> bool {
+    args.len() < 2
+        || args.iter().skip(1).any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version" | "help")))
+}
+
 fn run(argv: Vec<OsString>) -> Result<ExitCode> {
     let dir = project_dir(&argv);
-    // The environment switches come from vexil.toml; without one, GitLab's defaults.
-    let config = root_from(dir.clone()).ok().and_then(|root| Config::load(&root).ok());
-    let matches = match args::command(config.as_ref()).try_get_matches_from(&argv) {
+    let mut remote = match remote_url(&argv) {
+        Some(url) if !only_help(&argv) => {
+            Some(Remote::connect(&url, &std::env::var("VEXIL_TOKEN").unwrap_or_default())?)
+        }
+        _ => None,
+    };
+    // The environment switches come from the server, or vexil.toml, or are GitLab's.
+    let environments = match &remote {
+        Some(r) => r.environments.clone(),
+        None => args::environment_names(root_from(dir.clone()).ok().and_then(|root| Config::load(&root).ok()).as_ref()),
+    };
+    let matches = match args::command(&environments).try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -71,14 +103,35 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         }
     };
     let (name, sub) = matches.subcommand().expect("subcommand_required");
-    let origin = Origin { author: author(sub), command: shell_words(&argv), at: now_ms() };
+    let origin = Origin { author: author(sub), command: shell_words(&argv), via: EntryPoint::Cli, at: now_ms() };
+    let as_json = json_flag(sub);
+    if let Some(remote) = remote.as_mut() {
+        if !REMOTE_COMMANDS.contains(&name) {
+            return Err(Error::usage(format!(
+                "`vexil {name}` works on the project's own files and database, not on a remote (--remote or VEXIL_URL); remotely: {}",
+                REMOTE_COMMANDS.join(", ")
+            )));
+        }
+        return shared(remote, args::invocation(name, sub, &environments)?, as_json, &origin);
+    }
     if name == "init" {
         return init(dir, sub, &origin);
     }
     let mut p = Project::open(&root_from(dir)?)?;
-    let invocation = args::invocation(name, sub, &p.config)?;
-    execute(&mut p, invocation, json_flag(sub), &origin)
+    let invocation = args::invocation(name, sub, &args::environment_names(Some(&p.config)))?;
+    match invocation {
+        Invocation::Serve(args) => serve(p, args),
+        Invocation::Change { .. }
+        | Invocation::FeatureGet { .. }
+        | Invocation::FeatureList { .. }
+        | Invocation::Status
+        | Invocation::Log(_) => shared(&mut p, invocation, as_json, &origin),
+        other => local(&mut p, other, as_json),
+    }
 }
+
+/// What the remote CLI runs (everything else needs the project's files or database).
+const REMOTE_COMMANDS: [&str; 4] = ["feature", "log", "status", "rollback"];
 
 fn json_flag(m: &ArgMatches) -> bool {
     let own = m.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false);
@@ -100,17 +153,13 @@ fn init(dir: Option<PathBuf>, m: &ArgMatches, origin: &Origin) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Origin) -> Result<ExitCode> {
+/// The commands that run the same locally and on a remote.
+fn shared(backend: &mut dyn Flags, invocation: Invocation, as_json: bool, origin: &Origin) -> Result<ExitCode> {
     let status = |failed: bool| if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
     match invocation {
-        Invocation::Lint => {
-            let report = p.lint()?;
-            render::lint(&report, as_json);
-            Ok(status(report.errors > 0))
-        }
-        Invocation::Change { request, repair } => change(p, &request, repair, as_json, origin),
+        Invocation::Change { request, repair } => change(backend, &request, repair, as_json, origin),
         Invocation::FeatureGet { flag, environments } => {
-            let entities = environments.iter().map(|env| p.feature(env, &flag)).collect::<Result<Vec<_>>>()?;
+            let entities = backend.features(&flag, &environments)?;
             if as_json {
                 render::json(&entities);
             } else {
@@ -119,19 +168,30 @@ fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Orig
             Ok(ExitCode::SUCCESS)
         }
         Invocation::FeatureList { pattern, environments } => {
-            let lists = environments.iter().map(|env| p.feature_list(env, &pattern)).collect::<Result<Vec<_>>>()?;
-            render::feature_lists(&lists, as_json);
+            render::feature_lists(&backend.feature_lists(&pattern, &environments)?, as_json);
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Status => {
-            let rows = p.status()?;
+            let rows = backend.status()?;
             let behind = rows.iter().any(|r| r.behind);
             render::status(&rows, behind, as_json);
             Ok(status(behind))
         }
         Invocation::Log(filter) => {
-            render::log(&p.log(&filter)?, as_json);
+            render::log(&backend.log(&filter)?, as_json);
             Ok(ExitCode::SUCCESS)
+        }
+        other => unreachable!("{other:?} is not a shared command"),
+    }
+}
+
+/// The commands that need the project's own files and database.
+fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitCode> {
+    match invocation {
+        Invocation::Lint => {
+            let report = p.lint()?;
+            render::lint(&report, as_json);
+            Ok(if report.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Invocation::Eval(args) => eval(p, &args, as_json),
         Invocation::Inspect(source) => {
@@ -168,7 +228,20 @@ fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Orig
             }
             Ok(ExitCode::SUCCESS)
         }
-        Invocation::Serve(args) => serve(p, args),
+        Invocation::TokenCreate { name, environments, write, expires_in } => {
+            let new = p.create_token(&name, &environments, write, expires_in, now_ms())?;
+            render::new_token(&new, as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::TokenList => {
+            render::tokens(&p.tokens()?, now_ms(), as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::TokenRevoke { name } => {
+            p.revoke_token(&name, now_ms())?;
+            println!("Revoked token {name}: requests with it are refused from now on.");
+            Ok(ExitCode::SUCCESS)
+        }
         Invocation::Keygen { force } => {
             let key = crate::keys::keygen(&p.config, force)?;
             println!("Wrote {} (secret: keep it out of version control).", key.path.display());
@@ -176,48 +249,43 @@ fn execute(p: &mut Project, invocation: Invocation, as_json: bool, origin: &Orig
             println!("Run `vexil publish` to sign every environment's snapshot.");
             Ok(ExitCode::SUCCESS)
         }
+        other => unreachable!("{other:?} is not a local command"),
     }
 }
 
-fn change(p: &mut Project, request: &Request, repair: bool, as_json: bool, origin: &Origin) -> Result<ExitCode> {
-    // `--steps N` names a version relative to the newest; the report names it absolutely.
-    let request = match request {
-        Request::Rollback { environment, to } => {
-            plan::precheck(request, &p.config, &p.definitions)?;
-            let version = plan::rollback_version(environment, *to, p.version(environment)?)?;
-            Request::Rollback { environment: environment.clone(), to: RollbackTo::Version(version) }
+fn change(
+    backend: &mut dyn Flags,
+    request: &Request,
+    repair: bool,
+    as_json: bool,
+    origin: &Origin,
+) -> Result<ExitCode> {
+    let applied = backend.change(request, origin, repair)?;
+    let failed = applied.published.iter().any(|x| x.push_failed());
+    let headline = match request {
+        Request::Set { .. } => Some("The feature flag value has been updated!".to_string()),
+        Request::Delete { flag, .. } => {
+            Some(format!("Feature flag {flag} has been removed; its YAML default applies."))
         }
-        other => other.clone(),
+        _ => None,
     };
-    let published = match &request {
-        Request::Publish { environments } => p.publish(environments, origin, repair)?,
-        other => p.apply(other, origin)?,
-    };
-    let failed = published.iter().any(|x| x.push_failed());
-    let entities = |p: &mut Project, flag: &str| {
-        published.iter().map(|x| p.feature(&x.environment, flag).map(|e| (e, x))).collect::<Result<Vec<_>>>()
-    };
-    match &request {
-        Request::Set { set, .. } => {
-            render::change("The feature flag value has been updated!", &entities(p, &set.flag)?, as_json)
+    match (headline, request) {
+        (Some(headline), _) => {
+            let entities: Vec<_> = applied.features.into_iter().zip(&applied.published).collect();
+            render::change(&headline, &entities, as_json);
         }
-        Request::Delete { flag, .. } => render::change(
-            &format!("Feature flag {flag} has been removed; its YAML default applies."),
-            &entities(p, flag)?,
-            as_json,
-        ),
-        Request::Rollback { to: RollbackTo::Version(to), .. } => {
-            let x = published.first().ok_or_else(|| Error::io("rollback committed no version"))?;
+        (None, Request::Rollback { .. }) => {
+            let x = applied.published.first().ok_or_else(|| Error::io("rollback committed no version"))?;
             if as_json {
                 render::json(x);
             } else {
-                println!("{}: v{} has the state of v{to}", x.environment, x.version);
+                println!("{}: v{} has the state of v{}", x.environment, x.version, x.restored.unwrap_or(0));
                 render::pushes(x);
             }
             // A rollback that committed stands; a lagging target is reported, not fatal.
             return Ok(ExitCode::SUCCESS);
         }
-        _ => render::published(&published, as_json),
+        (None, _) => render::published(&applied.published, as_json),
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -284,7 +352,7 @@ fn eval(p: &mut Project, args: &EvalArgs, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(p: &mut Project, args: args::ServeArgs) -> Result<ExitCode> {
+fn serve(p: Project, args: args::ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.parse().map_err(|_| {
         Error::usage(format!("--listen {:?}: expected ADDRESS:PORT, such as 127.0.0.1:8417", args.listen))
     })?;
@@ -300,7 +368,8 @@ fn serve(p: &mut Project, args: args::ServeArgs) -> Result<ExitCode> {
     }
     options.package = args.package;
     options.heartbeat = std::time::Duration::from_secs(args.heartbeat);
-    crate::serve::serve(p.config.clone(), options, |address| {
+    options.api = args.api;
+    crate::serve::serve(p, options, |address| {
         println!("vexil serve: http://{address}/ (dashboard), http://{address}/<environment>/latest.vxl, …/events");
         let _ = std::io::stdout().flush();
     })?;

@@ -6,7 +6,8 @@ use crate::inspect::{flag_audience, Inspection};
 use crate::lint::LintReport;
 use crate::project::{FeatureList, Published, PushResult, StatusRow};
 use crate::push::PushOutcome;
-use crate::store::Change;
+use crate::store::{Change, TokenRecord};
+use crate::tokens::NewToken;
 use serde::Serialize;
 use serde_json::Value as Json;
 use vexil_core::{Gates, State, Timestamp};
@@ -136,7 +137,7 @@ pub fn log(changes: &[Change], as_json: bool) {
             c.action.name(),
             c.author
         );
-        println!("    {}", c.command);
+        println!("    {}: {}", c.via.name(), c.command);
     }
 }
 
@@ -218,4 +219,61 @@ fn gates_summary(g: &Gates) -> String {
         parts.push("expression".to_string());
     }
     parts.join(" ")
+}
+
+/// `vexil token create`: the token, once.
+pub fn new_token(new: &NewToken, as_json: bool) {
+    let r = &new.record;
+    if as_json {
+        return json(&serde_json::json!({
+            "name": r.name,
+            "token": new.token,
+            "environments": r.environments,
+            "access": r.access.name(),
+            "expires_at": r.expires_at,
+        }));
+    }
+    let expiry = r.expires_at.map_or("never expires".to_string(), |e| format!("expires {}", iso_time(e)));
+    println!("Created token {} ({} on {}; {expiry}):", r.name, r.access.name(), r.environments.join(", "));
+    println!("{}", new.token);
+    println!("It is shown only now: store it (a CI variable, a password manager). Send it as PRIVATE-TOKEN or Authorization: Bearer.");
+}
+
+/// `vexil token list`.
+pub fn tokens(tokens: &[TokenRecord], now: i64, as_json: bool) {
+    let status = |t: &TokenRecord| match (t.revoked_at, t.expires_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(e)) if e <= now => "expired",
+        _ => "active",
+    };
+    if as_json {
+        let out: Vec<Json> = tokens
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name,
+                    "environments": t.environments,
+                    "access": t.access.name(),
+                    "created_at": t.created_at,
+                    "expires_at": t.expires_at,
+                    "revoked_at": t.revoked_at,
+                    "status": status(t),
+                })
+            })
+            .collect();
+        return json(&out);
+    }
+    println!("{:<24} {:<6} {:<8} {:<21} {:<21} environments", "name", "access", "status", "created", "expires");
+    for t in tokens {
+        let expires = t.expires_at.map_or("never".to_string(), iso_time);
+        println!(
+            "{:<24} {:<6} {:<8} {:<21} {:<21} {}",
+            t.name,
+            t.access.name(),
+            status(t),
+            iso_time(t.created_at),
+            expires,
+            t.environments.join(",")
+        );
+    }
 }

@@ -86,6 +86,18 @@ pub struct EnvironmentConfig {
     pub targets: Vec<PushTargetConfig>,
 }
 
+/// The chatops rules that GitLab's Features API itself does not enforce, applied by vexil's
+/// (`[api]` in vexil.toml; both on by default, each overridable per request with the same
+/// parameter chatops uses: `ignore_feature_flag_consistency_check`,
+/// `ignore_random_deprecation_check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiRules {
+    /// The staging/production consistency check.
+    pub consistency_check: bool,
+    /// Percentage of time refused unless asked for explicitly.
+    pub random_deprecation_check: bool,
+}
+
 /// What `vexil serve` serves without the token (`[serve] public`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ServePublic {
@@ -135,6 +147,10 @@ pub struct Config {
     pub serve_token: Option<String>,
     /// What `vexil serve` gives anyone: every snapshot, or browser snapshots only.
     pub serve_public: ServePublic,
+    /// Whether `vexil serve` offers the write API without `--api` (`[serve] api = true`).
+    pub serve_api: bool,
+    /// The chatops rules the write API applies, which GitLab's own API does not (`[api]`).
+    pub api_rules: ApiRules,
     /// Flags browsers may see besides those whose definition says `client_side: true`:
     /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
     pub client_side: Vec<String>,

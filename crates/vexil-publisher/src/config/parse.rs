@@ -2,7 +2,7 @@
 //! refusal naming the environment, target or table at fault.
 
 use super::{
-    Config, EnvironmentConfig, PushTargetConfig, PushTargetKind, S3Target, ServePublic, StateConfig,
+    ApiRules, Config, EnvironmentConfig, PushTargetConfig, PushTargetKind, S3Target, ServePublic, StateConfig,
     DEFAULT_LATEST_MAX_AGE,
 };
 use crate::error::{Error, Result};
@@ -60,7 +60,16 @@ struct Raw {
     #[serde(default)]
     serve: RawServe,
     #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
     client_side: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    consistency_check: Option<bool>,
+    random_deprecation_check: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -68,6 +77,7 @@ struct Raw {
 struct RawServe {
     token: Option<String>,
     public: Option<String>,
+    api: Option<bool>,
 }
 
 fn default_definitions() -> Vec<PathBuf> {
@@ -242,6 +252,11 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         public_keys,
         production_check: raw.production_check.map(|p| p.command),
         serve_token: raw.serve.token.filter(|t| !t.is_empty()),
+        serve_api: raw.serve.api.unwrap_or(false),
+        api_rules: ApiRules {
+            consistency_check: raw.api.consistency_check.unwrap_or(true),
+            random_deprecation_check: raw.api.random_deprecation_check.unwrap_or(true),
+        },
         serve_public: match raw.serve.public.as_deref() {
             None | Some("all") => ServePublic::All,
             Some("browser") => ServePublic::Browser,

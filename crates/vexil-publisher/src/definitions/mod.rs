@@ -21,12 +21,12 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 /// One flag's definition.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Definition {
     /// The flag's name.
     pub name: String,
     /// Its type.
-    #[serde(rename = "type", serialize_with = "ser_type")]
+    #[serde(rename = "type", serialize_with = "ser_type", deserialize_with = "de_type")]
     pub flag_type: FlagType,
     /// Whether it is on while nothing is persisted.
     pub default_enabled: bool,
@@ -52,6 +52,11 @@ pub struct Definition {
 
 fn ser_type<S: serde::Serializer>(t: &FlagType, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(t.name())
+}
+
+fn de_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FlagType, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    FlagType::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown flag type {name:?}")))
 }
 
 /// How bad a problem is.
@@ -155,6 +160,32 @@ pub fn load(project: &Path, roots: &[PathBuf]) -> Definitions {
         }
     }
     defs
+}
+
+/// What the definition files look like on disk (each file's path, size and modification
+/// time): a long-running `vexil serve` reloads the definitions only when this changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fingerprint(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>);
+
+impl Fingerprint {
+    /// The files under each of `roots` (relative to `project`) as they are now.
+    pub fn of(project: &Path, roots: &[PathBuf]) -> Fingerprint {
+        let mut files = Vec::new();
+        for root in roots {
+            collect(&project.join(root), &mut files);
+        }
+        files.sort();
+        Fingerprint(
+            files
+                .into_iter()
+                .map(|f| {
+                    let meta = std::fs::metadata(&f).ok();
+                    let (len, modified) = (meta.as_ref().map_or(0, |m| m.len()), meta.and_then(|m| m.modified().ok()));
+                    (f, len, modified)
+                })
+                .collect(),
+        )
+    }
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -3,6 +3,7 @@
 //! with which command, and the version they produced.
 
 use crate::gates_json;
+use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, Serializer};
 use serde_json::Value as Json;
 use vexil_core::{Flag, FlagType, Gates};
@@ -72,6 +73,13 @@ impl Action {
 impl Serialize for Action {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Action::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown action {name:?}")))
     }
 }
 
@@ -154,6 +162,12 @@ impl Recorded {
 impl Serialize for Recorded {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.to_json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recorded {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Recorded::from_json(&Json::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -208,6 +208,12 @@ pub fn precheck(request: &Request, config: &Config, definitions: &Definitions) -
     match request {
         Request::Set { set, environments, options } => {
             named_environments(config, environments)?;
+            if !crate::definitions::valid_name(&set.flag) {
+                return Err(Error::refused(format!(
+                    "{:?} is not a flag name: names match ^[a-z0-9]+(_[a-z0-9]+)*$, as GitLab's VALID_FEATURE_NAME",
+                    set.flag
+                )));
+            }
             require_clean_definitions(definitions)?;
             require_definition(config, definitions, &set.flag, options.force)?;
             require_known_groups(config, set)

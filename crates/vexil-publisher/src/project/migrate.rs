@@ -28,12 +28,13 @@ impl Project {
         let versions = self.store.all_versions()?;
         let mut changes = self.store.changes(&LogFilter::default())?;
         changes.reverse();
+        let tokens = self.store.tokens()?;
         let mut target = PostgresStore::open(url, lock_timeout())?;
-        target.import(&versions, &changes)?;
+        target.import(&versions, &changes, &tokens)?;
         let copied_versions = target.all_versions()?;
         let mut copied_changes = target.changes(&LogFilter::default())?;
         copied_changes.reverse();
-        if copied_versions != versions || copied_changes != changes {
+        if copied_versions != versions || copied_changes != changes || target.tokens()? != tokens {
             return Err(Error::io(format!(
                 "{}: the copy differs from the SQLite state ({} of {} versions, {} of {} changes); vexil.toml is unchanged",
                 target.describe(),

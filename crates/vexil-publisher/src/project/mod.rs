@@ -33,15 +33,63 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vexil_core::{encode, SigningKey, Snapshot};
 
-/// Who makes a change, with which command, when.
+/// Who makes a change, with which command, through which entry point, when.
 #[derive(Clone, Debug)]
 pub struct Origin {
-    /// The author.
+    /// The author: a person, or the name of the token a request came with.
     pub author: String,
-    /// The exact command.
+    /// The exact command (for the API, the request: method, path and parameters).
     pub command: String,
+    /// The entry point.
+    pub via: EntryPoint,
     /// When, in ms since the epoch.
     pub at: i64,
+}
+
+/// Which entry point made a change, as the change log records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryPoint {
+    /// The `vexil` command, on the state database itself.
+    Cli,
+    /// `vexil serve --api`: GitLab's Features API, and the remote CLI.
+    Api,
+    /// A chat slash command.
+    Chat,
+    /// A rollout plan's step.
+    Rollout,
+}
+
+impl EntryPoint {
+    /// Every entry point.
+    pub const ALL: [EntryPoint; 4] = [EntryPoint::Cli, EntryPoint::Api, EntryPoint::Chat, EntryPoint::Rollout];
+
+    /// The name the change log uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EntryPoint::Cli => "cli",
+            EntryPoint::Api => "api",
+            EntryPoint::Chat => "chat",
+            EntryPoint::Rollout => "rollout",
+        }
+    }
+
+    /// The entry point called `name`.
+    pub fn from_name(name: &str) -> Option<EntryPoint> {
+        EntryPoint::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl Serialize for EntryPoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EntryPoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        EntryPoint::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown entry point {name:?}")))
+    }
 }
 
 /// An open project.
@@ -50,17 +98,22 @@ pub struct Project {
     pub config: Config,
     /// The definitions (check `problems` before publishing).
     pub definitions: Definitions,
+    /// The definition files as they were when `definitions` was loaded.
+    loaded: definitions::Fingerprint,
     store: Box<dyn Store + Send>,
     signing_key: Option<SigningKey>,
 }
 
 /// The result of a change in one environment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Published {
     /// The environment.
     pub environment: String,
     /// The new version.
     pub version: u64,
+    /// For a rollback: the version whose state it restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<u64>,
     /// What happened to each target.
     pub pushes: Vec<PushReport>,
 }
@@ -73,7 +126,7 @@ impl Published {
 }
 
 /// One target's push.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PushReport {
     /// The target.
     pub target: String,
@@ -83,7 +136,7 @@ pub struct PushReport {
 }
 
 /// A push's outcome, serialisable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum PushResult {
     /// Done.
@@ -112,13 +165,26 @@ impl Project {
     /// Opens the project at `root`.
     pub fn open(root: &Path) -> Result<Project> {
         let config = Config::load(root)?;
+        let loaded = definitions::Fingerprint::of(root, &config.definitions);
         let definitions = definitions::load(root, &config.definitions);
         let store = crate::store::open(&config.state, lock_timeout())?;
         let signing_key = match &config.signing_key {
             None => None,
             Some(path) => Some(load_key(path)?),
         };
-        Project::with_store(config, definitions, store, signing_key)
+        let mut project = Project::with_store(config, definitions, store, signing_key)?;
+        project.loaded = loaded;
+        Ok(project)
+    }
+
+    /// Reloads the definitions if their files changed since they were loaded: a server
+    /// applying requests for hours sees the repository as it is now.
+    pub fn refresh_definitions(&mut self) {
+        let now = definitions::Fingerprint::of(&self.config.root, &self.config.definitions);
+        if now != self.loaded {
+            self.definitions = definitions::load(&self.config.root, &self.config.definitions);
+            self.loaded = now;
+        }
     }
 
     /// A project over `store`, whatever `config.state` says (an in-memory store in tests).
@@ -137,7 +203,7 @@ impl Project {
                 )));
             }
         }
-        Ok(Project { config, definitions, store, signing_key })
+        Ok(Project { config, definitions, loaded: definitions::Fingerprint::default(), store, signing_key })
     }
 
     /// The store.
@@ -224,7 +290,7 @@ impl Project {
         if let Some(check) = plan::production_check(request, &self.config)? {
             run_production_check(check, &self.config.root)?;
         }
-        let committed = self.commit(request, origin)?;
+        let (committed, restored) = self.commit(request, origin)?;
         let mut out = Vec::new();
         for env in written {
             let version = committed.iter().find(|(e, _)| *e == env).map(|(_, v)| *v);
@@ -237,22 +303,24 @@ impl Project {
                 Some(v) => v,
                 None => self.store.latest(&env)?.map_or(0, |r| r.version),
             };
-            out.push(Published { environment: env, version, pushes });
+            out.push(Published { environment: env, version, restored, pushes });
         }
         Ok(out)
     }
 
     /// One transaction: the state read, the plan made and every version it holds encoded,
     /// signed and stored with its change records. Nothing is written unless all succeed.
-    fn commit(&mut self, request: &Request, origin: &Origin) -> Result<Vec<(String, u64)>> {
-        let Project { config, definitions, store, signing_key } = self;
+    fn commit(&mut self, request: &Request, origin: &Origin) -> Result<Committed> {
+        let Project { config, definitions, store, signing_key, .. } = self;
         let mut committed = Vec::new();
+        let mut restored = None;
         store.write(&mut |tx| {
             let heads = read_heads(tx, config)?;
             let rollback_source = match request {
                 Request::Rollback { environment, to } => {
                     let latest = heads.get(environment).map_or(0, Snapshot::version);
                     let version = plan::rollback_version(environment, *to, latest)?;
+                    restored = Some(version);
                     tx.version(environment, version)?.map(|row| row.decode()).transpose()?
                 }
                 _ => None,
@@ -269,7 +337,7 @@ impl Project {
             committed = store_plan(tx, plan, signing_key.as_ref(), origin)?;
             Ok(())
         })?;
-        Ok(committed)
+        Ok((committed, restored))
     }
 
     /// Pushes `environment` to each of its targets; failures leave a target behind (as
@@ -323,6 +391,10 @@ impl Project {
             .ok_or_else(|| Error::io(format!("rollback of {environment} committed no version")))
     }
 }
+
+/// What a commit wrote: each environment's new version, and for a rollback the version whose
+/// state it restored.
+type Committed = (Vec<(String, u64)>, Option<u64>);
 
 /// Every environment's newest snapshot, as of the transaction.
 fn read_heads(tx: &mut dyn WriteTx, config: &Config) -> Result<BTreeMap<String, Snapshot>> {

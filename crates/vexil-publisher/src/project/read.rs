@@ -11,7 +11,7 @@ use vexil_core::AudienceKind;
 
 /// `feature list` for one environment: persisted flags, enabled and disabled as chatops
 /// counts them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FeatureList {
     /// The environment.
     pub environment: String,
@@ -22,14 +22,14 @@ pub struct FeatureList {
 }
 
 /// One row of `vexil status`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StatusRow {
     /// The environment.
     pub environment: String,
     /// The target.
     pub target: String,
     /// Who reads it.
-    #[serde(serialize_with = "audience_name")]
+    #[serde(serialize_with = "audience_name", deserialize_with = "audience_from_name")]
     pub audience: AudienceKind,
     /// The database's newest version (0: none).
     pub database: u64,
@@ -47,6 +47,11 @@ fn audience_name<S: serde::Serializer>(a: &AudienceKind, s: S) -> std::result::R
     s.serialize_str(a.name())
 }
 
+fn audience_from_name<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<AudienceKind, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    AudienceKind::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown audience {name:?}")))
+}
+
 impl Project {
     /// `flag` in `environment` at its newest version.
     pub fn feature(&mut self, environment: &str, flag: &str) -> Result<FeatureEntity> {
@@ -55,6 +60,17 @@ impl Project {
             None => (0, None),
         };
         Ok(FeatureEntity::new(environment, version, flag, state.as_ref(), self.definitions.by_name.get(flag)))
+    }
+
+    /// Every flag persisted in `environment`, as GitLab's `GET /features` lists them.
+    pub fn persisted_features(&mut self, environment: &str) -> Result<Vec<FeatureEntity>> {
+        let Some((row, snapshot)) = self.latest_snapshot(environment)? else { return Ok(Vec::new()) };
+        Ok(crate::plan::persisted_of(&snapshot)
+            .iter()
+            .map(|(flag, state)| {
+                FeatureEntity::new(environment, row.version, flag, Some(state), self.definitions.by_name.get(flag))
+            })
+            .collect())
     }
 
     /// `feature list`: the persisted flags of `environment` whose name contains `pattern`.

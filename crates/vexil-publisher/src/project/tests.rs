@@ -9,7 +9,7 @@ use vexil_core::FlagType;
 const FLAG: &str = "new_navigation_bar";
 
 fn origin(author: &str, at: i64) -> Origin {
-    Origin { author: author.into(), command: format!("test {at}"), at }
+    Origin { author: author.into(), command: format!("test {at}"), via: EntryPoint::Cli, at }
 }
 
 fn project(store: &MemoryStore) -> Project {

@@ -17,7 +17,9 @@
 //! - [`events`]: the event streams;
 //! - [`auth`]: the token, its cookie, loopback;
 //! - [`api`]: the dashboard's data;
-//! - [`assets`]: the dashboard and the npm package's browser files, built into the binary.
+//! - [`assets`]: the dashboard and the npm package's browser files, built into the binary;
+//! - with `--api`: [`gitlab_api`] (GitLab's Features API per environment) and
+//!   [`remote_api`] (the remote CLI's), both applying changes through [`writer`].
 
 mod announce;
 mod api;
@@ -25,7 +27,10 @@ mod assets;
 mod auth;
 mod events;
 mod follow;
+mod gitlab_api;
+mod remote_api;
 mod snapshots;
+mod writer;
 
 use crate::config::{Config, ServePublic};
 use crate::error::{Error, Result};
@@ -59,6 +64,8 @@ pub struct ServeOptions {
     pub heartbeat: Duration,
     /// How often an SQLite state is asked for new versions.
     pub poll: Duration,
+    /// Offer the write API (`--api`, or `[serve] api = true`).
+    pub api: bool,
 }
 
 impl ServeOptions {
@@ -70,6 +77,7 @@ impl ServeOptions {
             package: None,
             heartbeat: Duration::from_secs(15),
             poll: Duration::from_millis(10),
+            api: false,
         }
     }
 }
@@ -114,11 +122,16 @@ struct Shared {
     versions: Mutex<VecDeque<(VersionKey, axum::body::Bytes)>>,
     token: Option<String>,
     heartbeat: Duration,
+    /// The write API's project and its guard; none while the API is off.
+    writer: Option<writer::Writer>,
 }
 
-/// Runs the server until the process is stopped. `ready` is called with the bound address
-/// once connections are accepted.
-pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+/// Runs the server for `project` until the process is stopped. `ready` is called with the
+/// bound address once connections are accepted. Without the API the server only reads, and
+/// never needs the signing key; with it, changes are made through `project`.
+pub fn serve(project: crate::project::Project, options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let config = project.config.clone();
+    let api = options.api || config.serve_api;
     // A thousand open event streams need a thousand descriptors; the soft limit is often 1,024.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let reader = store::open(&config.state, lock_timeout())?;
@@ -142,6 +155,7 @@ pub fn serve(config: Config, options: ServeOptions, ready: impl FnOnce(SocketAdd
         versions: Mutex::new(VecDeque::new()),
         token,
         heartbeat: options.heartbeat,
+        writer: api.then(|| writer::Writer::new(project)),
         config,
     });
     follow::start(&shared, options.poll)?;
@@ -182,10 +196,15 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
         .route("/{env}/v/{file}", get(version::<SERVER>).options(snapshots::preflight))
         .route("/{env}/events", get(events::environment::<SERVER>).options(snapshots::preflight))
         .route("/events", get(events::all).options(snapshots::preflight));
-    let (public, full) = match shared.config.serve_public {
+    let (mut public, full) = match shared.config.serve_public {
         ServePublic::All => (browser.merge(full), Router::new()),
         ServePublic::Browser => (browser, full),
     };
+    // The APIs check their own tokens, scoped per environment, not the dashboard's.
+    if shared.writer.is_some() {
+        public =
+            public.route("/{env}/api/v4/{*rest}", axum::routing::any(gitlab_api::handle)).merge(remote_api::routes());
+    }
     let private = assets::routes(full.merge(api::routes()), options)
         .layer(middleware::from_fn_with_state(shared.clone(), auth::authorize));
     public.merge(private).fallback(not_found).with_state(shared.clone()).layer(middleware::from_fn(auth::no_sniff))

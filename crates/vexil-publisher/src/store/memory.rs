@@ -3,7 +3,7 @@
 //! and commits whole or not at all; writers serialize), without a file or a server. Clones
 //! share one state, as two connections to one database do.
 
-use super::{Change, LogFilter, Store, VersionRow, WriteTx};
+use super::{Change, LogFilter, Store, TokenRecord, VersionRow, WriteTx};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +21,7 @@ struct State {
     versions: BTreeMap<(String, u64), VersionRow>,
     changes: Vec<Change>,
     pushes: BTreeMap<(String, String), u64>,
+    tokens: Vec<TokenRecord>,
     commits: u64,
 }
 
@@ -80,6 +81,27 @@ impl WriteTx for State {
     fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()> {
         self.pushes.insert((environment.to_string(), target.to_string()), version);
         Ok(())
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        Ok(self.tokens.clone())
+    }
+
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<()> {
+        if self.tokens.iter().any(|t| t.hash == token.hash) {
+            return Err(Error::io("memory store: a token with this hash exists"));
+        }
+        self.tokens.push(token.clone());
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize> {
+        let mut n = 0;
+        for t in self.tokens.iter_mut().filter(|t| t.name == name && t.revoked_at.is_none()) {
+            t.revoked_at = Some(at);
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -150,7 +172,11 @@ impl Store for MemoryStore {
         Ok(self.lock().versions.values().cloned().collect())
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        Ok(self.lock().tokens.clone())
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
         let mut state = self.lock();
         if !state.versions.is_empty() {
             return Err(Error::refused("the memory store already holds versions; import into an empty one"));
@@ -159,6 +185,7 @@ impl Store for MemoryStore {
             state.versions.insert((v.environment.clone(), v.version), v.clone());
         }
         state.changes = changes.to_vec();
+        state.tokens = tokens.to_vec();
         state.commits += 1;
         Ok(())
     }

@@ -18,6 +18,8 @@ pub use sqlite::SqliteStore;
 use crate::config::StateConfig;
 use crate::error::{Error, Result};
 use crate::plan::{Action, ChangeRecord, Recorded};
+use crate::project::EntryPoint;
+use crate::tokens::Access;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -58,7 +60,7 @@ impl VersionRow {
 }
 
 /// One change-log entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Change {
     /// Assigned by the store, increasing.
     pub id: i64,
@@ -70,10 +72,12 @@ pub struct Change {
     pub flag: Option<String>,
     /// What happened.
     pub action: Action,
-    /// The exact command.
+    /// The exact command (a request's description for the API).
     pub command: String,
-    /// Who.
+    /// Who: a person, or the name of the token the change was made with.
     pub author: String,
+    /// Which entry point made it.
+    pub via: EntryPoint,
     /// When (ms since the epoch).
     pub at: i64,
     /// The flag before (gates, definition facts, or nothing).
@@ -93,6 +97,7 @@ impl Change {
             action: record.action,
             command: origin.command.clone(),
             author: origin.author.clone(),
+            via: origin.via,
             at: origin.at,
             before: record.before,
             after: record.after,
@@ -114,6 +119,7 @@ pub(crate) struct StoredChange {
     pub action: String,
     pub command: String,
     pub author: String,
+    pub via: String,
     pub at: i64,
     pub before: String,
     pub after: String,
@@ -135,11 +141,31 @@ impl StoredChange {
             action: Action::from_name(&self.action).ok_or_else(|| bad(format!("unknown action {:?}", self.action)))?,
             command: self.command,
             author: self.author,
+            via: EntryPoint::from_name(&self.via).ok_or_else(|| bad(format!("unknown entry point {:?}", self.via)))?,
             at: self.at,
             before: side(&self.before).map_err(|e| bad(format!("before: {e}")))?,
             after: side(&self.after).map_err(|e| bad(format!("after: {e}")))?,
         })
     }
+}
+
+/// An API token as the database keeps it: its SHA-256, never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Its name: the author of every change made with it.
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    /// The environments it may act on; `*` stands for every one but production.
+    pub environments: Vec<String>,
+    /// Read, or read and write.
+    pub access: Access,
+    /// When it was made (ms since the epoch).
+    pub created_at: i64,
+    /// When it stops working.
+    pub expires_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
 }
 
 /// What `vexil log` asks for.
@@ -169,6 +195,12 @@ pub trait WriteTx {
     fn version(&mut self, environment: &str, version: u64) -> Result<Option<VersionRow>>;
     /// Records that `version` is now a target's `latest.vxl`.
     fn set_pushed(&mut self, environment: &str, target: &str, version: u64) -> Result<()>;
+    /// Every token ever made, as of this transaction.
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>>;
+    /// Records a new token.
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<()>;
+    /// Revokes the unrevoked tokens called `name`; returns how many.
+    fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize>;
 }
 
 /// A state database.
@@ -208,8 +240,11 @@ pub trait Store {
     fn pushed(&mut self, environment: &str, target: &str) -> Result<u64>;
     /// Every version of every environment, oldest first (for `vexil migrate`).
     fn all_versions(&mut self) -> Result<Vec<VersionRow>>;
-    /// Copies `versions` and `changes` (ids kept) into an empty store, in one transaction.
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()>;
+    /// Every token ever made (their hashes; the database never holds a token).
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>>;
+    /// Copies `versions`, `changes` (ids kept) and `tokens` into an empty store, in one
+    /// transaction.
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()>;
 }
 
 #[cfg(test)]
@@ -225,6 +260,7 @@ mod tests {
             action: action.into(),
             command: "vexil feature set f true".into(),
             author: "a".into(),
+            via: "cli".into(),
             at: 1,
             before: before.into(),
             after: r#"{"boolean":true,"actors":[],"opt_outs":[],"groups":[],"percentage_of_actors":"0","percentage_of_time":"0","expression":null}"#.into(),

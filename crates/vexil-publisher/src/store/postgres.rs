@@ -3,16 +3,16 @@
 //! advisory lock taken when the transaction starts. Each new version is announced with
 //! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
 
-use super::{Change, LogFilter, Store, StoredChange, VersionRow, WriteTx};
+use super::{Change, LogFilter, Store, StoredChange, TokenRecord, VersionRow, WriteTx};
 use crate::error::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, GenericClient, NoTls, Transaction};
 use std::time::Duration;
 
 /// The schema version this build writes; `vexil_schema` records the database's.
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE versions (
         environment  text   NOT NULL,
         version      bigint NOT NULL,
@@ -41,6 +41,17 @@ const MIGRATIONS: [&str; 3] = [
         PRIMARY KEY (environment, target)
     );",
     "ALTER TABLE versions ADD COLUMN browser_snapshot bytea;",
+    "ALTER TABLE changes ADD COLUMN via text NOT NULL DEFAULT 'cli';
+    CREATE TABLE tokens (
+        id           bigserial PRIMARY KEY,
+        name         text   NOT NULL,
+        hash         text   NOT NULL UNIQUE,
+        environments text   NOT NULL,
+        access       text   NOT NULL,
+        created_at   bigint NOT NULL,
+        expires_at   bigint,
+        revoked_at   bigint
+    );",
 ];
 
 /// Advisory lock keys: (space, key) pairs no other application is likely to use.
@@ -241,6 +252,38 @@ fn versions_after_in(
     Ok(rows.iter().map(to_version).collect())
 }
 
+const TOKEN_COLUMNS: &str = "name, hash, environments, access, created_at, expires_at, revoked_at";
+
+fn tokens_in(c: &mut impl GenericClient, describe: &str) -> Result<Vec<TokenRecord>> {
+    let rows =
+        c.query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"), &[]).map_err(|e| io(describe, &e))?;
+    rows.iter()
+        .map(|r| {
+            let access: String = r.get(3);
+            Ok(TokenRecord {
+                name: r.get(0),
+                hash: r.get(1),
+                environments: crate::tokens::environments_from_text(r.get(2)),
+                access: crate::tokens::Access::from_name(&access).ok_or_else(|| {
+                    Error::io(format!("{describe}: token access {access:?} is neither read nor write"))
+                })?,
+                created_at: r.get(4),
+                expires_at: r.get(5),
+                revoked_at: r.get(6),
+            })
+        })
+        .collect()
+}
+
+fn insert_token_in(c: &mut impl GenericClient, describe: &str, t: &TokenRecord) -> Result<()> {
+    c.execute(
+        &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+        &[&t.name, &t.hash, &t.environments.join(","), &t.access.name(), &t.created_at, &t.expires_at, &t.revoked_at],
+    )
+    .map_err(|e| io(describe, &e))?;
+    Ok(())
+}
+
 fn io(describe: &str, e: &postgres::Error) -> Error {
     Error::io(format!("{describe}: {}", cause(e)))
 }
@@ -275,12 +318,39 @@ impl WriteTx for PgTx<'_> {
         let (before, after) = c.stored_sides();
         self.tx
             .execute(
-                "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[&c.environment, &version, &c.flag, &c.action.name(), &c.command, &c.author, &c.at, &before, &after],
+                "INSERT INTO changes (environment, version, flag, action, command, author, via, at, before, after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &c.environment,
+                    &version,
+                    &c.flag,
+                    &c.action.name(),
+                    &c.command,
+                    &c.author,
+                    &c.via.name(),
+                    &c.at,
+                    &before,
+                    &after,
+                ],
             )
             .map_err(|e| io(&self.describe, &e))?;
         Ok(())
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        tokens_in(&mut self.tx, &self.describe)
+    }
+
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<()> {
+        insert_token_in(&mut self.tx, &self.describe, token)
+    }
+
+    fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize> {
+        let n = self
+            .tx
+            .execute("UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL", &[&name, &at])
+            .map_err(|e| io(&self.describe, &e))?;
+        Ok(n as usize)
     }
 
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
@@ -330,7 +400,7 @@ impl Store for PostgresStore {
         let rows = self
             .client
             .query(
-                "SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes
+                "SELECT id, environment, version, flag, action, command, author, via, at, before, after FROM changes
                  WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR flag = $2) AND ($3::bigint IS NULL OR id > $3)
                  ORDER BY id DESC LIMIT $4",
                 &[&filter.environment, &filter.flag, &filter.after_id, &limit],
@@ -346,9 +416,10 @@ impl Store for PostgresStore {
                     action: r.get(4),
                     command: r.get(5),
                     author: r.get(6),
-                    at: r.get(7),
-                    before: r.get(8),
-                    after: r.get(9),
+                    via: r.get(7),
+                    at: r.get(8),
+                    before: r.get(9),
+                    after: r.get(10),
                 }
                 .read(&self.describe)
             })
@@ -387,7 +458,11 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(to_version).collect())
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        tokens_in(&mut self.client, &self.describe)
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
         let describe = self.describe.clone();
         let err = |e: postgres::Error| Error::io(format!("{describe}: {}", cause(&e)));
         let mut tx = self.client.transaction().map_err(err)?;
@@ -410,8 +485,8 @@ impl Store for PostgresStore {
         }
         let insert = tx
             .prepare(
-                "INSERT INTO changes (id, environment, version, flag, action, command, author, at, before, after)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO changes (id, environment, version, flag, action, command, author, via, at, before, after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .map_err(err)?;
         for c in changes {
@@ -427,6 +502,7 @@ impl Store for PostgresStore {
                     &c.action.name(),
                     &c.command,
                     &c.author,
+                    &c.via.name(),
                     &c.at,
                     &before,
                     &after,
@@ -438,6 +514,9 @@ impl Store for PostgresStore {
             "SELECT setval(pg_get_serial_sequence('changes', 'id'), GREATEST((SELECT max(id) FROM changes), 1))",
         )
         .map_err(err)?;
+        for t in tokens {
+            insert_token_in(&mut tx, &describe, t)?;
+        }
         tx.commit().map_err(err)
     }
 }

@@ -2,14 +2,14 @@
 //! the write lock when a transaction starts, so concurrent writers queue (up to the busy
 //! timeout) instead of failing half-way.
 
-use super::{Change, LogFilter, Store, StoredChange, VersionRow, WriteTx};
+use super::{Change, LogFilter, Store, StoredChange, TokenRecord, VersionRow, WriteTx};
 use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -47,6 +47,21 @@ CREATE TABLE pushes (
 
 /// Version 3: each version's browser snapshot, made when it is committed.
 const SCHEMA_V3: &str = "ALTER TABLE versions ADD COLUMN browser_snapshot BLOB;";
+
+/// Version 4: which entry point made each change, and API tokens (their hashes only).
+const SCHEMA_V4: &str = "
+ALTER TABLE changes ADD COLUMN via TEXT NOT NULL DEFAULT 'cli';
+CREATE TABLE tokens (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT    NOT NULL,
+    hash         TEXT    NOT NULL UNIQUE,
+    environments TEXT    NOT NULL,
+    access       TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    revoked_at   INTEGER
+);
+";
 
 /// An SQLite state database.
 pub struct SqliteStore {
@@ -114,6 +129,9 @@ impl SqliteStore {
         if current < 3 {
             tx.execute_batch(SCHEMA_V3).context(&describe)?;
         }
+        if current < 4 {
+            tx.execute_batch(SCHEMA_V4).context(&describe)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
     }
@@ -159,6 +177,29 @@ fn version_in(conn: &Connection, environment: &str, version: u64) -> rusqlite::R
         row_to_version,
     )
     .optional()
+}
+
+const TOKEN_COLUMNS: &str = "name, hash, environments, access, created_at, expires_at, revoked_at";
+
+fn tokens_in(conn: &Connection) -> rusqlite::Result<Vec<TokenRecord>> {
+    let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
+    let rows = stmt.query_map([], |r| {
+        let environments: String = r.get(2)?;
+        let access: String = r.get(3)?;
+        Ok(TokenRecord {
+            name: r.get(0)?,
+            hash: r.get(1)?,
+            environments: crate::tokens::environments_from_text(&environments),
+            access: crate::tokens::Access::from_name(&access).ok_or_else(|| {
+                let why = format!("token access {access:?} is neither read nor write");
+                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, why.into())
+            })?,
+            created_at: r.get(4)?,
+            expires_at: r.get(5)?,
+            revoked_at: r.get(6)?,
+        })
+    })?;
+    rows.collect()
 }
 
 fn latest_in(conn: &Connection, environment: &str) -> rusqlite::Result<Option<VersionRow>> {
@@ -220,8 +261,8 @@ impl WriteTx for Tx<'_> {
         let (before, after) = c.stored_sides();
         self.tx
             .execute(
-                "INSERT INTO changes (environment, version, flag, action, command, author, at, before, after)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO changes (environment, version, flag, action, command, author, via, at, before, after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     c.environment,
                     c.version as i64,
@@ -229,6 +270,7 @@ impl WriteTx for Tx<'_> {
                     c.action.name(),
                     c.command,
                     c.author,
+                    c.via.name(),
                     c.at,
                     before,
                     after
@@ -236,6 +278,34 @@ impl WriteTx for Tx<'_> {
             )
             .context(&self.describe)?;
         Ok(())
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        tokens_in(&self.tx).context(&self.describe)
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<()> {
+        self.tx
+            .execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    t.name,
+                    t.hash,
+                    t.environments.join(","),
+                    t.access.name(),
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
+            )
+            .context(&self.describe)?;
+        Ok(())
+    }
+
+    fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize> {
+        self.tx
+            .execute("UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", params![name, at])
+            .context(&self.describe)
     }
 }
 
@@ -277,7 +347,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, environment, version, flag, action, command, author, at, before, after FROM changes
+                "SELECT id, environment, version, flag, action, command, author, via, at, before, after FROM changes
                  WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR flag = ?2) AND (?3 IS NULL OR id > ?3)
                  ORDER BY id DESC LIMIT ?4",
             )
@@ -295,9 +365,10 @@ impl Store for SqliteStore {
                 action: r.get(4).context(&describe)?,
                 command: r.get(5).context(&describe)?,
                 author: r.get(6).context(&describe)?,
-                at: r.get(7).context(&describe)?,
-                before: r.get(8).context(&describe)?,
-                after: r.get(9).context(&describe)?,
+                via: r.get(7).context(&describe)?,
+                at: r.get(8).context(&describe)?,
+                before: r.get(9).context(&describe)?,
+                after: r.get(10).context(&describe)?,
             };
             out.push(stored.read(&describe)?);
         }
@@ -352,8 +423,12 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<Vec<_>>>().context(&describe)
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change]) -> Result<()> {
-        let _ = (versions, changes);
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
+        tokens_in(&self.conn).context(self.describe())
+    }
+
+    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
+        let _ = (versions, changes, tokens);
         Err(Error::refused(format!(
             "{}: vexil migrate moves SQLite state to PostgreSQL, not into SQLite",
             self.describe()

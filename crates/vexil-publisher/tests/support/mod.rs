@@ -1,6 +1,7 @@
 //! Helpers for driving the real `vexil` binary against throwaway projects.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod servers;
 
 use std::collections::BTreeMap;
@@ -53,7 +54,9 @@ impl TestProject {
         c.args(args)
             .current_dir(self.path())
             .env("VEXIL_AUTHOR", "Test Author <test@example.com>")
-            .env_remove("VEXIL_PROJECT");
+            .env_remove("VEXIL_PROJECT")
+            .env_remove("VEXIL_URL")
+            .env_remove("VEXIL_TOKEN");
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -334,7 +337,12 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 pub fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(VEXIL);
-    c.args(args).current_dir(dir).env("VEXIL_AUTHOR", "Test Author <test@example.com>").env_remove("VEXIL_PROJECT");
+    c.args(args)
+        .current_dir(dir)
+        .env("VEXIL_AUTHOR", "Test Author <test@example.com>")
+        .env_remove("VEXIL_PROJECT")
+        .env_remove("VEXIL_URL")
+        .env_remove("VEXIL_TOKEN");
     for (k, v) in env {
         c.env(k, v);
     }

@@ -94,6 +94,17 @@ pub fn http_get(port: u16, host: &str, path: &str) -> std::io::Result<Response> 
 
 /// A plain HTTP/1.0 request with the given headers.
 pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Response> {
+    http_send(port, method, path, headers, b"")
+}
+
+/// A plain HTTP/1.0 request with the given headers and body.
+pub fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut request = format!("{method} {path} HTTP/1.0\r\nConnection: close\r\n");
@@ -103,8 +114,12 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
     s.write_all(request.as_bytes())?;
+    s.write_all(body)?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let split =
