@@ -40,6 +40,7 @@ pub mod gates_json;
 pub mod inspect;
 pub mod keys;
 pub mod lint;
+pub mod notify;
 pub mod plan;
 pub mod project;
 pub mod push;

@@ -314,28 +314,7 @@ fn four_clients(p: &TestProject) {
     let api = ApiServer::start(p);
     let token = token(p, "load", &["--environments", "dev"]);
     let start = p.version("dev");
-    let threads: Vec<_> = (0..4)
-        .map(|client| {
-            let (port, token) = (api.serve.port, token.clone());
-            std::thread::spawn(move || {
-                for i in 0..100 {
-                    let form = format!("value=true&user={client}-{i}");
-                    let r = support::servers::http_send(
-                        port,
-                        "POST",
-                        &format!("/dev/api/v4/features/{FLAG}"),
-                        &[("PRIVATE-TOKEN", &token), ("Content-Type", "application/x-www-form-urlencoded")],
-                        form.as_bytes(),
-                    )
-                    .unwrap();
-                    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    api.concurrent_sets(&token, "dev", FLAG, 4, 100);
     assert_eq!(p.version("dev"), start + 400);
     let f = p.json(&["feature", "get", FLAG, "--dev"]);
     assert_eq!(gates(&f[0])["actors"].as_array().unwrap().len(), 400);

@@ -48,7 +48,12 @@ fn every_commit_is_announced_and_nothing_else() {
 #[test]
 fn migrate_keeps_every_version_and_change() {
     let pg = Postgres::start();
-    let p = TestProject::new();
+    let mut p = TestProject::new();
+    // A sink that does not answer: its announcements wait in the outbox, and move too.
+    let hook = format!("http://127.0.0.1:{}/hook", support::servers::free_port());
+    let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    p.write("vexil.toml", &(toml + "\n[[notify]]\nname = \"team\"\nkind = \"slack\"\nurl_env = \"TEST_HOOK\"\n"));
+    p.env.push(("TEST_HOOK".into(), hook.clone()));
     p.ok(&["feature", "set", FLAG, "10", "--actors", "--dev", "--staging", "--ignore-feature-flag-consistency-check"]);
     p.ok(&["feature", "set", FLAG, "true", "--user=1,2", "--production", "--ignore-feature-flag-consistency-check"]);
     p.ok(&["rollback", "--env", "dev", "--to", "1"]);
@@ -57,6 +62,8 @@ fn migrate_keeps_every_version_and_change() {
     let envs = ["dev", "staging", "production"];
     let before_versions: Vec<_> = envs.iter().map(|e| p.versions(e)).collect();
     let before_log = p.json(&["log"]);
+    let before_outbox = p.json(&["notifications"]);
+    assert_eq!(before_outbox[0]["pending"], 3, "{before_outbox}");
     let sqlite = support::dump_database(&p.path().join(".vexil/state.db"));
 
     let url = pg.create_database();
@@ -75,7 +82,7 @@ fn migrate_keeps_every_version_and_change() {
 
     let p = TestProject {
         dir: p.dir,
-        env: vec![("VEXIL_DATABASE_PASSWORD".into(), pg.password.clone())],
+        env: vec![("VEXIL_DATABASE_PASSWORD".into(), pg.password.clone()), ("TEST_HOOK".into(), hook)],
         postgres: Some((url.clone(), pg.password.clone())),
     };
     for (env, before) in envs.iter().zip(&before_versions) {
@@ -83,6 +90,7 @@ fn migrate_keeps_every_version_and_change() {
     }
     assert_eq!(p.json(&["log"]), before_log, "every change-log entry, ids kept");
     assert_eq!(p.json(&["token", "list"]), before_tokens, "every token's hash and scope");
+    assert_eq!(p.json(&["notifications"]), before_outbox, "every announcement, pending ones included");
     let dev = before_versions[0].len() as u64;
     let out = p.ok(&["feature", "set", FLAG, "false", "--dev"]);
     assert!(out.contains(&format!("dev v{}", dev + 1)), "numbering continues: {out}");
@@ -126,7 +134,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     };
     p.ok(&["init", ".", "--state", &url]);
     let schema: i32 = c.query_one("SELECT version FROM vexil_schema", &[]).unwrap().get(0);
-    assert_eq!(schema, 4, "migrated to the current schema");
+    assert_eq!(schema, 5, "migrated to the current schema");
     let without_browser: i64 =
         c.query_one("SELECT count(*) FROM versions WHERE browser_snapshot IS NULL", &[]).unwrap().get(0);
     assert_eq!(without_browser, 0, "every version committed by this vexil has its browser snapshot");
@@ -140,7 +148,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     assert!(before == p.fingerprint());
 
     // init against a database that already holds a project: refused, no file written.
-    c.batch_execute("UPDATE vexil_schema SET version = 4").unwrap();
+    c.batch_execute("UPDATE vexil_schema SET version = 5").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out =
         support::run_env(dir.path(), &["init", ".", "--state", &url], &[("VEXIL_DATABASE_PASSWORD", &pg.password)]);

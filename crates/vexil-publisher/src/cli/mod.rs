@@ -5,18 +5,20 @@
 //! the clock, standard input and output, and exit statuses.
 
 pub mod args;
+pub mod invocation;
 pub mod render;
+pub mod report;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorContext, ErrorKind, Result};
 use crate::eval::{decision_json, property_value, EvalRequest};
 use crate::flags::Flags;
 use crate::inspect::Inspection;
-use crate::plan::Request;
 use crate::project::{self, EntryPoint, Origin, Project};
 use crate::remote::Remote;
-use args::{EvalArgs, Invocation, SnapshotSource};
 use clap::ArgMatches;
+use invocation::{EvalArgs, Invocation, SnapshotSource};
+use render::Out;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -112,21 +114,55 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 REMOTE_COMMANDS.join(", ")
             )));
         }
-        return shared(remote, args::invocation(name, sub, &environments)?, as_json, &origin);
+        return shared(remote, invocation::from_matches(name, sub, &environments)?, as_json, &origin);
     }
     if name == "init" {
         return init(dir, sub, &origin);
     }
     let mut p = Project::open(&root_from(dir)?)?;
-    let invocation = args::invocation(name, sub, &args::environment_names(Some(&p.config)))?;
+    let invocation = invocation::from_matches(name, sub, &args::environment_names(Some(&p.config)))?;
     match invocation {
         Invocation::Serve(args) => serve(p, args),
         Invocation::Change { .. }
         | Invocation::FeatureGet { .. }
         | Invocation::FeatureList { .. }
         | Invocation::Status
-        | Invocation::Log(_) => shared(&mut p, invocation, as_json, &origin),
+        | Invocation::Log(_) => {
+            let changed = matches!(invocation, Invocation::Change { .. });
+            let outcome = shared(&mut p, invocation, as_json, &origin);
+            if changed && outcome.is_ok() {
+                notify_now(&mut p);
+            }
+            outcome
+        }
         other => local(&mut p, other, as_json),
+    }
+}
+
+/// Announces the change just committed where no `vexil serve` does. A sink that fails is
+/// reported and retried later; the change stands either way.
+fn notify_now(p: &mut Project) {
+    // Unique across hosts: processes in two containers often share a pid.
+    let Ok(nonce) = crate::notify::event_id() else { return };
+    let holder = format!("cli-{}-{nonce}", std::process::id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let held = match p.deliver_notifications(&holder, deadline) {
+        Ok(pass) => pass.held,
+        Err(e) => {
+            return eprintln!(
+                "vexil: notifications are not delivered yet ({e}); `vexil notifications --deliver` retries them"
+            )
+        }
+    };
+    // Sinks a running `vexil serve` holds are its to deliver to; those this command held and
+    // could not empty are reported.
+    for row in p.notifications().unwrap_or_default().iter().filter(|r| r.pending > 0 && held.contains(&r.sink)) {
+        eprintln!(
+            "vexil: notifying {} failed ({}); {} announcement(s) wait, retried by `vexil serve`, the next change or `vexil notifications --deliver`",
+            row.sink,
+            row.last_error.as_deref().unwrap_or("not attempted yet"),
+            row.pending
+        );
     }
 }
 
@@ -153,36 +189,11 @@ fn init(dir: Option<PathBuf>, m: &ArgMatches, origin: &Origin) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// The commands that run the same locally and on a remote.
+/// The commands that run the same locally and on a remote, printed.
 fn shared(backend: &mut dyn Flags, invocation: Invocation, as_json: bool, origin: &Origin) -> Result<ExitCode> {
-    let status = |failed: bool| if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS };
-    match invocation {
-        Invocation::Change { request, repair } => change(backend, &request, repair, as_json, origin),
-        Invocation::FeatureGet { flag, environments } => {
-            let entities = backend.features(&flag, &environments)?;
-            if as_json {
-                render::json(&entities);
-            } else {
-                entities.iter().for_each(render::feature);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Invocation::FeatureList { pattern, environments } => {
-            render::feature_lists(&backend.feature_lists(&pattern, &environments)?, as_json);
-            Ok(ExitCode::SUCCESS)
-        }
-        Invocation::Status => {
-            let rows = backend.status()?;
-            let behind = rows.iter().any(|r| r.behind);
-            render::status(&rows, behind, as_json);
-            Ok(status(behind))
-        }
-        Invocation::Log(filter) => {
-            render::log(&backend.log(&filter)?, as_json);
-            Ok(ExitCode::SUCCESS)
-        }
-        other => unreachable!("{other:?} is not a shared command"),
-    }
+    let (out, failed) = report::run(backend, invocation, as_json, origin)?;
+    out.print();
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// The commands that need the project's own files and database.
@@ -190,13 +201,13 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
     match invocation {
         Invocation::Lint => {
             let report = p.lint()?;
-            render::lint(&report, as_json);
+            print(|out| render::lint(out, &report, as_json));
             Ok(if report.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Invocation::Eval(args) => eval(p, &args, as_json),
         Invocation::Inspect(source) => {
             let (snapshot, described) = load_snapshot(p, &source)?;
-            render::inspection(&Inspection::of(&snapshot, &p.trusted_keys()), &described, as_json);
+            print(|out| render::inspection(out, &Inspection::of(&snapshot, &p.trusted_keys()), &described, as_json));
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Snapshot { environment, audience, output } => {
@@ -218,7 +229,7 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
         Invocation::Migrate { to } => {
             let done = p.migrate_to(&to)?;
             if as_json {
-                render::json(&done);
+                print(|out| render::json(out, &done));
             } else {
                 println!(
                     "Copied {} versions and {} change-log entries from {} to {}.",
@@ -230,16 +241,25 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
         }
         Invocation::TokenCreate { name, environments, write, expires_in } => {
             let new = p.create_token(&name, &environments, write, expires_in, now_ms())?;
-            render::new_token(&new, as_json);
+            print(|out| render::new_token(out, &new, as_json));
             Ok(ExitCode::SUCCESS)
         }
         Invocation::TokenList => {
-            render::tokens(&p.tokens()?, now_ms(), as_json);
+            let tokens = p.tokens()?;
+            print(|out| render::tokens(out, &tokens, now_ms(), as_json));
             Ok(ExitCode::SUCCESS)
         }
         Invocation::TokenRevoke { name } => {
             p.revoke_token(&name, now_ms())?;
             println!("Revoked token {name}: requests with it are refused from now on.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Invocation::Notifications { deliver } => {
+            if deliver {
+                notify_now(p);
+            }
+            let rows = p.notifications()?;
+            print(|out| render::notifications(out, &rows, &p.config.sinks, as_json));
             Ok(ExitCode::SUCCESS)
         }
         Invocation::Keygen { force } => {
@@ -253,41 +273,11 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
     }
 }
 
-fn change(
-    backend: &mut dyn Flags,
-    request: &Request,
-    repair: bool,
-    as_json: bool,
-    origin: &Origin,
-) -> Result<ExitCode> {
-    let applied = backend.change(request, origin, repair)?;
-    let failed = applied.published.iter().any(|x| x.push_failed());
-    let headline = match request {
-        Request::Set { .. } => Some("The feature flag value has been updated!".to_string()),
-        Request::Delete { flag, .. } => {
-            Some(format!("Feature flag {flag} has been removed; its YAML default applies."))
-        }
-        _ => None,
-    };
-    match (headline, request) {
-        (Some(headline), _) => {
-            let entities: Vec<_> = applied.features.into_iter().zip(&applied.published).collect();
-            render::change(&headline, &entities, as_json);
-        }
-        (None, Request::Rollback { .. }) => {
-            let x = applied.published.first().ok_or_else(|| Error::io("rollback committed no version"))?;
-            if as_json {
-                render::json(x);
-            } else {
-                println!("{}: v{} has the state of v{}", x.environment, x.version, x.restored.unwrap_or(0));
-                render::pushes(x);
-            }
-            // A rollback that committed stands; a lagging target is reported, not fatal.
-            return Ok(ExitCode::SUCCESS);
-        }
-        (None, _) => render::published(&applied.published, as_json),
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+/// Renders and prints at once.
+fn print(render: impl FnOnce(&mut Out)) {
+    let mut out = Out::default();
+    render(&mut out);
+    out.print();
 }
 
 fn load_snapshot(p: &mut Project, source: &SnapshotSource) -> Result<(Snapshot, String)> {
@@ -339,7 +329,7 @@ fn eval(p: &mut Project, args: &EvalArgs, as_json: bool) -> Result<ExitCode> {
     if as_json {
         let mut j = decision_json(&d);
         j["flag"] = serde_json::json!(flag);
-        render::json(&j);
+        print(|out| render::json(out, &j));
     } else {
         let who = if args.actors.is_empty() { "no actor".to_string() } else { args.actors.join(", ") };
         println!(
@@ -352,7 +342,7 @@ fn eval(p: &mut Project, args: &EvalArgs, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(p: Project, args: args::ServeArgs) -> Result<ExitCode> {
+fn serve(p: Project, args: invocation::ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.parse().map_err(|_| {
         Error::usage(format!("--listen {:?}: expected ADDRESS:PORT, such as 127.0.0.1:8417", args.listen))
     })?;

@@ -6,9 +6,14 @@
 //! - [`edit`]: the changes vexil makes to the file itself, atomically, keeping its comments;
 //! - [`template`]: the file `vexil init` writes.
 
+mod chat;
 mod edit;
+mod notify;
 mod parse;
 mod template;
+
+pub use chat::ChatConfig;
+pub use notify::{Sink, SinkKind, Url};
 
 pub use edit::{set_state, trust_signing_key};
 pub use parse::parse_state;
@@ -151,6 +156,10 @@ pub struct Config {
     pub serve_api: bool,
     /// The chatops rules the write API applies, which GitLab's own API does not (`[api]`).
     pub api_rules: ApiRules,
+    /// Where every committed change is announced (`[[notify]]`).
+    pub sinks: Vec<Sink>,
+    /// Chat's users and production channel (`[chat]`).
+    pub chat: ChatConfig,
     /// Flags browsers may see besides those whose definition says `client_side: true`:
     /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
     pub client_side: Vec<String>,

@@ -61,6 +61,10 @@ struct Raw {
     serve: RawServe,
     #[serde(default)]
     api: RawApi,
+    #[serde(default, rename = "notify")]
+    sinks: Vec<super::notify::RawSink>,
+    #[serde(default)]
+    chat: super::chat::RawChat,
     #[serde(default)]
     client_side: Vec<String>,
 }
@@ -193,6 +197,7 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
     if environments.is_empty() {
         return Err(Error::refused("no [[environment]] is defined"));
     }
+    let names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
     let has = |name: &str| environments.iter().any(|e| e.name == name);
     let default_environment = match raw.default_environment {
         Some(d) if has(&d) => d,
@@ -253,6 +258,8 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         production_check: raw.production_check.map(|p| p.command),
         serve_token: raw.serve.token.filter(|t| !t.is_empty()),
         serve_api: raw.serve.api.unwrap_or(false),
+        sinks: super::notify::parse(raw.sinks, &names)?,
+        chat: super::chat::parse(raw.chat, &names)?,
         api_rules: ApiRules {
             consistency_check: raw.api.consistency_check.unwrap_or(true),
             random_deprecation_check: raw.api.random_deprecation_check.unwrap_or(true),
@@ -437,6 +444,83 @@ latest_max_age = 30
             ("default_environment = \"x\"\n[[environment]]\nname = \"a\"\n", "default_environment"),
         ] {
             let err = Config::parse(Path::new("/p"), text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn sinks_and_chat_users() {
+        let env = "[consistency]\nproduction = \"production\"\n[[environment]]\nname = \"staging\"\n[[environment]]\nname = \"production\"\n";
+        let text = format!(
+            r##"{env}
+[[notify]]
+name = "audit"
+kind = "webhook"
+url = "https://audit.example.com/in"
+secret_env = "AUDIT_SECRET"
+max_backoff = "30s"
+environments = ["production"]
+
+[[notify]]
+name = "e2e"
+kind = "pipeline"
+url = "https://gitlab.example.com/api/v4/projects/1/trigger/pipeline"
+token_env = "TRIGGER_TOKEN"
+ref = "main"
+
+[chat]
+production_channel = "#production"
+
+[[chat.user]]
+id = "U1"
+name = "alice"
+environments = ["*", "production"]
+"##
+        );
+        let c = Config::parse(Path::new("/p"), &text).unwrap();
+        assert_eq!(c.sinks.len(), 2);
+        assert_eq!(c.sinks[0].max_backoff, std::time::Duration::from_secs(30));
+        assert!(c.sinks[0].wants(&["production"]) && !c.sinks[0].wants(&["staging"]));
+        assert!(c.sinks[1].wants(&["staging"]), "no environments: every one");
+        assert_eq!(c.chat.production_channel.as_deref(), Some("production"), "the # is optional");
+        assert_eq!(c.chat.user("U1").map(|u| u.name.as_str()), Some("alice"));
+        assert!(c.chat.user("U2").is_none());
+    }
+
+    #[test]
+    fn sinks_and_chat_users_refuse_with_the_field_named() {
+        let env = "[[environment]]\nname = \"staging\"\n";
+        let sink = |body: &str| format!("{env}[[notify]]\nname = \"s\"\n{body}");
+        for (text, needle) in [
+            (sink("kind = \"webhook\"\nurl = \"https://x\"\n"), "[[notify]] \"s\": a webhook needs secret_env"),
+            (sink("kind = \"webhook\"\nurl = \"https://x\"\nsecret_env = \"whsec_abc\"\n"), "secret_env"),
+            (sink("kind = \"slack\"\nurl = \"https://hooks.slack.com/services/T/B/X\"\n"), "url_env"),
+            (sink("kind = \"mattermost\"\nurl = \"https://mm/hooks/x\"\n"), "its credential"),
+            (sink("kind = \"slack\"\nurl_env = \"SLACK\"\nchannel = \"c\"\n"), "a slack sink takes no `channel`"),
+            (sink("kind = \"pipeline\"\nurl = \"https://x\"\ntoken_env = \"T\"\n"), "needs ref"),
+            (sink("kind = \"pipeline\"\nurl = \"https://x\"\nref = \"main\"\n"), "needs token_env"),
+            (sink("kind = \"email\"\nurl = \"https://x\"\n"), "unknown kind \"email\""),
+            (sink("kind = \"slack\"\n"), "needs url"),
+            (sink("kind = \"webhook\"\nurl = \"x\"\nsecret_env = \"S\"\n"), "expected an http:// or https:// URL"),
+            (
+                sink("kind = \"slack\"\nurl_env = \"S\"\nenvironments = [\"prod\"]\n"),
+                "environments: \"prod\" is not a defined environment",
+            ),
+            (sink("kind = \"slack\"\nurl_env = \"S\"\nmax_backoff = \"soon\"\n"), "max_backoff"),
+            (sink("kind = \"slack\"\nurl_env = \"S\"\nsecret = \"x\"\n"), "unknown field `secret`"),
+            (
+                format!("{env}[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_env = \"S\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_env = \"S\"\n"),
+                "two sinks have this name",
+            ),
+            (format!("{env}[[chat.user]]\nid = \"U1\"\nname = \"a\"\nenvironments = [\"prod\"]\n"), "[[chat.user]] \"U1\": environments"),
+            (
+                format!("{env}[[chat.user]]\nid = \"U1\"\nname = \"a\"\n[[chat.user]]\nid = \"U1\"\nname = \"b\"\n"),
+                "each once",
+            ),
+            (format!("{env}[[chat.user]]\nid = \"U1\"\nname = \"\"\n"), "name"),
+            (format!("{env}[chat]\nchannel = \"x\"\n"), "unknown field `channel`"),
+        ] {
+            let err = Config::parse(Path::new("/p"), &text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
         }
     }

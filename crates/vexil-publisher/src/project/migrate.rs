@@ -5,12 +5,12 @@ use super::init::refuse_password_in_url;
 use super::{lock_timeout, Project};
 use crate::config::{self, StateConfig};
 use crate::error::{Error, Result};
-use crate::store::{LogFilter, PostgresStore, Store};
+use crate::store::{PostgresStore, Store};
 use serde::Serialize;
 
 impl Project {
-    /// `vexil migrate --to <url>`: copies every version and change-log entry, numbers and
-    /// ids kept, into an empty PostgreSQL database in one transaction, then points
+    /// `vexil migrate --to <url>`: copies every version, change-log entry, token and
+    /// announcement, numbers and ids kept, into an empty PostgreSQL database in one transaction, then points
     /// `vexil.toml` at it. SDKs hold version numbers for rollback protection, so the copy
     /// must be exact; the SQLite file stays as it was, as a backup.
     pub fn migrate_to(&mut self, url: &str) -> Result<Migrated> {
@@ -25,27 +25,24 @@ impl Project {
             return Err(Error::refused(format!("--to {url:?}: expected a postgres:// URL")));
         }
         refuse_password_in_url("--to", url)?;
-        let versions = self.store.all_versions()?;
-        let mut changes = self.store.changes(&LogFilter::default())?;
-        changes.reverse();
-        let tokens = self.store.tokens()?;
+        let copy = self.store.export()?;
         let mut target = PostgresStore::open(url, lock_timeout())?;
-        target.import(&versions, &changes, &tokens)?;
-        let copied_versions = target.all_versions()?;
-        let mut copied_changes = target.changes(&LogFilter::default())?;
-        copied_changes.reverse();
-        if copied_versions != versions || copied_changes != changes || target.tokens()? != tokens {
+        target.import(&copy)?;
+        let copied = target.export()?;
+        if copied != copy {
             return Err(Error::io(format!(
-                "{}: the copy differs from the SQLite state ({} of {} versions, {} of {} changes); vexil.toml is unchanged",
+                "{}: the copy differs from the SQLite state ({} of {} versions, {} of {} changes, {} of {} announcements); vexil.toml is unchanged",
                 target.describe(),
-                copied_versions.len(),
-                versions.len(),
-                copied_changes.len(),
-                changes.len()
+                copied.versions.len(),
+                copy.versions.len(),
+                copied.changes.len(),
+                copy.changes.len(),
+                copied.outbox.len(),
+                copy.outbox.len()
             )));
         }
         // A writer that committed to SQLite meanwhile would be lost by switching now.
-        if self.store.all_versions()?.len() != versions.len() {
+        if self.store.all_versions()?.len() != copy.versions.len() {
             return Err(Error::refused(format!(
                 "{} changed during the migration; stop other vexil commands, empty {} and run migrate again. vexil.toml is unchanged",
                 self.store.describe(),
@@ -58,8 +55,8 @@ impl Project {
         Ok(Migrated {
             from: from.display().to_string(),
             to: url.to_string(),
-            versions: versions.len(),
-            changes: changes.len(),
+            versions: copy.versions.len(),
+            changes: copy.changes.len(),
         })
     }
 }

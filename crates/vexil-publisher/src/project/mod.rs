@@ -334,7 +334,8 @@ impl Project {
                 published_at: origin.at,
             };
             let plan = plan::plan(request, &inputs)?;
-            committed = store_plan(tx, plan, signing_key.as_ref(), origin)?;
+            let announce = Announce { request, restored, definitions, sinks: &config.sinks };
+            committed = store_plan(tx, plan, signing_key.as_ref(), origin, &announce)?;
             Ok(())
         })?;
         Ok((committed, restored))
@@ -407,12 +408,15 @@ fn read_heads(tx: &mut dyn WriteTx, config: &Config) -> Result<BTreeMap<String, 
     Ok(heads)
 }
 
-/// Encodes, signs and stores a plan's versions and change records.
+/// Encodes, signs and stores a plan's versions and change records, and its announcement for
+/// every sink that wants it: all in the transaction, so an announcement exists exactly when
+/// its change does.
 fn store_plan(
     tx: &mut dyn WriteTx,
     plan: Plan,
     key: Option<&SigningKey>,
     origin: &Origin,
+    announce: &Announce<'_>,
 ) -> Result<Vec<(String, u64)>> {
     let mut committed = Vec::new();
     for planned in &plan.versions {
@@ -428,11 +432,35 @@ fn store_plan(
         })?;
         committed.push((env.to_string(), planned.version()));
     }
+    let mut records = Vec::new();
     for record in plan.changes {
         let version = committed.iter().find(|(e, _)| *e == record.environment).map_or(0, |(_, v)| *v);
-        tx.insert_change(&Change::new(record, version, origin))?;
+        tx.insert_change(&Change::new(record.clone(), version, origin))?;
+        records.push((record, version));
+    }
+    if !announce.sinks.is_empty() && !committed.is_empty() {
+        let event = crate::notify::Event::new(
+            crate::notify::event_id()?,
+            announce.request,
+            announce.restored,
+            &records,
+            &committed,
+            origin,
+            announce.definitions,
+        );
+        for row in crate::notify::outbox_rows(&event, announce.sinks)? {
+            tx.insert_outbox(&row)?;
+        }
     }
     Ok(committed)
+}
+
+/// What an announcement of a commit is made from besides the plan.
+struct Announce<'a> {
+    request: &'a Request,
+    restored: Option<u64>,
+    definitions: &'a Definitions,
+    sinks: &'a [crate::config::Sink],
 }
 
 fn run_production_check(command: &str, root: &Path) -> Result<()> {

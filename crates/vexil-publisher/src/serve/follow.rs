@@ -114,6 +114,10 @@ impl Follower {
                 let _ = shared.all_events.send(all_environments_data(&environment, &next, &changed));
                 previous = Some(next);
             }
+            if let Some(wake) = &shared.wake_deliverer {
+                // A full channel already holds a wake-up: the deliverer will look anyway.
+                let _ = wake.try_send(());
+            }
         }
         Ok(())
     }

@@ -18,13 +18,17 @@
 //! - [`auth`]: the token, its cookie, loopback;
 //! - [`api`]: the dashboard's data;
 //! - [`assets`]: the dashboard and the npm package's browser files, built into the binary;
-//! - with `--api`: [`gitlab_api`] (GitLab's Features API per environment) and
-//!   [`remote_api`] (the remote CLI's), both applying changes through [`writer`].
+//! - with `--api`: [`gitlab_api`] (GitLab's Features API per environment),
+//!   [`remote_api`] (the remote CLI's) and [`chat`] (slash commands), all applying changes
+//!   through [`writer`];
+//! - [`deliver`]: every change's announcements, to `[[notify]]`'s sinks.
 
 mod announce;
 mod api;
 mod assets;
 mod auth;
+mod chat;
+mod deliver;
 mod events;
 mod follow;
 mod gitlab_api;
@@ -124,6 +128,10 @@ struct Shared {
     heartbeat: Duration,
     /// The write API's project and its guard; none while the API is off.
     writer: Option<writer::Writer>,
+    /// Wakes the notification deliverer when versions are committed.
+    wake_deliverer: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Chat slash commands, with the API, when a chat's secret is set.
+    chat: Option<chat::Chat>,
 }
 
 /// Runs the server for `project` until the process is stopped. `ready` is called with the
@@ -146,6 +154,11 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
             "[serve] public = \"browser\" needs a token ([serve] token or VEXIL_SERVE_TOKEN) for the full snapshots",
         ));
     }
+    let (wake_deliverer, woken) = std::sync::mpsc::sync_channel(1);
+    let delivering = !config.sinks.is_empty();
+    if delivering {
+        deliver::start(&config, woken)?;
+    }
     let shared = Arc::new(Shared {
         environments,
         heads: RwLock::new(HashMap::new()),
@@ -156,6 +169,8 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         token,
         heartbeat: options.heartbeat,
         writer: api.then(|| writer::Writer::new(project)),
+        wake_deliverer: delivering.then_some(wake_deliverer),
+        chat: if api { chat::Chat::from_env() } else { None },
         config,
     });
     follow::start(&shared, options.poll)?;
@@ -204,6 +219,9 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
     if shared.writer.is_some() {
         public =
             public.route("/{env}/api/v4/{*rest}", axum::routing::any(gitlab_api::handle)).merge(remote_api::routes());
+        if let Some(chat) = &shared.chat {
+            public = public.merge(chat::routes(chat));
+        }
     }
     let private = assets::routes(full.merge(api::routes()), options)
         .layer(middleware::from_fn_with_state(shared.clone(), auth::authorize));

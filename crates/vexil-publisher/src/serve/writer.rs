@@ -97,7 +97,12 @@ pub(super) async fn run<T: Send + 'static>(
         let writer = shared.writer.as_ref().ok_or_else(|| Error::refused("the API is off (vexil serve --api)"))?;
         let mut project = writer.project.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         project.refresh_definitions();
-        work(&mut project)
+        let done = work(&mut project);
+        if let Some(wake) = &shared.wake_deliverer {
+            // Announce this server's own commits now rather than at the follower's next poll.
+            let _ = wake.try_send(());
+        }
+        done
     })
     .await
     .map_err(|e| Error::io(format!("the request's task failed: {e}")))?

@@ -3,7 +3,7 @@
 //! and commits whole or not at all; writers serialize), without a file or a server. Clones
 //! share one state, as two connections to one database do.
 
-use super::{Change, LogFilter, Store, TokenRecord, VersionRow, WriteTx};
+use super::{Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, TokenRecord, VersionRow, WriteTx};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,8 @@ struct State {
     changes: Vec<Change>,
     pushes: BTreeMap<(String, String), u64>,
     tokens: Vec<TokenRecord>,
+    outbox: Vec<OutboxRow>,
+    leases: BTreeMap<String, (String, i64)>,
     commits: u64,
 }
 
@@ -103,6 +105,31 @@ impl WriteTx for State {
         }
         Ok(n)
     }
+
+    fn insert_outbox(&mut self, row: &OutboxRow) -> Result<()> {
+        let id = self.outbox.last().map_or(1, |r| r.id + 1);
+        self.outbox.push(OutboxRow { id, ..row.clone() });
+        Ok(())
+    }
+
+    fn outbox_next(&mut self, sink: &str) -> Result<Option<OutboxRow>> {
+        Ok(self.outbox.iter().find(|r| r.sink == sink && r.delivered_at.is_none()).cloned())
+    }
+
+    fn outbox_update(&mut self, row: &OutboxRow) -> Result<()> {
+        if let Some(r) = self.outbox.iter_mut().find(|r| r.id == row.id && r.delivered_at.is_none()) {
+            *r = row.clone();
+        }
+        Ok(())
+    }
+
+    fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+        let free = self.leases.get(sink).is_none_or(|(h, u)| h == holder || *u <= now);
+        if free {
+            self.leases.insert(sink.to_string(), (holder.to_string(), until));
+        }
+        Ok(free)
+    }
 }
 
 impl Store for MemoryStore {
@@ -176,16 +203,44 @@ impl Store for MemoryStore {
         Ok(self.lock().tokens.clone())
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
+    fn outbox_summary(&mut self) -> Result<Vec<OutboxSummary>> {
+        let state = self.lock();
+        let mut by_sink: BTreeMap<&str, OutboxSummary> = BTreeMap::new();
+        for r in &state.outbox {
+            let s = by_sink
+                .entry(&r.sink)
+                .or_insert_with(|| OutboxSummary { sink: r.sink.clone(), ..OutboxSummary::default() });
+            if r.delivered_at.is_some() {
+                s.delivered += 1;
+                continue;
+            }
+            // The head's next attempt and last error: later rows wait behind it.
+            if s.pending == 0 {
+                s.oldest_pending_at = Some(r.created_at);
+                s.next_attempt_at = Some(r.next_attempt_at);
+                s.last_error = r.last_error.clone();
+            }
+            s.pending += 1;
+            s.failing += u64::from(r.attempts > 0);
+        }
+        Ok(by_sink.into_values().collect())
+    }
+
+    fn outbox_all(&mut self) -> Result<Vec<OutboxRow>> {
+        Ok(self.lock().outbox.clone())
+    }
+
+    fn import(&mut self, copy: &StateCopy) -> Result<()> {
         let mut state = self.lock();
         if !state.versions.is_empty() {
             return Err(Error::refused("the memory store already holds versions; import into an empty one"));
         }
-        for v in versions {
+        for v in &copy.versions {
             state.versions.insert((v.environment.clone(), v.version), v.clone());
         }
-        state.changes = changes.to_vec();
-        state.tokens = tokens.to_vec();
+        state.changes = copy.changes.clone();
+        state.tokens = copy.tokens.clone();
+        state.outbox = copy.outbox.clone();
         state.commits += 1;
         Ok(())
     }

@@ -8,8 +8,12 @@
 //! above the store).
 
 mod memory;
+#[cfg(test)]
+mod outbox_tests;
 mod postgres;
+mod postgres_outbox;
 mod sqlite;
+mod sqlite_outbox;
 
 pub use memory::MemoryStore;
 pub use postgres::{redact, Listener, PostgresStore};
@@ -168,6 +172,49 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// One announcement of a change to one sink, written in the transaction that committed the
+/// change, marked delivered once the sink took it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Assigned by the store, increasing in commit order: the order deliveries keep.
+    pub id: i64,
+    /// The event's stable id, the same for every sink and every attempt.
+    pub event: String,
+    /// The sink's name.
+    pub sink: String,
+    /// The event, as JSON.
+    pub payload: String,
+    /// When it was committed (ms since the epoch).
+    pub created_at: i64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before (ms since the epoch).
+    pub next_attempt_at: i64,
+    /// When the sink took it.
+    pub delivered_at: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// One sink's deliveries, for `vexil notifications`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxSummary {
+    /// The sink.
+    pub sink: String,
+    /// Delivered.
+    pub delivered: u64,
+    /// Waiting to be delivered.
+    pub pending: u64,
+    /// Of those, how many have failed at least once.
+    pub failing: u64,
+    /// When the oldest waiting one was committed.
+    pub oldest_pending_at: Option<i64>,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<i64>,
+    /// Why the oldest waiting one's last attempt failed.
+    pub last_error: Option<String>,
+}
+
 /// What `vexil log` asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFilter {
@@ -201,6 +248,17 @@ pub trait WriteTx {
     fn insert_token(&mut self, token: &TokenRecord) -> Result<()>;
     /// Revokes the unrevoked tokens called `name`; returns how many.
     fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize>;
+    /// Adds an announcement to the outbox (its `id` is assigned).
+    fn insert_outbox(&mut self, row: &OutboxRow) -> Result<()>;
+    /// The oldest undelivered announcement for `sink`.
+    fn outbox_next(&mut self, sink: &str) -> Result<Option<OutboxRow>>;
+    /// Records an attempt's outcome: `attempts`, `next_attempt_at`, `delivered_at`,
+    /// `last_error` of the row with `row.id`, unless it was delivered meanwhile.
+    fn outbox_update(&mut self, row: &OutboxRow) -> Result<()>;
+    /// Takes or renews `sink`'s delivery lease for `holder` until `until`, if nobody else
+    /// holds it at `now`; returns whether `holder` holds it. One deliverer per sink at a
+    /// time keeps deliveries in order.
+    fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool>;
 }
 
 /// A state database.
@@ -242,9 +300,32 @@ pub trait Store {
     fn all_versions(&mut self) -> Result<Vec<VersionRow>>;
     /// Every token ever made (their hashes; the database never holds a token).
     fn tokens(&mut self) -> Result<Vec<TokenRecord>>;
-    /// Copies `versions`, `changes` (ids kept) and `tokens` into an empty store, in one
-    /// transaction.
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()>;
+    /// Each sink's deliveries.
+    fn outbox_summary(&mut self) -> Result<Vec<OutboxSummary>>;
+    /// Every announcement, delivered or not, oldest first (for `vexil migrate`).
+    fn outbox_all(&mut self) -> Result<Vec<OutboxRow>>;
+    /// Copies a whole state (ids kept) into an empty store, in one transaction.
+    fn import(&mut self, copy: &StateCopy) -> Result<()>;
+    /// The whole state, for `vexil migrate`.
+    fn export(&mut self) -> Result<StateCopy> {
+        let mut changes = self.changes(&LogFilter::default())?;
+        changes.reverse();
+        Ok(StateCopy { versions: self.all_versions()?, changes, tokens: self.tokens()?, outbox: self.outbox_all()? })
+    }
+}
+
+/// Everything a state database holds that outlives a process: what `vexil migrate` copies
+/// (delivery leases are not: they lapse on their own).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateCopy {
+    /// Every version, oldest first.
+    pub versions: Vec<VersionRow>,
+    /// The change log, oldest first.
+    pub changes: Vec<Change>,
+    /// Every token.
+    pub tokens: Vec<TokenRecord>,
+    /// Every announcement, delivered or not.
+    pub outbox: Vec<OutboxRow>,
 }
 
 #[cfg(test)]

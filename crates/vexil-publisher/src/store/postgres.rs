@@ -3,16 +3,19 @@
 //! advisory lock taken when the transaction starts. Each new version is announced with
 //! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
 
-use super::{Change, LogFilter, Store, StoredChange, TokenRecord, VersionRow, WriteTx};
+use super::postgres_outbox as outbox;
+use super::{
+    Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, StoredChange, TokenRecord, VersionRow, WriteTx,
+};
 use crate::error::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, GenericClient, NoTls, Transaction};
 use std::time::Duration;
 
 /// The schema version this build writes; `vexil_schema` records the database's.
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE versions (
         environment  text   NOT NULL,
         version      bigint NOT NULL,
@@ -51,6 +54,23 @@ const MIGRATIONS: [&str; 4] = [
         created_at   bigint NOT NULL,
         expires_at   bigint,
         revoked_at   bigint
+    );",
+    "CREATE TABLE outbox (
+        id              bigserial PRIMARY KEY,
+        event           text   NOT NULL,
+        sink            text   NOT NULL,
+        payload         text   NOT NULL,
+        created_at      bigint NOT NULL,
+        attempts        integer NOT NULL DEFAULT 0,
+        next_attempt_at bigint NOT NULL,
+        delivered_at    bigint,
+        last_error      text
+    );
+    CREATE INDEX outbox_pending ON outbox (sink, delivered_at, id);
+    CREATE TABLE outbox_leases (
+        sink   text   PRIMARY KEY,
+        holder text   NOT NULL,
+        until  bigint NOT NULL
     );",
 ];
 
@@ -284,7 +304,7 @@ fn insert_token_in(c: &mut impl GenericClient, describe: &str, t: &TokenRecord) 
     Ok(())
 }
 
-fn io(describe: &str, e: &postgres::Error) -> Error {
+pub(super) fn io(describe: &str, e: &postgres::Error) -> Error {
     Error::io(format!("{describe}: {}", cause(e)))
 }
 
@@ -343,6 +363,22 @@ impl WriteTx for PgTx<'_> {
 
     fn insert_token(&mut self, token: &TokenRecord) -> Result<()> {
         insert_token_in(&mut self.tx, &self.describe, token)
+    }
+
+    fn insert_outbox(&mut self, r: &OutboxRow) -> Result<()> {
+        outbox::insert(&mut self.tx, &self.describe, r, false)
+    }
+
+    fn outbox_next(&mut self, sink: &str) -> Result<Option<OutboxRow>> {
+        outbox::next(&mut self.tx, &self.describe, sink)
+    }
+
+    fn outbox_update(&mut self, r: &OutboxRow) -> Result<()> {
+        outbox::update(&mut self.tx, &self.describe, r)
+    }
+
+    fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+        outbox::lease(&mut self.tx, &self.describe, sink, holder, now, until)
     }
 
     fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize> {
@@ -462,7 +498,15 @@ impl Store for PostgresStore {
         tokens_in(&mut self.client, &self.describe)
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
+    fn outbox_summary(&mut self) -> Result<Vec<OutboxSummary>> {
+        outbox::summary(&mut self.client, &self.describe)
+    }
+
+    fn outbox_all(&mut self) -> Result<Vec<OutboxRow>> {
+        outbox::all(&mut self.client, &self.describe)
+    }
+
+    fn import(&mut self, copy: &StateCopy) -> Result<()> {
         let describe = self.describe.clone();
         let err = |e: postgres::Error| Error::io(format!("{describe}: {}", cause(&e)));
         let mut tx = self.client.transaction().map_err(err)?;
@@ -475,7 +519,7 @@ impl Store for PostgresStore {
         }
         let sql = format!("INSERT INTO versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
         let insert = tx.prepare(&sql).map_err(err)?;
-        for v in versions {
+        for v in &copy.versions {
             let version = v.version as i64;
             tx.execute(
                 &insert,
@@ -489,7 +533,7 @@ impl Store for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .map_err(err)?;
-        for c in changes {
+        for c in &copy.changes {
             let version = c.version as i64;
             let (before, after) = c.stored_sides();
             tx.execute(
@@ -514,9 +558,16 @@ impl Store for PostgresStore {
             "SELECT setval(pg_get_serial_sequence('changes', 'id'), GREATEST((SELECT max(id) FROM changes), 1))",
         )
         .map_err(err)?;
-        for t in tokens {
+        for t in &copy.tokens {
             insert_token_in(&mut tx, &describe, t)?;
         }
+        for r in &copy.outbox {
+            outbox::insert(&mut tx, &describe, r, true)?;
+        }
+        tx.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('outbox', 'id'), GREATEST((SELECT max(id) FROM outbox), 1))",
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)
     }
 }

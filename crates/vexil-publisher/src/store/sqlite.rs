@@ -2,14 +2,17 @@
 //! the write lock when a transaction starts, so concurrent writers queue (up to the busy
 //! timeout) instead of failing half-way.
 
-use super::{Change, LogFilter, Store, StoredChange, TokenRecord, VersionRow, WriteTx};
+use super::sqlite_outbox as outbox;
+use super::{
+    Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, StoredChange, TokenRecord, VersionRow, WriteTx,
+};
 use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -60,6 +63,27 @@ CREATE TABLE tokens (
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER,
     revoked_at   INTEGER
+);
+";
+
+/// Version 5: the outbox of change announcements, and who is delivering to each sink.
+const SCHEMA_V5: &str = "
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event           TEXT    NOT NULL,
+    sink            TEXT    NOT NULL,
+    payload         TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    last_error      TEXT
+);
+CREATE INDEX outbox_pending ON outbox (sink, delivered_at, id);
+CREATE TABLE outbox_leases (
+    sink   TEXT    PRIMARY KEY,
+    holder TEXT    NOT NULL,
+    until  INTEGER NOT NULL
 );
 ";
 
@@ -131,6 +155,9 @@ impl SqliteStore {
         }
         if current < 4 {
             tx.execute_batch(SCHEMA_V4).context(&describe)?;
+        }
+        if current < 5 {
+            tx.execute_batch(SCHEMA_V5).context(&describe)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
@@ -307,6 +334,22 @@ impl WriteTx for Tx<'_> {
             .execute("UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL", params![name, at])
             .context(&self.describe)
     }
+
+    fn insert_outbox(&mut self, r: &OutboxRow) -> Result<()> {
+        outbox::insert(&self.tx, &self.describe, r, false)
+    }
+
+    fn outbox_next(&mut self, sink: &str) -> Result<Option<OutboxRow>> {
+        outbox::next(&self.tx, &self.describe, sink)
+    }
+
+    fn outbox_update(&mut self, r: &OutboxRow) -> Result<()> {
+        outbox::update(&self.tx, &self.describe, r)
+    }
+
+    fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+        outbox::lease(&self.tx, &self.describe, sink, holder, now, until)
+    }
 }
 
 impl Store for SqliteStore {
@@ -427,8 +470,16 @@ impl Store for SqliteStore {
         tokens_in(&self.conn).context(self.describe())
     }
 
-    fn import(&mut self, versions: &[VersionRow], changes: &[Change], tokens: &[TokenRecord]) -> Result<()> {
-        let _ = (versions, changes, tokens);
+    fn outbox_summary(&mut self) -> Result<Vec<OutboxSummary>> {
+        outbox::summary(&self.conn, &self.describe())
+    }
+
+    fn outbox_all(&mut self) -> Result<Vec<OutboxRow>> {
+        outbox::all(&self.conn, &self.describe())
+    }
+
+    fn import(&mut self, copy: &StateCopy) -> Result<()> {
+        let _ = copy;
         Err(Error::refused(format!(
             "{}: vexil migrate moves SQLite state to PostgreSQL, not into SQLite",
             self.describe()

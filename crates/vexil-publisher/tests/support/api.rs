@@ -30,6 +30,29 @@ impl ApiServer {
         self.request("POST", &format!("/{env}/api/v4/features/{flag}"), Some(token), form)
     }
 
+    /// `clients` GitLab clients at once, each setting `flag` on `env` for `each` users of
+    /// its own (`user=<client>-<i>`): every request must answer 201.
+    pub fn concurrent_sets(&self, token: &str, env: &str, flag: &str, clients: usize, each: usize) {
+        let threads: Vec<_> = (0..clients)
+            .map(|client| {
+                let (port, token, path) =
+                    (self.serve.port, token.to_string(), format!("/{env}/api/v4/features/{flag}"));
+                std::thread::spawn(move || {
+                    for i in 0..each {
+                        let form = format!("value=true&user={client}-{i}");
+                        let headers =
+                            [("PRIVATE-TOKEN", token.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
+                        let r = http_send(port, "POST", &path, &headers, form.as_bytes()).unwrap();
+                        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
     pub fn json(response: &Response) -> serde_json::Value {
         serde_json::from_slice(&response.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&response.body)))

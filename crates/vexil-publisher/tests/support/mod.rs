@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod chat;
+pub mod receiver;
 pub mod servers;
 
 use std::collections::BTreeMap;
