@@ -68,6 +68,7 @@ bench-serve:
 
 bench-api:
 	$(CARGO) bench -p vexil-publisher --bench api
+	$(CARGO) bench -p vexil-publisher --bench notify
 
 bench-js:
 	scripts/build-wasm.sh

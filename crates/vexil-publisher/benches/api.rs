@@ -9,62 +9,25 @@
 //!     make bench-api
 
 #[allow(dead_code)]
+#[path = "support/served.rs"]
+mod served;
+#[allow(dead_code)]
 #[path = "../tests/support/servers.rs"]
 mod servers;
 
-use std::path::Path;
-use std::process::Command;
+use served::percentile;
 use std::time::{Duration, Instant};
 
-const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");
 const REQUESTS: usize = 300;
 
-fn vexil(dir: &Path, password: &str, args: &[&str]) -> String {
-    let out =
-        Command::new(VEXIL).args(args).current_dir(dir).env("VEXIL_DATABASE_PASSWORD", password).output().unwrap();
-    assert!(out.status.success(), "vexil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn post(port: u16, token: &str, form: &str) -> Duration {
-    let start = Instant::now();
-    let r = servers::http_send(
-        port,
-        "POST",
-        "/dev/api/v4/features/new_navigation_bar",
-        &[("PRIVATE-TOKEN", token), ("Content-Type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    start.elapsed()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn bench(name: &str, state: Option<(&str, &str)>) {
-    let dir = tempfile::tempdir().unwrap();
-    let password = state.map_or("", |s| s.1);
-    match state {
-        None => vexil(dir.path(), password, &["init", "."]),
-        Some((url, _)) => vexil(dir.path(), password, &["init", ".", "--state", url]),
-    };
-    vexil(dir.path(), password, &["keygen"]);
-    vexil(dir.path(), password, &["publish"]);
-    let created = vexil(dir.path(), password, &["token", "create", "bench", "--environments", "dev", "--json"]);
-    let token: serde_json::Value = serde_json::from_str(&created).unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
-    let mut command = Command::new(VEXIL);
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--api"])
-        .current_dir(dir.path())
-        .env("VEXIL_DATABASE_PASSWORD", password);
-    let server = servers::Serve::start(command);
-
+    let served = served::start(state, "", &[]);
     let mut latencies: Vec<f64> = (0..REQUESTS)
-        .map(|i| post(server.port, &token, &format!("value=true&user={i}")).as_secs_f64() * 1000.0)
+        .map(|i| {
+            let start = Instant::now();
+            served.post(&format!("value=true&user={i}"));
+            start.elapsed().as_secs_f64() * 1000.0
+        })
         .collect();
     latencies.sort_by(f64::total_cmp);
     println!(
@@ -76,12 +39,12 @@ fn bench(name: &str, state: Option<(&str, &str)>) {
     let span = Duration::from_secs(5);
     let threads: Vec<_> = (0..4)
         .map(|client| {
-            let (port, token) = (server.port, token.clone());
+            let (port, token) = (served.server.port, served.token.clone());
             std::thread::spawn(move || {
                 let start = Instant::now();
                 let mut n = 0u64;
                 while start.elapsed() < span {
-                    post(port, &token, &format!("value=true&project={client}-{n}"));
+                    served::post(port, &token, &format!("value=true&project={client}-{n}"));
                     n += 1;
                 }
                 n
