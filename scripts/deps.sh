@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # (nginx's WebDAV module), started by the tests themselves on 127.0.0.1.
 # curl, python3-venv: the write API is tested with GitLab's documented curl examples and
 # GitLab's own Python client.
-scripts/apt-install.sh ruby-flipper chromium binaryen postgresql nginx curl python3-venv
+# prometheus: rollout guards are read from a real Prometheus, started by the tests on 127.0.0.1.
+scripts/apt-install.sh ruby-flipper chromium binaryen postgresql nginx curl python3-venv prometheus
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

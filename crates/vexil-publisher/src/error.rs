@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Usage,
     /// Something outside vexil failed: a database, a target, a file (exit 1).
     Io,
+    /// Another writer moved first: what was asked no longer applies (exit 1).
+    Conflict,
 }
 
 impl Error {
@@ -29,6 +31,10 @@ impl Error {
     /// A command line that does not parse.
     pub fn usage(message: impl Into<String>) -> Self {
         Error { message: message.into(), kind: ErrorKind::Usage }
+    }
+    /// Another writer moved first (a rollout step another driver applied).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error { message: message.into(), kind: ErrorKind::Conflict }
     }
     /// A failure of something vexil depends on.
     pub fn io(message: impl Into<String>) -> Self {

@@ -18,6 +18,9 @@ pub struct Applied {
     pub published: Vec<Published>,
     /// For `feature set` and `feature delete`: the flag in each environment changed.
     pub features: Vec<FeatureEntity>,
+    /// What the change did besides itself: a rollout of the flag it paused.
+    #[serde(default)]
+    pub notices: Vec<String>,
 }
 
 /// The operations entry points share.
@@ -40,6 +43,7 @@ impl Flags for Project {
             Request::Publish { environments } => self.publish(environments, origin, repair)?,
             other => self.apply(other, origin)?,
         };
+        let notices = self.take_notices();
         let flag = match request {
             Request::Set { set, .. } => Some(set.flag.clone()),
             Request::Delete { flag, .. } => Some(flag.clone()),
@@ -49,7 +53,7 @@ impl Flags for Project {
             Some(flag) => published.iter().map(|x| self.feature(&x.environment, &flag)).collect::<Result<_>>()?,
             None => Vec::new(),
         };
-        Ok(Applied { published, features })
+        Ok(Applied { published, features, notices })
     }
 
     fn features(&mut self, flag: &str, environments: &[String]) -> Result<Vec<FeatureEntity>> {

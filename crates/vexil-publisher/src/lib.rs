@@ -29,6 +29,7 @@
 pub mod atomic_file;
 pub mod audience;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod definitions;
 pub mod duration;
@@ -45,10 +46,12 @@ pub mod plan;
 pub mod project;
 pub mod push;
 pub mod remote;
+pub mod rollout;
 pub mod serve;
 pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod tokens;
+pub mod yaml_tree;
 
 pub use error::{Error, Result};

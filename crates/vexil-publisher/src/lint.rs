@@ -1,4 +1,4 @@
-//! `vexil lint`: the definitions as GitLab validates them, and what browsers would receive
+//! `vexil lint`: the definitions as GitLab validates them, the rollout plans, and what browsers would receive
 //! judged on what each environment's next commit would publish — its persisted gates
 //! (expressions live there, and which groups a flag uses) with the definitions and
 //! vexil.toml as they are now.
@@ -18,7 +18,7 @@ pub struct LintReport {
     pub definitions: usize,
     /// How many problems are errors (a commit would be refused).
     pub errors: usize,
-    /// The definitions' problems, in file order.
+    /// The definitions' problems, in file order, then the rollout plans'.
     pub problems: Vec<Problem>,
     /// Client-side flags a commit would refuse: browsers cannot evaluate them.
     pub browser_errors: Vec<String>,
@@ -58,10 +58,12 @@ impl Project {
             .cloned()
             .collect();
         let defs = &self.definitions;
+        let mut problems = defs.problems.clone();
+        problems.extend(crate::rollout::validate::lint(&self.config, defs));
         Ok(LintReport {
             definitions: defs.by_name.len(),
-            errors: defs.problems.iter().filter(|x| x.severity == Severity::Error).count() + unbrowsable.len(),
-            problems: defs.problems.clone(),
+            errors: problems.iter().filter(|x| x.severity == Severity::Error).count() + unbrowsable.len(),
+            problems,
             browser_errors: unbrowsable,
             browser_exposures: exposures,
             unmatched_client_side: unmatched,

@@ -306,11 +306,11 @@ fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
 fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_serve_browsers() {
     let p = project();
     let db = p.path().join(".vexil/state.db");
-    // Schema 2: no browser_snapshot column (nor what schemas 4 and 5 added: `via`, tokens, the outbox).
+    // Schema 2: no browser_snapshot column (nor what schemas 4 to 6 added: `via`, tokens, the outbox, rollouts).
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute_batch(
         "ALTER TABLE versions DROP COLUMN browser_snapshot; ALTER TABLE changes DROP COLUMN via; DROP TABLE tokens;
-         DROP TABLE outbox; DROP TABLE outbox_leases;
+         DROP TABLE outbox; DROP TABLE outbox_leases; DROP TABLE rollout_events; DROP TABLE rollouts;
          PRAGMA user_version = 2;",
     )
     .unwrap();
@@ -322,7 +322,7 @@ fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_s
     p.ok(&["publish", "--env", "production"]);
     let c = rusqlite::Connection::open(&db).unwrap();
     let schema: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(schema, 5, "migrated to the current schema");
+    assert_eq!(schema, 6, "migrated to the current schema");
     let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0);
     let browser = std::fs::read(p.path().join("public/production-browser/latest.vxl")).unwrap();

@@ -178,6 +178,38 @@ fn token_command() -> Command {
         .subcommand(Command::new("revoke").about("Revoke a token").arg(Arg::new("name").required(true)))
 }
 
+fn rollout_command() -> Command {
+    let flag = || Arg::new("flag").required(true).help("The flag whose plan (config/rollouts/<flag>.yml) runs");
+    let moving =
+        |name: &'static str, about: &'static str| Command::new(name).about(about).arg(flag()).arg(author_arg());
+    Command::new("rollout")
+        .about("Run a flag's rollout plan step by step: waits, approvals, guards read from Prometheus")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("init")
+                .about("Write GitLab's rollout template as the flag's plan")
+                .arg(flag())
+                .arg(Arg::new("wait").long("wait").value_name("DURATION").help("Between steps (default: [rollouts] min_wait)"))
+                .arg(Arg::new("force").long("force").action(ArgAction::SetTrue).help("Replace an existing plan")),
+        )
+        .subcommand(moving("start", "Start the plan: its first step applies now if its guards are healthy"))
+        .subcommand(
+            Command::new("status")
+                .about("Each rollout's steps, guard readings and outcome")
+                .arg(Arg::new("flag").help("Only this flag's"))
+                .arg(json_flag()),
+        )
+        .subcommand(moving("approve", "Approve the next step, which waits for it"))
+        .subcommand(moving("pause", "Pause: no step applies until resume"))
+        .subcommand(moving("resume", "Resume a paused rollout; the next step waits its full wait again"))
+        .subcommand(moving("abort", "End the rollout; the flag stays as it is"))
+        .subcommand(
+            Command::new("tick")
+                .about("Apply every due step of every running rollout, once (for cron and CI; safe to run anywhere at once)")
+                .arg(json_flag()),
+        )
+}
+
 /// The environment switches of a project: its environments, or GitLab's six without one.
 pub fn environment_names(config: Option<&Config>) -> Vec<String> {
     match config {
@@ -293,6 +325,7 @@ pub fn command(environments: &[String]) -> Command {
         )
         .subcommand(serve_command())
         .subcommand(token_command())
+        .subcommand(rollout_command())
         .subcommand(
             Command::new("notifications")
                 .about("Each notification sink's deliveries: delivered, pending, failing")
@@ -312,4 +345,52 @@ pub fn command(environments: &[String]) -> Command {
                     .help("Replace an existing key (rotation: the old public key stays trusted)"),
             ),
         )
+}
+
+/// Words as a shell splits them: spaces separate, quotes group. For commands typed in chat
+/// and written in rollout plans.
+pub fn words(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'' | '“' | '”') => {
+                quote = Some(if c == '“' { '”' } else { c });
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err("a quote is not closed".into());
+    }
+    if started || !word.is_empty() {
+        out.push(word);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_as_a_shell_would() {
+        assert_eq!(
+            words("feature set `my_flag` 25 --actors").unwrap(),
+            ["feature", "set", "`my_flag`", "25", "--actors"]
+        );
+        assert_eq!(words("a 'b c' \"\" d").unwrap(), ["a", "b c", "", "d"]);
+        assert!(words("a 'b").is_err());
+    }
 }

@@ -9,6 +9,34 @@ use clap::ArgMatches;
 use std::path::PathBuf;
 use vexil_core::AudienceKind;
 
+/// `vexil rollout …`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RolloutCommand {
+    /// `init FLAG [--wait D] [--force]`.
+    Init {
+        /// The flag.
+        flag: String,
+        /// The wait between steps.
+        wait: Option<std::time::Duration>,
+        /// Replace an existing plan.
+        force: bool,
+    },
+    /// `start|approve|pause|resume|abort FLAG`.
+    Move {
+        /// `start`, `approve`, `pause`, `resume` or `abort`.
+        verb: String,
+        /// The flag.
+        flag: String,
+    },
+    /// `status [FLAG]`.
+    Status {
+        /// Only this flag's.
+        flag: Option<String>,
+    },
+    /// `tick`.
+    Tick,
+}
+
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Invocation {
@@ -77,6 +105,8 @@ pub enum Invocation {
     },
     /// `vexil token list`.
     TokenList,
+    /// `vexil rollout …`.
+    Rollout(RolloutCommand),
     /// `vexil notifications [--deliver]`.
     Notifications {
         /// Deliver what is due first.
@@ -186,6 +216,22 @@ pub fn from_matches(name: &str, m: &ArgMatches, environments: &[String]) -> Resu
         }),
         "keygen" => Invocation::Keygen { force: m.get_flag("force") },
         "notifications" => Invocation::Notifications { deliver: m.get_flag("deliver") },
+        "rollout" => {
+            let (sub, m) = m.subcommand().expect("subcommand_required");
+            let flag = || plan::flag_name(&string(m, "flag").unwrap_or_default());
+            Invocation::Rollout(match sub {
+                "init" => RolloutCommand::Init {
+                    flag: flag(),
+                    wait: string(m, "wait")
+                        .map(|t| crate::duration::parse(&t).map_err(|e| Error::usage(format!("--wait: {e}"))))
+                        .transpose()?,
+                    force: m.get_flag("force"),
+                },
+                "status" => RolloutCommand::Status { flag: string(m, "flag").map(|f| plan::flag_name(&f)) },
+                "tick" => RolloutCommand::Tick,
+                verb => RolloutCommand::Move { verb: verb.to_string(), flag: flag() },
+            })
+        }
         "token" => {
             let (sub, m) = m.subcommand().expect("subcommand_required");
             match sub {

@@ -8,7 +8,9 @@ pub mod args;
 pub mod invocation;
 pub mod render;
 pub mod report;
+mod rollout;
 
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::error::{Error, ErrorContext, ErrorKind, Result};
 use crate::eval::{decision_json, property_value, EvalRequest};
@@ -135,13 +137,18 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             }
             outcome
         }
+        Invocation::Rollout(command) => {
+            let outcome = rollout::run(&mut p, command, as_json, &origin);
+            notify_now(&mut p);
+            outcome
+        }
         other => local(&mut p, other, as_json),
     }
 }
 
 /// Announces the change just committed where no `vexil serve` does. A sink that fails is
 /// reported and retried later; the change stands either way.
-fn notify_now(p: &mut Project) {
+pub(super) fn notify_now(p: &mut Project) {
     // Unique across hosts: processes in two containers often share a pid.
     let Ok(nonce) = crate::notify::event_id() else { return };
     let holder = format!("cli-{}-{nonce}", std::process::id());
@@ -274,7 +281,7 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
 }
 
 /// Renders and prints at once.
-fn print(render: impl FnOnce(&mut Out)) {
+pub(super) fn print(render: impl FnOnce(&mut Out)) {
     let mut out = Out::default();
     render(&mut out);
     out.print();
@@ -395,10 +402,6 @@ fn author(m: &ArgMatches) -> String {
         (None, Some(e)) => e,
         (None, None) => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn random_draw() -> f64 {

@@ -129,6 +129,11 @@ pub fn rollback(out: &mut Out, x: &Published) {
     pushes(out, x);
 }
 
+/// Something a change did besides itself, on stderr so JSON output stays parseable.
+pub fn notice(out: &mut Out, notice: &str) {
+    warn!(out, "vexil: {notice}");
+}
+
 /// `vexil publish`.
 pub fn published(out: &mut Out, published: &[Published], as_json: bool) {
     if as_json {

@@ -52,6 +52,9 @@ fn change(
 ) -> Result<bool> {
     let applied = backend.change(request, origin, repair)?;
     let failed = applied.published.iter().any(|x| x.push_failed());
+    for notice in &applied.notices {
+        render::notice(out, notice);
+    }
     let headline = match request {
         Request::Set { .. } => Some("The feature flag value has been updated!".to_string()),
         Request::Delete { flag, .. } => {

@@ -10,10 +10,12 @@ mod chat;
 mod edit;
 mod notify;
 mod parse;
+mod rollouts;
 mod template;
 
 pub use chat::ChatConfig;
 pub use notify::{Sink, SinkKind, Url};
+pub use rollouts::RolloutRules;
 
 pub use edit::{set_state, trust_signing_key};
 pub use parse::parse_state;
@@ -160,6 +162,8 @@ pub struct Config {
     pub sinks: Vec<Sink>,
     /// Chat's users and production channel (`[chat]`).
     pub chat: ChatConfig,
+    /// Rollout plans' rules (`[rollouts]`).
+    pub rollouts: RolloutRules,
     /// Flags browsers may see besides those whose definition says `client_side: true`:
     /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
     pub client_side: Vec<String>,

@@ -66,6 +66,8 @@ struct Raw {
     #[serde(default)]
     chat: super::chat::RawChat,
     #[serde(default)]
+    rollouts: super::rollouts::RawRollouts,
+    #[serde(default)]
     client_side: Vec<String>,
 }
 
@@ -260,6 +262,7 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         serve_api: raw.serve.api.unwrap_or(false),
         sinks: super::notify::parse(raw.sinks, &names)?,
         chat: super::chat::parse(raw.chat, &names)?,
+        rollouts: super::rollouts::parse(raw.rollouts, &names)?,
         api_rules: ApiRules {
             consistency_check: raw.api.consistency_check.unwrap_or(true),
             random_deprecation_check: raw.api.random_deprecation_check.unwrap_or(true),

@@ -189,7 +189,7 @@ impl<'a> SpannedEventReceiver<'a> for Receiver {
 }
 
 /// Psych's `ScalarScanner#tokenize` for plain scalars, restricted to what `safe_load` allows.
-fn resolve_plain(s: &str) -> Result<Value, String> {
+pub(crate) fn resolve_plain(s: &str) -> Result<Value, String> {
     let lower = s.to_ascii_lowercase();
     match lower.as_str() {
         "" | "~" | "null" => return Ok(Value::Null),

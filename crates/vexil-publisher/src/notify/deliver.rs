@@ -8,6 +8,7 @@
 //! where nobody does). Network calls happen outside every transaction.
 
 use super::Event;
+use crate::clock::now_ms;
 use crate::config::{Sink, SinkKind, Url};
 use crate::error::{Error, Result};
 use crate::store::{OutboxRow, Store};
@@ -33,10 +34,6 @@ pub fn client() -> Result<reqwest::blocking::Client> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| Error::io(format!("cannot start an HTTP client: {e}")))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The row after an attempt at `now`: delivered, or due again after a backoff that doubles

@@ -30,6 +30,9 @@ pub struct Event {
     pub flag: Option<String>,
     /// The environments given a new version, and their versions.
     pub versions: Vec<(String, u64)>,
+    /// The environments concerned: those of `versions`, or a rollout's.
+    #[serde(default)]
+    pub environments: Vec<String>,
     /// The flag's rollout issue, from its definition.
     pub rollout_issue_url: Option<String>,
     /// Every change record.
@@ -111,6 +114,7 @@ impl Event {
             summary: summary(request, restored),
             flag,
             versions: versions.to_vec(),
+            environments: versions.iter().map(|(e, _)| e.clone()).collect(),
             rollout_issue_url,
             changes: records
                 .iter()
@@ -126,9 +130,35 @@ impl Event {
         }
     }
 
+    /// A rollout's event that changes no flag (a pause, an approval, the end): `summary`
+    /// says what happened, about `flag` in `environments`.
+    pub fn rollout(
+        id: String,
+        flag: &str,
+        summary: String,
+        environments: &[String],
+        origin: &Origin,
+        rollout_issue_url: Option<String>,
+    ) -> Event {
+        Event {
+            id,
+            kind: "vexil.rollout".into(),
+            at: origin.at,
+            author: origin.author.clone(),
+            via: origin.via,
+            command: origin.command.clone(),
+            summary,
+            flag: Some(flag.to_string()),
+            versions: Vec::new(),
+            environments: environments.to_vec(),
+            rollout_issue_url,
+            changes: Vec::new(),
+        }
+    }
+
     /// The environments, as chat reads them: "dev, staging".
-    pub fn environments(&self) -> String {
-        self.versions.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join(", ")
+    pub fn environment_list(&self) -> String {
+        self.environments.join(", ")
     }
 
     /// The line chat sinks post: who did what where, and the rollout issue.
@@ -137,7 +167,7 @@ impl Event {
             EntryPoint::Cli => String::new(),
             other => format!(" (via {})", other.name()),
         };
-        let mut line = format!("{} {} on {}{via}", self.author, self.summary, self.environments());
+        let mut line = format!("{} {} on {}{via}", self.author, self.summary, self.environment_list());
         if let Some(url) = &self.rollout_issue_url {
             line.push_str(&format!(" · rollout issue: {url}"));
         }

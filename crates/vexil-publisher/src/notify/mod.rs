@@ -24,7 +24,7 @@ pub fn event_id() -> Result<String> {
 
 /// The outbox rows of `event`: one for each sink that wants its environments.
 pub fn outbox_rows(event: &Event, sinks: &[Sink]) -> Result<Vec<OutboxRow>> {
-    let environments: Vec<&str> = event.versions.iter().map(|(e, _)| e.as_str()).collect();
+    let environments: Vec<&str> = event.environments.iter().map(String::as_str).collect();
     let payload = serde_json::to_string(event).map_err(|e| Error::io(format!("cannot write the event: {e}")))?;
     Ok(sinks
         .iter()

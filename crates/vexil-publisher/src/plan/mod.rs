@@ -293,7 +293,8 @@ pub fn require_clean_definitions(definitions: &Definitions) -> Result<()> {
 }
 
 /// Refuses a flag that has no definition, with a suggestion, unless `force`.
-fn require_definition(config: &Config, definitions: &Definitions, flag: &str, force: bool) -> Result<()> {
+/// Refuses a flag without a definition (unless forced), suggesting near names.
+pub fn require_definition(config: &Config, definitions: &Definitions, flag: &str, force: bool) -> Result<()> {
     if force || definitions.by_name.contains_key(flag) {
         return Ok(());
     }
@@ -308,7 +309,8 @@ fn require_definition(config: &Config, definitions: &Definitions, flag: &str, fo
     )))
 }
 
-fn require_known_groups(config: &Config, set: &SetRequest) -> Result<()> {
+/// Refuses feature groups vexil.toml does not define.
+pub fn require_known_groups(config: &Config, set: &SetRequest) -> Result<()> {
     for t in &set.targets {
         if let ActorOrGroup::FeatureGroup(g) = t {
             if !config.groups.contains_key(g) {

@@ -102,6 +102,17 @@ pub struct Project {
     loaded: definitions::Fingerprint,
     store: Box<dyn Store + Send>,
     signing_key: Option<SigningKey>,
+    /// What the last change did besides itself (a rollout it paused), for the person asking.
+    notices: Vec<String>,
+}
+
+/// Work a caller does inside the transaction that commits a change: a rollout's step moves
+/// the rollout exactly when the step commits.
+pub trait Within {
+    /// Before the plan is made: an error rolls everything back.
+    fn before(&mut self, tx: &mut dyn WriteTx) -> Result<()>;
+    /// After the plan's writes, with each environment's new version.
+    fn after(&mut self, tx: &mut dyn WriteTx, committed: &[(String, u64)]) -> Result<()>;
 }
 
 /// The result of a change in one environment.
@@ -203,12 +214,25 @@ impl Project {
                 )));
             }
         }
-        Ok(Project { config, definitions, loaded: definitions::Fingerprint::default(), store, signing_key })
+        Ok(Project {
+            config,
+            definitions,
+            loaded: definitions::Fingerprint::default(),
+            store,
+            signing_key,
+            notices: Vec::new(),
+        })
     }
 
     /// The store.
     pub fn store(&mut self) -> &mut dyn Store {
         self.store.as_mut()
+    }
+
+    /// The configuration and definitions, with the store: for work that writes while reading
+    /// them.
+    pub fn parts(&mut self) -> (&Config, &Definitions, &mut dyn Store) {
+        (&self.config, &self.definitions, self.store.as_mut())
     }
 
     /// The key snapshots are signed with, if one is configured.
@@ -270,10 +294,32 @@ impl Project {
     /// Applies `request`: every environment it names changes, or none does; then pushes.
     /// This is the one path by which the CLI, the HTTP API, chat and rollouts change flags.
     pub fn apply(&mut self, request: &Request, origin: &Origin) -> Result<Vec<Published>> {
-        self.apply_pushing(request, origin, false)
+        self.apply_pushing(request, origin, false, None)
     }
 
-    fn apply_pushing(&mut self, request: &Request, origin: &Origin, repair: bool) -> Result<Vec<Published>> {
+    /// [`Project::apply`], with `within` done in the change's transaction.
+    pub fn apply_within(
+        &mut self,
+        request: &Request,
+        origin: &Origin,
+        within: &mut dyn Within,
+    ) -> Result<Vec<Published>> {
+        self.apply_pushing(request, origin, false, Some(within))
+    }
+
+    /// What the last change did besides itself, taken.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn apply_pushing(
+        &mut self,
+        request: &Request,
+        origin: &Origin,
+        repair: bool,
+        within: Option<&mut dyn Within>,
+    ) -> Result<Vec<Published>> {
+        self.notices.clear();
         plan::precheck(request, &self.config, &self.definitions)?;
         if let Request::Rollback { environment, to } = request {
             // The version must exist before targets are touched or checked.
@@ -290,7 +336,7 @@ impl Project {
         if let Some(check) = plan::production_check(request, &self.config)? {
             run_production_check(check, &self.config.root)?;
         }
-        let (committed, restored) = self.commit(request, origin)?;
+        let (committed, restored) = self.commit(request, origin, within)?;
         let mut out = Vec::new();
         for env in written {
             let version = committed.iter().find(|(e, _)| *e == env).map(|(_, v)| *v);
@@ -310,11 +356,15 @@ impl Project {
 
     /// One transaction: the state read, the plan made and every version it holds encoded,
     /// signed and stored with its change records. Nothing is written unless all succeed.
-    fn commit(&mut self, request: &Request, origin: &Origin) -> Result<Committed> {
-        let Project { config, definitions, store, signing_key, .. } = self;
+    fn commit(&mut self, request: &Request, origin: &Origin, mut within: Option<&mut dyn Within>) -> Result<Committed> {
+        let Project { config, definitions, store, signing_key, notices, .. } = self;
         let mut committed = Vec::new();
         let mut restored = None;
         store.write(&mut |tx| {
+            notices.clear();
+            if let Some(w) = within.as_deref_mut() {
+                w.before(tx)?;
+            }
             let heads = read_heads(tx, config)?;
             let rollback_source = match request {
                 Request::Rollback { environment, to } => {
@@ -336,6 +386,14 @@ impl Project {
             let plan = plan::plan(request, &inputs)?;
             let announce = Announce { request, restored, definitions, sinks: &config.sinks };
             committed = store_plan(tx, plan, signing_key.as_ref(), origin, &announce)?;
+            if let Some(w) = within.as_deref_mut() {
+                w.after(tx, &committed)?;
+            }
+            let flag = crate::notify::event::flag_of(request);
+            if let (Some(flag), false) = (flag, origin.via == EntryPoint::Rollout || committed.is_empty()) {
+                // A person changing the flag by hand takes it over from its rollout.
+                notices.extend(crate::rollout::pause_for_manual_change(tx, flag, origin, config, definitions)?);
+            }
             Ok(())
         })?;
         Ok((committed, restored))
@@ -380,7 +438,7 @@ impl Project {
     /// environment (or those named), publishing a version only where the result differs;
     /// then brings every target up to date (with `repair`, rewriting what they hold).
     pub fn publish(&mut self, environments: &[String], origin: &Origin, repair: bool) -> Result<Vec<Published>> {
-        self.apply_pushing(&Request::Publish { environments: environments.to_vec() }, origin, repair)
+        self.apply_pushing(&Request::Publish { environments: environments.to_vec() }, origin, repair, None)
     }
 
     /// `vexil rollback`: publishes a new version of `environment` whose persisted state

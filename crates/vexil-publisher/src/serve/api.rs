@@ -1,5 +1,6 @@
 //! The dashboard's data, behind the token: definitions (with their problems), each
-//! environment's change log, and its gates with actor ids — what snapshots leave out.
+//! environment's change log, its gates with actor ids — what snapshots leave out — and the
+//! rollouts with their guard readings.
 
 use super::{problem, Shared};
 use crate::definitions;
@@ -19,6 +20,15 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/definitions", get(definitions))
         .route("/{env}/log", get(log))
         .route("/{env}/state", get(state))
+        .route("/api/rollouts", get(rollouts))
+}
+
+/// Each flag's newest rollout: its plan, progress and guard readings, for the dashboard.
+async fn rollouts(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.read(|store| crate::rollout::view::views(store, None)).await {
+        Ok(views) => private_json(serde_json::json!({ "rollouts": views, "now": crate::clock::now_ms() })),
+        Err(r) => r,
+    }
 }
 
 async fn definitions(State(shared): State<Arc<Shared>>) -> Response {

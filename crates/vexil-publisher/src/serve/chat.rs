@@ -12,6 +12,7 @@ use super::writer;
 use super::Shared;
 use crate::cli::invocation::{self, Invocation};
 use crate::cli::{args, report};
+use crate::clock::now_secs;
 use crate::plan;
 use crate::project::{EntryPoint, Origin};
 use crate::tokens::{constant_time_eq, Identity};
@@ -75,10 +76,6 @@ struct Message {
     command: String,
     text: String,
     response_url: Option<String>,
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response {
@@ -195,45 +192,13 @@ const HELP: &str =
 `feature list [--match TEXT]`, `feature delete <flag>`. Values: true, false, 0-100, opt_out, remove_opt_out. \
 With no environment switch, the default environment.";
 
-/// Words as a shell splits them: spaces separate, quotes group.
-fn words(text: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    let mut started = false;
-    for c in text.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'' | '“' | '”') => {
-                quote = Some(if c == '“' { '”' } else { c });
-                started = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if started || !word.is_empty() {
-                    out.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            (None, c) => word.push(c),
-        }
-    }
-    if quote.is_some() {
-        return Err("a quote is not closed".into());
-    }
-    if started || !word.is_empty() {
-        out.push(word);
-    }
-    Ok(out)
-}
-
 async fn command(shared: Arc<Shared>, msg: Message) -> Reply {
     let text = msg.text.trim();
     let text = text.strip_prefix("run ").unwrap_or(text).trim();
     if text.is_empty() || text == "help" {
         return Reply::private(HELP);
     }
-    let words = match words(text) {
+    let words = match args::words(text) {
         Ok(w) => w,
         Err(e) => return Reply::private(format!("vexil: {e}")),
     };
@@ -312,16 +277,6 @@ fn permitted(shared: &Shared, identity: &Identity, invocation: &Invocation, msg:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_split_as_a_shell_would() {
-        assert_eq!(
-            words("feature set `my_flag` 25 --actors").unwrap(),
-            ["feature", "set", "`my_flag`", "25", "--actors"]
-        );
-        assert_eq!(words("a 'b c' \"\" d").unwrap(), ["a", "b c", "", "d"]);
-        assert!(words("a 'b").is_err());
-    }
 
     #[test]
     fn slack_signatures_are_slacks() {

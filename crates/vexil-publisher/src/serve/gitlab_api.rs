@@ -12,6 +12,7 @@
 
 use super::writer::{self, Denied};
 use super::Shared;
+use crate::clock::now_ms;
 use crate::error::{Error, ErrorKind};
 use crate::plan::{targets_from_option, Request, SetOptions, SetRequest, TARGET_OPTIONS};
 use crate::project::{EntryPoint, Origin};
@@ -140,6 +141,7 @@ fn error_response(e: &Error) -> Response {
             gitlab_error(StatusCode::BAD_REQUEST, &format!("400 Bad request - {}", e.message()))
         }
         ErrorKind::Io => gitlab_error(StatusCode::SERVICE_UNAVAILABLE, &format!("503 Service Unavailable - {e}")),
+        ErrorKind::Conflict => gitlab_error(StatusCode::CONFLICT, &format!("409 Conflict - {e}")),
     }
 }
 
@@ -261,10 +263,6 @@ fn origin(identity: &Identity, method: &Method, env: &str, name: &str, params: &
         via: EntryPoint::Api,
         at: now_ms(),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn percent_decode(segment: &str) -> String {

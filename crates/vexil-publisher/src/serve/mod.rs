@@ -21,7 +21,8 @@
 //! - with `--api`: [`gitlab_api`] (GitLab's Features API per environment),
 //!   [`remote_api`] (the remote CLI's) and [`chat`] (slash commands), all applying changes
 //!   through [`writer`];
-//! - [`deliver`]: every change's announcements, to `[[notify]]`'s sinks.
+//! - [`deliver`]: every change's announcements, to `[[notify]]`'s sinks;
+//! - [`drive`]: running rollouts, when `[rollouts] drive = true`.
 
 mod announce;
 mod api;
@@ -29,6 +30,7 @@ mod assets;
 mod auth;
 mod chat;
 mod deliver;
+mod drive;
 mod events;
 mod follow;
 mod gitlab_api;
@@ -174,6 +176,9 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         config,
     });
     follow::start(&shared, options.poll)?;
+    if shared.config.rollouts.drive {
+        drive::start(shared.config.root.clone(), shared.wake_deliverer.clone())?;
+    }
     if options.www.is_none() && !assets::embedded_dashboard_complete() {
         eprintln!(
             "vexil serve: this vexil was built without the dashboard's wasm (scripts/build-wasm.sh before cargo build); snapshots and streams are served"

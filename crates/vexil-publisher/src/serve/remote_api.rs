@@ -5,6 +5,7 @@
 
 use super::writer::{self, Denied};
 use super::Shared;
+use crate::clock::now_ms;
 use crate::error::{Error, ErrorKind};
 use crate::flags::{Flags, RequestBody};
 use crate::plan::{self, Request};
@@ -41,6 +42,7 @@ fn error_response(e: &Error) -> Response {
         ErrorKind::Refused => failure(StatusCode::BAD_REQUEST, "refused", e.message()),
         ErrorKind::Usage => failure(StatusCode::BAD_REQUEST, "usage", e.message()),
         ErrorKind::Io => failure(StatusCode::SERVICE_UNAVAILABLE, "io", e.message()),
+        ErrorKind::Conflict => failure(StatusCode::CONFLICT, "conflict", e.message()),
     }
 }
 
@@ -254,8 +256,4 @@ async fn status(
         })
         .await,
     )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -9,6 +9,7 @@
 //! slow, and every failure looks the same, whether the token is unknown, revoked or expired.
 
 use super::Shared;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::tokens::{self, Identity};
@@ -52,10 +53,6 @@ fn presented(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     private.or(bearer).filter(|t| !t.is_empty())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Who is asking: the identity of a valid token, or why not.

@@ -3,7 +3,10 @@
 //! and commits whole or not at all; writers serialize), without a file or a server. Clones
 //! share one state, as two connections to one database do.
 
-use super::{Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, TokenRecord, VersionRow, WriteTx};
+use super::{
+    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, TokenRecord, VersionRow,
+    WriteTx,
+};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,6 +27,8 @@ struct State {
     tokens: Vec<TokenRecord>,
     outbox: Vec<OutboxRow>,
     leases: BTreeMap<String, (String, i64)>,
+    rollouts: Vec<RolloutRow>,
+    rollout_events: Vec<RolloutEvent>,
     commits: u64,
 }
 
@@ -130,6 +135,35 @@ impl WriteTx for State {
         }
         Ok(free)
     }
+
+    fn rollout_of(&mut self, flag: &str) -> Result<Option<RolloutRow>> {
+        Ok(self.rollouts.iter().rev().find(|r| r.flag == flag).cloned())
+    }
+
+    fn insert_rollout(&mut self, row: &RolloutRow) -> Result<i64> {
+        if super::is_active(&row.status)
+            && self.rollouts.iter().any(|r| r.flag == row.flag && super::is_active(&r.status))
+        {
+            return Err(Error::io("UNIQUE constraint failed: rollouts.flag (one active rollout per flag)"));
+        }
+        let id = self.rollouts.last().map_or(1, |r| r.id + 1);
+        self.rollouts.push(RolloutRow { id, ..row.clone() });
+        Ok(id)
+    }
+
+    fn update_rollout(&mut self, row: &RolloutRow, expected: i64) -> Result<bool> {
+        let Some(r) = self.rollouts.iter_mut().find(|r| r.id == row.id && r.revision == expected) else {
+            return Ok(false);
+        };
+        *r = RolloutRow { revision: expected + 1, ..row.clone() };
+        Ok(true)
+    }
+
+    fn insert_rollout_event(&mut self, event: &RolloutEvent) -> Result<()> {
+        let id = self.rollout_events.last().map_or(1, |e| e.id + 1);
+        self.rollout_events.push(RolloutEvent { id, ..event.clone() });
+        Ok(())
+    }
 }
 
 impl Store for MemoryStore {
@@ -230,6 +264,14 @@ impl Store for MemoryStore {
         Ok(self.lock().outbox.clone())
     }
 
+    fn rollouts(&mut self) -> Result<Vec<RolloutRow>> {
+        Ok(self.lock().rollouts.clone())
+    }
+
+    fn rollout_events(&mut self, rollout: Option<i64>) -> Result<Vec<RolloutEvent>> {
+        Ok(self.lock().rollout_events.iter().filter(|e| rollout.is_none_or(|r| e.rollout == r)).cloned().collect())
+    }
+
     fn import(&mut self, copy: &StateCopy) -> Result<()> {
         let mut state = self.lock();
         if !state.versions.is_empty() {
@@ -241,6 +283,8 @@ impl Store for MemoryStore {
         state.changes = copy.changes.clone();
         state.tokens = copy.tokens.clone();
         state.outbox = copy.outbox.clone();
+        state.rollouts = copy.rollouts.clone();
+        state.rollout_events = copy.rollout_events.clone();
         state.commits += 1;
         Ok(())
     }

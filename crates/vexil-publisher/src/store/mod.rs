@@ -12,11 +12,15 @@ mod memory;
 mod outbox_tests;
 mod postgres;
 mod postgres_outbox;
+mod postgres_rollouts;
+mod rollout_rows;
 mod sqlite;
 mod sqlite_outbox;
+mod sqlite_rollouts;
 
 pub use memory::MemoryStore;
 pub use postgres::{redact, Listener, PostgresStore};
+pub use rollout_rows::{is_active, RolloutEvent, RolloutRow};
 pub use sqlite::SqliteStore;
 
 use crate::config::StateConfig;
@@ -259,6 +263,16 @@ pub trait WriteTx {
     /// holds it at `now`; returns whether `holder` holds it. One deliverer per sink at a
     /// time keeps deliveries in order.
     fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool>;
+    /// The newest rollout of `flag`, as of this transaction.
+    fn rollout_of(&mut self, flag: &str) -> Result<Option<RolloutRow>>;
+    /// Records a new rollout (its `id` is assigned and returned).
+    fn insert_rollout(&mut self, row: &RolloutRow) -> Result<i64>;
+    /// Writes `row` over the rollout with its id if that is still at revision `expected`
+    /// (the row's revision becomes `expected + 1`); returns whether it was. Several drivers
+    /// racing: the first to commit moves, the others find the revision gone.
+    fn update_rollout(&mut self, row: &RolloutRow, expected: i64) -> Result<bool>;
+    /// Records an event of a rollout (its `id` is assigned).
+    fn insert_rollout_event(&mut self, event: &RolloutEvent) -> Result<()>;
 }
 
 /// A state database.
@@ -304,13 +318,24 @@ pub trait Store {
     fn outbox_summary(&mut self) -> Result<Vec<OutboxSummary>>;
     /// Every announcement, delivered or not, oldest first (for `vexil migrate`).
     fn outbox_all(&mut self) -> Result<Vec<OutboxRow>>;
+    /// Every rollout, oldest first.
+    fn rollouts(&mut self) -> Result<Vec<RolloutRow>>;
+    /// The events of `rollout` (none: of every rollout), oldest first.
+    fn rollout_events(&mut self, rollout: Option<i64>) -> Result<Vec<RolloutEvent>>;
     /// Copies a whole state (ids kept) into an empty store, in one transaction.
     fn import(&mut self, copy: &StateCopy) -> Result<()>;
     /// The whole state, for `vexil migrate`.
     fn export(&mut self) -> Result<StateCopy> {
         let mut changes = self.changes(&LogFilter::default())?;
         changes.reverse();
-        Ok(StateCopy { versions: self.all_versions()?, changes, tokens: self.tokens()?, outbox: self.outbox_all()? })
+        Ok(StateCopy {
+            versions: self.all_versions()?,
+            changes,
+            tokens: self.tokens()?,
+            outbox: self.outbox_all()?,
+            rollouts: self.rollouts()?,
+            rollout_events: self.rollout_events(None)?,
+        })
     }
 }
 
@@ -326,6 +351,10 @@ pub struct StateCopy {
     pub tokens: Vec<TokenRecord>,
     /// Every announcement, delivered or not.
     pub outbox: Vec<OutboxRow>,
+    /// Every rollout.
+    pub rollouts: Vec<RolloutRow>,
+    /// Every rollout's events.
+    pub rollout_events: Vec<RolloutEvent>,
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
 
 use super::postgres_outbox as outbox;
+use super::postgres_rollouts as rollouts;
 use super::{
-    Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, StoredChange, TokenRecord, VersionRow, WriteTx,
+    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange, TokenRecord,
+    VersionRow, WriteTx,
 };
 use crate::error::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
@@ -13,9 +15,9 @@ use postgres::{Client, Config, GenericClient, NoTls, Transaction};
 use std::time::Duration;
 
 /// The schema version this build writes; `vexil_schema` records the database's.
-const SCHEMA_VERSION: i32 = 5;
+const SCHEMA_VERSION: i32 = 6;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "CREATE TABLE versions (
         environment  text   NOT NULL,
         version      bigint NOT NULL,
@@ -72,6 +74,32 @@ const MIGRATIONS: [&str; 5] = [
         holder text   NOT NULL,
         until  bigint NOT NULL
     );",
+    "CREATE TABLE rollouts (
+        id            bigserial PRIMARY KEY,
+        flag          text    NOT NULL,
+        plan          text    NOT NULL,
+        status        text    NOT NULL,
+        next_step     integer NOT NULL,
+        started_at    bigint  NOT NULL,
+        started_by    text    NOT NULL,
+        wait_from     bigint  NOT NULL,
+        approved_step integer,
+        reason        text,
+        last_check_at bigint,
+        updated_at    bigint  NOT NULL,
+        revision      bigint  NOT NULL
+    );
+    CREATE UNIQUE INDEX one_active_rollout ON rollouts (flag) WHERE status IN ('running', 'paused');
+    CREATE TABLE rollout_events (
+        id      bigserial PRIMARY KEY,
+        rollout bigint  NOT NULL REFERENCES rollouts (id),
+        at      bigint  NOT NULL,
+        step    integer,
+        kind    text    NOT NULL,
+        author  text    NOT NULL,
+        detail  text    NOT NULL
+    );
+    CREATE INDEX rollout_events_by_rollout ON rollout_events (rollout, id);",
 ];
 
 /// Advisory lock keys: (space, key) pairs no other application is likely to use.
@@ -381,6 +409,22 @@ impl WriteTx for PgTx<'_> {
         outbox::lease(&mut self.tx, &self.describe, sink, holder, now, until)
     }
 
+    fn rollout_of(&mut self, flag: &str) -> Result<Option<RolloutRow>> {
+        rollouts::newest_of(&mut self.tx, &self.describe, flag)
+    }
+
+    fn insert_rollout(&mut self, row: &RolloutRow) -> Result<i64> {
+        rollouts::insert(&mut self.tx, &self.describe, row, false)
+    }
+
+    fn update_rollout(&mut self, row: &RolloutRow, expected: i64) -> Result<bool> {
+        rollouts::update(&mut self.tx, &self.describe, row, expected)
+    }
+
+    fn insert_rollout_event(&mut self, event: &RolloutEvent) -> Result<()> {
+        rollouts::insert_event(&mut self.tx, &self.describe, event, false)
+    }
+
     fn revoke_token(&mut self, name: &str, at: i64) -> Result<usize> {
         let n = self
             .tx
@@ -506,6 +550,14 @@ impl Store for PostgresStore {
         outbox::all(&mut self.client, &self.describe)
     }
 
+    fn rollouts(&mut self) -> Result<Vec<RolloutRow>> {
+        rollouts::all(&mut self.client, &self.describe)
+    }
+
+    fn rollout_events(&mut self, rollout: Option<i64>) -> Result<Vec<RolloutEvent>> {
+        rollouts::events(&mut self.client, &self.describe, rollout)
+    }
+
     fn import(&mut self, copy: &StateCopy) -> Result<()> {
         let describe = self.describe.clone();
         let err = |e: postgres::Error| Error::io(format!("{describe}: {}", cause(&e)));
@@ -564,6 +616,13 @@ impl Store for PostgresStore {
         for r in &copy.outbox {
             outbox::insert(&mut tx, &describe, r, true)?;
         }
+        for r in &copy.rollouts {
+            rollouts::insert(&mut tx, &describe, r, true)?;
+        }
+        for e in &copy.rollout_events {
+            rollouts::insert_event(&mut tx, &describe, e, true)?;
+        }
+        rollouts::continue_ids(&mut tx, &describe)?;
         tx.batch_execute(
             "SELECT setval(pg_get_serial_sequence('outbox', 'id'), GREATEST((SELECT max(id) FROM outbox), 1))",
         )

@@ -3,8 +3,10 @@
 //! timeout) instead of failing half-way.
 
 use super::sqlite_outbox as outbox;
+use super::sqlite_rollouts as rollouts;
 use super::{
-    Change, LogFilter, OutboxRow, OutboxSummary, StateCopy, Store, StoredChange, TokenRecord, VersionRow, WriteTx,
+    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange, TokenRecord,
+    VersionRow, WriteTx,
 };
 use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -87,6 +89,36 @@ CREATE TABLE outbox_leases (
 );
 ";
 
+/// Version 6: rollouts, and the evidence of each of their decisions.
+const SCHEMA_V6: &str = "
+CREATE TABLE rollouts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    flag          TEXT    NOT NULL,
+    plan          TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    next_step     INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    started_by    TEXT    NOT NULL,
+    wait_from     INTEGER NOT NULL,
+    approved_step INTEGER,
+    reason        TEXT,
+    last_check_at INTEGER,
+    updated_at    INTEGER NOT NULL,
+    revision      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX one_active_rollout ON rollouts (flag) WHERE status IN ('running', 'paused');
+CREATE TABLE rollout_events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    rollout INTEGER NOT NULL REFERENCES rollouts (id),
+    at      INTEGER NOT NULL,
+    step    INTEGER,
+    kind    TEXT    NOT NULL,
+    author  TEXT    NOT NULL,
+    detail  TEXT    NOT NULL
+);
+CREATE INDEX rollout_events_by_rollout ON rollout_events (rollout, id);
+";
+
 /// An SQLite state database.
 pub struct SqliteStore {
     conn: Connection,
@@ -158,6 +190,9 @@ impl SqliteStore {
         }
         if current < 5 {
             tx.execute_batch(SCHEMA_V5).context(&describe)?;
+        }
+        if current < 6 {
+            tx.execute_batch(SCHEMA_V6).context(&describe)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
@@ -350,6 +385,22 @@ impl WriteTx for Tx<'_> {
     fn lease(&mut self, sink: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
         outbox::lease(&self.tx, &self.describe, sink, holder, now, until)
     }
+
+    fn rollout_of(&mut self, flag: &str) -> Result<Option<RolloutRow>> {
+        rollouts::newest_of(&self.tx, &self.describe, flag)
+    }
+
+    fn insert_rollout(&mut self, row: &RolloutRow) -> Result<i64> {
+        rollouts::insert(&self.tx, &self.describe, row, false)
+    }
+
+    fn update_rollout(&mut self, row: &RolloutRow, expected: i64) -> Result<bool> {
+        rollouts::update(&self.tx, &self.describe, row, expected)
+    }
+
+    fn insert_rollout_event(&mut self, event: &RolloutEvent) -> Result<()> {
+        rollouts::insert_event(&self.tx, &self.describe, event, false)
+    }
 }
 
 impl Store for SqliteStore {
@@ -476,6 +527,14 @@ impl Store for SqliteStore {
 
     fn outbox_all(&mut self) -> Result<Vec<OutboxRow>> {
         outbox::all(&self.conn, &self.describe())
+    }
+
+    fn rollouts(&mut self) -> Result<Vec<RolloutRow>> {
+        rollouts::all(&self.conn, &self.describe())
+    }
+
+    fn rollout_events(&mut self, rollout: Option<i64>) -> Result<Vec<RolloutEvent>> {
+        rollouts::events(&self.conn, &self.describe(), rollout)
     }
 
     fn import(&mut self, copy: &StateCopy) -> Result<()> {

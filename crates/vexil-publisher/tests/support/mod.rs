@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod chat;
+pub mod prometheus;
 pub mod receiver;
 pub mod servers;
 
