@@ -265,6 +265,15 @@ fn bad_plans_and_an_unreachable_prometheus_change_nothing() {
     s.p.fails(&["rollout", "init", "no_such_flag"], 1, "has no definition");
     assert!(before == s.p.fingerprint());
 
+    // A guard of the first step with no data yet: starting would pause at once.
+    s.p.write(
+        &format!("config/rollouts/{FLAG}.yml"),
+        &plan(1, "rollback", "").replace(GUARD_QUERY, "max(no_such_metric)"),
+    );
+    let before = s.p.fingerprint();
+    s.p.fails(&["rollout", "start", FLAG], 1, "no data: the query returned no series; nothing was started");
+    assert!(before == s.p.fingerprint());
+
     s.p.write(&format!("config/rollouts/{FLAG}.yml"), &plan(1, "rollback", ""));
     s.prometheus.stop();
     let before = s.p.fingerprint();

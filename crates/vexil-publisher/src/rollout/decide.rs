@@ -23,8 +23,12 @@ pub struct Reading {
     pub value: Option<f64>,
     /// Whether it is within its threshold.
     pub healthy: bool,
-    /// Why there is no value: Prometheus unreachable, no series, a command's failure.
+    /// Why there is no reading: Prometheus unreachable, no series, a command that did not
+    /// finish.
     pub error: Option<String>,
+    /// What a command that ran reported against itself: its failing exit status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// The threshold, in words.
     pub threshold: String,
 }
@@ -32,10 +36,11 @@ pub struct Reading {
 impl Reading {
     /// The reading in words: "`errors` read 0.12 (at most 0.05)", "`e2e`: exit status 1".
     pub fn describe(&self) -> String {
-        match (self.value, &self.error) {
-            (Some(v), _) => format!("guard `{}` read {v} ({})", self.guard, self.threshold),
-            (None, Some(e)) => format!("guard `{}` has no reading: {e}", self.guard),
-            (None, None) => format!("guard `{}` has no reading", self.guard),
+        match (self.value, &self.error, &self.failure) {
+            (_, _, Some(f)) => format!("guard `{}` failed: {f}", self.guard),
+            (Some(v), _, _) => format!("guard `{}` read {v} ({})", self.guard, self.threshold),
+            (None, Some(e), _) => format!("guard `{}` has no reading: {e}", self.guard),
+            (None, None, None) => format!("guard `{}` has no reading", self.guard),
         }
     }
 }
@@ -51,7 +56,7 @@ pub enum Next {
     AwaitApproval(u32),
     /// Every step applied and waited for.
     Complete,
-    /// A guard read outside its bounds: the plan's `on_breach`.
+    /// A guard read outside its bounds, or its command failed: the plan's `on_breach`.
     Breach(Reading),
     /// A guard has no reading: pause.
     Blind(Reading),
@@ -106,7 +111,7 @@ pub fn decide(plan: &Plan, row: &RolloutRow, now: i64, readings: &[Reading]) -> 
         return Next::Wait;
     }
     if let Some(bad) = readings.iter().find(|r| !r.healthy) {
-        return if bad.value.is_some() { Next::Breach(bad.clone()) } else { Next::Blind(bad.clone()) };
+        return if bad.error.is_none() { Next::Breach(bad.clone()) } else { Next::Blind(bad.clone()) };
     }
     if now < due_at(plan, row) {
         return Next::Wait;
@@ -178,7 +183,8 @@ mod tests {
     }
 
     fn reading(value: Option<f64>, healthy: bool) -> Reading {
-        Reading { guard: "g".into(), at: 0, value, healthy, error: None, threshold: "at most 1".into() }
+        let error = (value.is_none() && !healthy).then(|| "no data".to_string());
+        Reading { guard: "g".into(), at: 0, value, healthy, error, failure: None, threshold: "at most 1".into() }
     }
 
     #[test]
@@ -200,7 +206,18 @@ mod tests {
         let bad = reading(Some(0.2), false);
         assert_eq!(decide(&p, &row(1, 0), 10, &[reading(Some(0.0), true), bad.clone()]), Next::Breach(bad));
         let none = reading(None, false);
-        assert_eq!(decide(&p, &row(1, 0), 10_000, std::slice::from_ref(&none)), Next::Blind(none.clone()), "not even a due step");
+        assert_eq!(
+            decide(&p, &row(1, 0), 10_000, std::slice::from_ref(&none)),
+            Next::Blind(none.clone()),
+            "not even a due step"
+        );
+        let failed = Reading { failure: Some("`e2e` exited with 1".into()), ..reading(None, true) };
+        let failed = Reading { healthy: false, ..failed };
+        assert_eq!(
+            decide(&p, &row(1, 0), 10, std::slice::from_ref(&failed)),
+            Next::Breach(failed.clone()),
+            "a failing command is a breach"
+        );
     }
 
     #[test]

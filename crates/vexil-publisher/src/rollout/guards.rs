@@ -1,7 +1,8 @@
 //! Reading guards: a PromQL instant query against the team's Prometheus (its HTTP API,
 //! `GET /api/v1/query`), or a command run in the project with a timeout. Anything short of
 //! a clean answer — Prometheus unreachable, an error, no series, NaN, a command that fails
-//! to start or runs too long — is a reading without a value, which pauses the rollout.
+//! to start or runs too long — is a reading without a value, which pauses the rollout; a
+//! command that exits non-zero has spoken, and is a breach.
 
 use super::decide::{within, Reading};
 use super::plan_file::{Check, Guard};
@@ -85,6 +86,7 @@ fn read_one(guard: &Guard, prometheus: Option<&Prometheus>, root: &Path, now: i6
         value: None,
         healthy: false,
         error: None,
+        failure: None,
         threshold: guard.check.threshold(),
     };
     match &guard.check {
@@ -107,17 +109,26 @@ fn read_one(guard: &Guard, prometheus: Option<&Prometheus>, root: &Path, now: i6
             }
         }
         Check::Command { command, timeout_ms } => match run(command, root, Duration::from_millis(*timeout_ms)) {
-            Ok(()) => reading.healthy = true,
-            Err(e) => reading.error = Some(e),
+            Ran::Passed => reading.healthy = true,
+            Ran::Failed(why) => reading.failure = Some(why),
+            Ran::Unknown(why) => reading.error = Some(why),
         },
     }
     reading
 }
 
+/// What a guard command said: passed, failed (a breach), or nothing (it did not start, or
+/// did not finish in time).
+enum Ran {
+    Passed,
+    Failed(String),
+    Unknown(String),
+}
+
 /// Runs `command` with `sh -c` in `root`; its process group is killed when it runs too long.
-fn run(command: &str, root: &Path, timeout: Duration) -> std::result::Result<(), String> {
+fn run(command: &str, root: &Path, timeout: Duration) -> Ran {
     use std::os::unix::process::CommandExt;
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(root)
@@ -125,21 +136,24 @@ fn run(command: &str, root: &Path, timeout: Duration) -> std::result::Result<(),
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
-        .spawn()
-        .map_err(|e| format!("`{command}` did not start: {e}"))?;
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Ran::Unknown(format!("`{command}` did not start: {e}")),
+    };
     let started = Instant::now();
     loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("`{command}` failed ({status})")),
+            Ok(Some(status)) if status.success() => return Ran::Passed,
+            Ok(Some(status)) => return Ran::Failed(format!("`{command}` {status}")),
             Ok(None) if started.elapsed() >= timeout => {
                 let group = format!("-{}", child.id());
                 let _ = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
                 let _ = child.wait();
-                return Err(format!("`{command}` did not finish within {}", crate::duration::Text(timeout)));
+                return Ran::Unknown(format!("`{command}` did not finish within {}", crate::duration::Text(timeout)));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("`{command}`: {e}")),
+            Err(e) => return Ran::Unknown(format!("`{command}`: {e}")),
         }
     }
 }

@@ -87,13 +87,17 @@ impl Project {
     /// records the rollout and applies its first step if its guards allow.
     pub fn rollout_start(&mut self, flag: &str, origin: &Origin) -> Result<Vec<Tick>> {
         let plan = validate::load(&self.config, &self.definitions, flag)?;
+        // Prometheus must answer every query now; the guards of the first step must also have
+        // data, or the rollout would pause at once: it never advances blind.
         let prometheus = Prometheus::of(&self.config.rollouts)?;
+        let first: Vec<String> = decide::guards_in_force(&plan, 0).iter().map(|g| g.name.clone()).collect();
         for g in &plan.guards {
             if let (super::plan_file::Check::Query { query, .. }, Some(p)) = (&g.check, &prometheus) {
-                if let Err(e) = p.query(query) {
-                    if !e.starts_with("no data") {
+                match p.query(query) {
+                    Err(e) if !e.starts_with("no data") || first.contains(&g.name) => {
                         return Err(Error::refused(format!("guard `{}`: {e}; nothing was started", g.name)));
                     }
+                    _ => {}
                 }
             }
         }
@@ -382,7 +386,10 @@ impl Project {
                         expected: row.revision,
                         kind: "applied",
                         step: Some(k),
-                        detail: readings_json(&readings),
+                        detail: serde_json::json!({
+                            "readings": readings,
+                            "summary": format!("step {}/{n}: `{}` on {}", k + 1, step.set, step.environments.join(", ")),
+                        }),
                         announce: None,
                         origin: &origin,
                     },
