@@ -143,8 +143,24 @@ class Client {
     return { enabled: known && this.#bootstrap.flags[flag] === true, reason: known ? 'bootstrap' : 'not_found', version: this.#bootstrap.version };
   }
 
+  /**
+   * Reports a decision to the `onEvaluation` option (flag, result, reason, version), so an
+   * application can label its own metrics by flag state; a throwing callback is reported
+   * as an 'error' event, never to the caller.
+   */
+  #observe(flag, decision) {
+    try {
+      this.#options.onEvaluation({ flag, enabled: decision.enabled, reason: decision.reason, version: decision.version });
+    } catch (e) {
+      this.#emit('error', e);
+    }
+    return decision;
+  }
+
   /** Whether `flag` is on for `actor`, or for the client's `context` when none is given. */
   isEnabled(flag, actor) {
+    // Observed evaluations need the reason, which the fast path does not compute.
+    if (this.#options.onEvaluation) return this.evaluate(flag, actor === undefined ? undefined : { actors: [actor] }).enabled;
     if (actor === undefined) {
       if (this.bootstrapped) return this.#fromBootstrap(flag).enabled;
       if (this.#options.context !== undefined) return this.#require().evaluate(flag, this.#options.context).enabled;
@@ -153,15 +169,17 @@ class Client {
   }
 
   evaluate(flag, context) {
-    if (context === undefined && this.bootstrapped) return this.#fromBootstrap(flag);
-    return this.#require().evaluate(flag, context ?? this.#options.context);
+    const d = context === undefined && this.bootstrapped ? this.#fromBootstrap(flag) : this.#require().evaluate(flag, context ?? this.#options.context);
+    return this.#options.onEvaluation ? this.#observe(flag, d) : d;
   }
 
   evaluateAll(context) {
-    if (context === undefined && this.bootstrapped) {
-      return Object.fromEntries(Object.keys(this.#bootstrap.flags).map((f) => [f, this.#fromBootstrap(f)]));
-    }
-    return this.#require().evaluateAll(context ?? this.#options.context);
+    const all =
+      context === undefined && this.bootstrapped
+        ? Object.fromEntries(Object.keys(this.#bootstrap.flags).map((f) => [f, this.#fromBootstrap(f)]))
+        : this.#require().evaluateAll(context ?? this.#options.context);
+    if (this.#options.onEvaluation) for (const [flag, d] of Object.entries(all)) this.#observe(flag, d);
+    return all;
   }
 
   flags() {

@@ -146,6 +146,21 @@ export interface ClientOptions extends DecodeOptions {
   bootstrap?: Bootstrap;
   /** The context calls without one evaluate for (the page's user, as the bootstrap was computed). */
   context?: EvaluationContext;
+  /**
+   * Called with every evaluation the client makes (`isEnabled`, `evaluate`, each flag of
+   * `evaluateAll`): label your own metrics by flag state, for rollout guards to compare.
+   */
+  onEvaluation?: (evaluation: Evaluation) => void;
+}
+
+/** One evaluation, as `onEvaluation` and the OpenFeature `evaluationHook` report it. */
+export interface Evaluation {
+  flag: string;
+  enabled: boolean;
+  reason: string;
+  version?: number;
+  /** For the OpenFeature hook, when resolution failed. */
+  error?: string;
 }
 
 export interface Client {

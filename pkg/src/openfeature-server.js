@@ -3,6 +3,8 @@ import { OpenFeatureEventEmitter, ProviderEvents } from '@openfeature/server-sdk
 import { createClient } from 'vexil';
 import { attach, resolveBoolean, typeMismatch } from './openfeature-shared.js';
 
+export { evaluationHook } from './openfeature-shared.js';
+
 export class VexilServerProvider {
   metadata = { name: 'vexil' };
   runsOn = 'server';

@@ -91,3 +91,24 @@ export function attach(provider, clientOrOptions, createClient, events, Provider
   provider.client = client;
   return state;
 }
+
+/**
+ * An OpenFeature hook that reports each flag evaluation — flag, result, vexil's reason —
+ * to `onEvaluation`, so an application labels its own metrics (requests, errors) by flag
+ * state and a rollout's guards can compare the two sides. Works with any provider.
+ */
+export function evaluationHook(onEvaluation) {
+  return {
+    after(hookContext, details) {
+      onEvaluation({
+        flag: hookContext.flagKey,
+        enabled: details.value === true,
+        reason: details.flagMetadata?.vexilReason ?? String(details.reason ?? 'unknown').toLowerCase(),
+        version: details.flagMetadata?.version,
+      });
+    },
+    error(hookContext, err) {
+      onEvaluation({ flag: hookContext.flagKey, enabled: hookContext.defaultValue === true, reason: 'error', error: String(err?.message ?? err) });
+    },
+  };
+}

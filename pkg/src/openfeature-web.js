@@ -4,6 +4,8 @@ import { OpenFeatureEventEmitter, ProviderEvents } from '@openfeature/web-sdk';
 import { createClient } from 'vexil';
 import { attach, resolveBoolean, typeMismatch } from './openfeature-shared.js';
 
+export { evaluationHook } from './openfeature-shared.js';
+
 export class VexilWebProvider {
   metadata = { name: 'vexil' };
   runsOn = 'client';

@@ -1,4 +1,4 @@
-import type { Client, ClientOptions } from './index.js';
+import type { Client, ClientOptions, Evaluation } from './index.js';
 
 /** OpenFeature provider (web SDK: synchronous; server SDK: async). Boolean flags only. */
 declare class VexilProvider {
@@ -16,3 +16,9 @@ export class VexilWebProvider extends VexilProvider {
 export class VexilServerProvider extends VexilProvider {
   readonly runsOn: 'server';
 }
+
+/** An OpenFeature hook reporting each evaluation's flag, result and reason to `onEvaluation`. */
+export function evaluationHook(onEvaluation: (evaluation: Evaluation) => void): {
+  after(hookContext: { flagKey: string }, details: { value: unknown; reason?: string; flagMetadata?: Record<string, unknown> }): void;
+  error(hookContext: { flagKey: string; defaultValue: unknown }, error: unknown): void;
+};

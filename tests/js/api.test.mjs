@@ -196,3 +196,26 @@ test('client: bytes and KV sources, failures', async () => {
   assert.deepEqual(errors, ['WRONG_ENVIRONMENT']);
   assert.equal(fromBytes.snapshot.environment, 'vectors-gates');
 });
+
+test('client: onEvaluation reports every evaluation with its reason', () => {
+  const seen = [];
+  const client = createClient({ bytes: gates, onEvaluation: (e) => seen.push(e) });
+  assert.equal(client.isEnabled('on_flag'), true);
+  assert.equal(client.isEnabled('actor_flag', 'User:1'), createClient({ bytes: gates }).isEnabled('actor_flag', 'User:1'));
+  client.evaluate('off_flag');
+  const all = client.evaluateAll();
+  assert.deepEqual(seen.slice(0, 3).map((e) => [e.flag, e.enabled, e.reason]), [
+    ['on_flag', true, 'boolean'],
+    ['actor_flag', client.evaluate('actor_flag', { actors: ['User:1'] }).enabled, seen[1].reason],
+    ['off_flag', false, 'off'],
+  ]);
+  assert.equal(seen[0].version, 1);
+  assert.ok(Object.keys(all).every((f) => seen.some((e) => e.flag === f)), 'each flag of evaluateAll');
+  // A throwing callback never breaks evaluation: it is an 'error' event.
+  const errors = [];
+  const bad = createClient({ bytes: gates, onEvaluation: () => { throw new Error('metrics down'); } });
+  bad.on('error', (e) => errors.push(e.message));
+  assert.equal(bad.isEnabled('on_flag'), true);
+  assert.deepEqual(errors, ['metrics down']);
+});
+

@@ -6,7 +6,7 @@ import { OpenFeature as WebOpenFeature, ProviderEvents as WebEvents } from '@ope
 import { OpenFeature as ServerOpenFeature, ProviderEvents as ServerEvents } from '@openfeature/server-sdk';
 import { createClient } from 'vexil';
 import { VexilWebProvider } from 'vexil/openfeature/web';
-import { VexilServerProvider } from 'vexil/openfeature/server';
+import { VexilServerProvider, evaluationHook } from 'vexil/openfeature/server';
 import { readFixture } from './load-vectors.mjs';
 
 const gates = readFixture('gates.vxl');
@@ -102,3 +102,21 @@ test('web SDK: configuration-changed events', async () => {
   assert.equal(client.getBooleanValue('on_flag', true), false);
   await WebOpenFeature.close();
 });
+
+test('server SDK: evaluationHook reports flag, result and reason for labelled metrics', async () => {
+  const seen = [];
+  await ServerOpenFeature.setProviderAndWait('vexil-hooked', new VexilServerProvider({ bytes: gates }));
+  const client = ServerOpenFeature.getClient('vexil-hooked');
+  client.addHooks(evaluationHook((e) => seen.push(e)));
+  assert.equal(await client.getBooleanValue('on_flag', false, { targetingKey: 'User:1' }), true);
+  await client.getBooleanValue('off_flag', true, {});
+  await client.getBooleanValue('no_such_flag', false, {});
+  assert.deepEqual(seen.slice(0, 2).map((e) => [e.flag, e.enabled, e.reason, e.version]), [
+    ['on_flag', true, 'boolean', 1],
+    ['off_flag', false, 'off', 1],
+  ]);
+  assert.equal(seen[2].flag, 'no_such_flag');
+  assert.equal(seen[2].enabled, false);
+  await ServerOpenFeature.close();
+});
+
