@@ -12,3 +12,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm install --no-save --no-audit --no-fund --loglevel=error ../../target/npm/vexil-*.tgz
+# The guarded-rollout example runs against the checkout's package (a link to pkg/) with its
+# own prom-client.
+cd ../../examples/guarded-rollout
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
