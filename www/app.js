@@ -18,6 +18,10 @@ const app = {
   problems: [],
   filter: { text: '', type: '', state: '', audience: '' },
   evaluateAs: { actors: 'User:1', properties: '{\n  "team": "gitlab"\n}' },
+  rollouts: new Map(),
+  rolloutSignature: '',
+  // The server's clock minus ours, so due times count down correctly.
+  skew: 0,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -57,6 +61,7 @@ async function start() {
     }),
   );
   follow();
+  await pollRollouts();
   // For tests and the curious: the SDK clients the page evaluates with.
   window.vexil = { clients: app.clients, app };
   window.addEventListener('hashchange', () => render());
@@ -96,6 +101,28 @@ function onUpdate(env, snapshot) {
     render({ flash: env, version: snapshot.version, changed: changedCells(env) });
     markVersions();
   });
+}
+
+/**
+ * Rollouts change without a new version (a guard reading, a pause), so they are polled each
+ * second: the matrix re-renders when one moved, a flag page's rollout panel every time (its
+ * countdown moves).
+ */
+async function pollRollouts() {
+  try {
+    const r = await api('/api/rollouts');
+    app.skew = r.now - Date.now();
+    const signature = JSON.stringify(r.rollouts);
+    const moved = signature !== app.rolloutSignature;
+    app.rolloutSignature = signature;
+    app.rollouts = new Map(r.rollouts.map((v) => [v.flag, v]));
+    const panel = document.getElementById('rollout');
+    if (panel) panel.replaceChildren(...rolloutPanel(panel.dataset.flag));
+    else if (moved && app.started) render();
+  } catch (e) {
+    console.error(e);
+  }
+  setTimeout(pollRollouts, 1000);
 }
 
 /** Follows every environment over one stream, showing whether it is connected. */
@@ -241,7 +268,8 @@ function matrixPage(update) {
           audienceBadge(audienceOf(name, infos)),
           d?.milestone ? h('span', {}, `%${d.milestone}`) : null,
           d?.group ? h('span', {}, d.group) : null,
-          d?.rollout_issue_url ? h('a', { href: d.rollout_issue_url, target: '_blank', rel: 'noopener' }, 'rollout issue') : null)),
+          d?.rollout_issue_url ? h('a', { href: d.rollout_issue_url, target: '_blank', rel: 'noopener' }, 'rollout issue') : null,
+          rolloutBadge(app.rollouts.get(name)))),
       app.environments.map((e) => {
         const f = infos.get(e).get(name);
         const gates = app.gates.get(e)?.flags?.[name];
@@ -264,6 +292,10 @@ function flagPage(name, update) {
     h('h1', {}, name),
     d ? definition(d, audienceOf(name)) : h('p', { class: 'error' }, 'No definition file for this flag.'));
 
+  if (app.rollouts.has(name)) {
+    section.append(h('h2', {}, 'Rollout'));
+    section.append(h('div', { id: 'rollout', class: 'rollout', dataset: { flag: name }, 'aria-live': 'polite' }, ...rolloutPanel(name)));
+  }
   section.append(h('h2', {}, 'Gates by environment'));
   section.append(h('div', { class: 'envs' }, app.environments.map((env) => envCard(env, name, update))));
 
@@ -350,6 +382,99 @@ function envCard(env, name, update) {
   if (g.opt_outs.length) card.append(gate(`Opted out · ${g.opt_outs.length}`, h('div', { class: 'ids' }, g.opt_outs.slice(0, 50).map((a) => h('code', { class: 'opt-out' }, a)))));
   if (g.expression) card.append(gate('Expression', h('pre', { class: 'expr' }, JSON.stringify(g.expression, null, 1))));
   return card;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rollouts
+
+function rolloutBadge(r) {
+  if (!r) return null;
+  const done = r.steps.filter((x) => x.state === 'done').length;
+  return h('a', { class: `rollout-badge ${r.status}`, href: `#/flag/${encodeURIComponent(r.flag)}`, dataset: { rollout: r.status } },
+    `rollout ${r.status.replace('_', ' ')} · ${done}/${r.steps.length}`);
+}
+
+function duration(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}
+
+/** A guard's readings as a line against its threshold; missing readings leave gaps. */
+function sparkline(guard) {
+  const values = guard.readings.map((x) => x.value);
+  const bound = Number((guard.threshold.match(/-?[\d.]+(?:e-?\d+)?/g) ?? []).at(-1));
+  const known = values.filter((v) => v !== null && v !== undefined);
+  const top = Math.max(...known, Number.isFinite(bound) ? bound : 0, 1e-9) * 1.15;
+  const [w, hgt] = [260, 48];
+  const x = (i) => (values.length < 2 ? w : (i / (values.length - 1)) * w);
+  const y = (v) => hgt - (v / top) * hgt;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `${guard.name}: ${known.length} readings, threshold ${guard.threshold}`);
+  if (Number.isFinite(bound)) {
+    const line = document.createElementNS(ns, 'line');
+    Object.entries({ x1: 0, x2: w, y1: y(bound), y2: y(bound), class: 'threshold' }).forEach(([k, v]) => line.setAttribute(k, v));
+    svg.append(line);
+  }
+  let points = [];
+  const flush = () => {
+    if (points.length) {
+      const pl = document.createElementNS(ns, 'polyline');
+      pl.setAttribute('points', points.join(' '));
+      svg.append(pl);
+    }
+    points = [];
+  };
+  values.forEach((v, i) => (v === null || v === undefined ? flush() : points.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`)));
+  flush();
+  // Readings without a value (a command's pass or fail, no data) are dots on the midline.
+  guard.readings.forEach((r, i) => {
+    const valued = r.value !== null && r.value !== undefined;
+    if (r.healthy && valued) return;
+    const dot = document.createElementNS(ns, 'circle');
+    Object.entries({ cx: x(i), cy: valued ? y(r.value) : hgt / 2, r: 3, class: r.healthy ? 'good' : 'bad' }).forEach(([k, v]) => dot.setAttribute(k, v));
+    svg.append(dot);
+  });
+  return svg;
+}
+
+function rolloutPanel(name) {
+  const r = app.rollouts.get(name);
+  if (!r) return [h('p', { class: 'empty' }, 'No rollout.')];
+  const now = Date.now() + app.skew;
+  const head = h('p', { class: 'rollout-head' }, h('span', { class: `rollout-badge ${r.status}` }, r.status.replace('_', ' ')),
+    ` started by ${r.started_by}, ${when(r.started_at)} · on breach: ${r.on_breach} (to ${r.rollback}) · guards read every ${duration(r.check_interval_ms)}`);
+  const steps = h('ol', { class: 'steps' }, r.steps.map((x) => {
+    let status;
+    if (x.state === 'done') status = `applied ${when(x.applied_at)}${x.versions.length ? ` · ${x.versions.map(([e, v]) => `${e} v${v}`).join(', ')}` : ''}`;
+    else if (x.state === 'next' && x.awaiting_approval) status = x.due_at <= now ? 'waits for approval: vexil rollout approve' : `due in ${duration(x.due_at - now)}, then waits for approval`;
+    else if (x.state === 'next') status = x.due_at <= now ? 'due now' : `due in ${duration(x.due_at - now)}`;
+    else status = `then wait ${duration(x.wait_ms)}`;
+    return h('li', { class: x.state, dataset: { step: String(x.number), state: x.state } },
+      h('code', {}, x.set), h('span', { class: 'where' }, x.environments.join(', ')), h('span', { class: 'when' }, status));
+  }));
+  const guards = h('div', { class: 'guards' }, r.guards.map((g) => {
+    const last = g.readings.at(-1);
+    let reading;
+    if (!last) reading = g.in_force ? 'not read yet' : 'not in force yet';
+    else if (last.failure) reading = `failed at ${when(last.at)}: ${last.failure}`;
+    else if (last.error) reading = `no data at ${when(last.at)}: ${last.error}`;
+    else if (last.value !== null && last.value !== undefined) reading = `${Number(last.value.toPrecision(4))} at ${when(last.at)}`;
+    else reading = `passed at ${when(last.at)}`;
+    return h('div', { class: `guard ${last && !last.healthy ? 'bad' : ''}`, dataset: { guard: g.name } },
+      h('div', {}, h('strong', {}, g.name), h('span', { class: 'threshold-text' }, ` ${g.threshold}`)),
+      h('code', { class: 'query' }, g.query ?? g.command), sparkline(g), h('div', { class: 'reading' }, reading));
+  }));
+  const events = h('ol', { class: 'timeline' }, [...r.events].reverse().slice(0, 20).map((e) =>
+    h('li', { dataset: { kind: e.kind } }, h('time', { datetime: new Date(e.at).toISOString() }, when(e.at)),
+      h('span', {}, h('span', { class: 'action' }, e.kind.replace('_', ' ')), e.step ? h('div', { class: 'who' }, `step ${e.step}`) : null),
+      h('span', {}, e.summary, h('div', { class: 'who' }, e.author)))));
+  return [head, r.outcome ? h('p', { class: 'outcome' }, r.outcome) : null, r.reason && !r.outcome ? h('p', { class: 'reason' }, r.reason) : null, steps, guards, events].filter(Boolean);
 }
 
 function entry(c) {

@@ -4,9 +4,10 @@
 // tests/js/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { demoProject, startServe, set } from './vexil-serve.mjs';
+import { demoProject, startServe, set, vexil } from './vexil-serve.mjs';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const artifacts = new URL('./artifacts/', import.meta.url);
@@ -99,3 +100,50 @@ test('the dashboard shows every environment live, and a flag page evaluates in t
     await server.stop();
   }
 });
+
+test('a rollout shows live on its flag page: steps, guard readings, the rollback', async () => {
+  const dir = demoProject();
+  // A guard that is healthy until the file `broken` appears; `vexil serve` drives.
+  appendFileSync(join(dir, 'vexil.toml'), '\n[rollouts]\nmin_wait = "1s"\ncheck_interval = "1s"\ndrive = true\n');
+  mkdirSync(join(dir, 'config/rollouts'), { recursive: true });
+  writeFileSync(join(dir, 'config/rollouts/vulnerability_report_v3.yml'), [
+    'steps:',
+    '  - set: 50 --actors', '    environments: [dev, staging]', '    wait: 2s',
+    '  - set: "true"', '    environments: [dev, staging]', '    wait: 30s',
+    '  - set: "true"', '    environments: [production]', '    wait: 1s',
+    'guards:',
+    '  - name: end-to-end tests', '    command: test ! -f broken',
+    'on_breach: rollback',
+    'check_interval: 1s',
+    '',
+  ].join('\n'));
+  const server = await startServe(dir);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    vexil(dir, 'rollout', 'start', 'vulnerability_report_v3');
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('tr[data-flag="vulnerability_report_v3"] .rollout-badge[data-rollout="running"]');
+    await page.goto(`${server.base}/#/flag/vulnerability_report_v3`);
+    await page.waitForSelector('#rollout ol.steps li[data-step="1"][data-state="done"]');
+    // Step 2 is applied by the server after step 1's wait: the page sees it without a reload.
+    await page.waitForSelector('#rollout ol.steps li[data-step="2"][data-state="done"]', { timeout: 15000 });
+    assert.match(await page.textContent('#rollout ol.steps li[data-step="3"]'), /due in/);
+    await page.waitForFunction(() => document.querySelectorAll('#rollout .guard svg.spark').length === 1);
+    await page.screenshot({ path: new URL('dashboard-rollout.png', artifacts).pathname, fullPage: true });
+
+    writeFileSync(join(dir, 'broken'), '');
+    await page.waitForSelector('#rollout .rollout-badge.rolled_back', { timeout: 15000 });
+    assert.match(await page.textContent('#rollout .outcome'), /rolled back: breach|no data/);
+    assert.ok(await page.$('#rollout .guard.bad'), 'the failing guard stands out');
+    await page.waitForFunction(() => document.querySelector('article.env-card[data-env="staging"]')?.dataset.state === 'off');
+    await page.screenshot({ path: new URL('dashboard-rollout-rolled-back.png', artifacts).pathname, fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
+
