@@ -85,7 +85,55 @@ step inspect "$DEMO/browser.vxl"
 echo "  (vexil serve offers it at /production/browser/latest.vxl; the README shows the edge bootstrap)"
 
 # The port is fixed so the URL is predictable; VEXIL_LISTEN picks another (port 0: any free one).
-bold "\$ vexil serve — open the dashboard URL below; in another terminal try:"
-echo "  $VEXIL -C $DEMO feature set merge_trains_v2 50 --actors --production"
-echo "  (Ctrl-C stops the server)"
-exec "$VEXIL" -C "$DEMO" serve --listen "${VEXIL_LISTEN:-127.0.0.1:8417}"
+LISTEN=${VEXIL_LISTEN:-127.0.0.1:8417}
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+# The example service must know the server's address before it starts.
+[ "${LISTEN##*:}" = 0 ] && LISTEN="${LISTEN%:*}:$(free_port)"
+
+bold "A guarded rollout: a plan vexil runs step by step, watching Prometheus"
+scripts/apt-install.sh prometheus
+(cd examples/guarded-rollout && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
+define faster_search beta false "group::global search"
+mkdir -p "$DEMO/config/rollouts"
+# The example's plan, with waits of seconds: a real plan's are minutes.
+sed -e 's/new_navigation_bar/faster_search/' -e 's/wait: 10s/wait: 8s/' \
+  examples/guarded-rollout/config/rollouts/new_navigation_bar.yml >"$DEMO/config/rollouts/faster_search.yml"
+sed 's/^/  /' "$DEMO/config/rollouts/faster_search.yml"
+SERVICE_PORT=$(free_port)
+PROM_PORT=$(free_port)
+PROM_DIR=$(mktemp -d)
+sed "s/127.0.0.1:9464/127.0.0.1:$SERVICE_PORT/" examples/guarded-rollout/prometheus.yml >"$PROM_DIR/prometheus.yml"
+printf '\n[rollouts]\nprometheus = "http://127.0.0.1:%s"\nmin_wait = "1s"\ncheck_interval = "1s"\ndrive = true\n' "$PROM_PORT" >>"$DEMO/vexil.toml"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$PROM_DIR"; }
+trap cleanup EXIT
+# bash runs an EXIT trap only after its foreground child ends: with the server in the
+# background and `wait`, Ctrl-C or a SIGTERM stops everything at once.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=error >/dev/null 2>&1 &
+pids+=($!)
+# The service follows staging through the npm package and counts requests and errors by the
+# flag's state; LOAD sends it requests from random users.
+FLAG=faster_search VEXIL_URL="http://$LISTEN/staging" PORT=$SERVICE_PORT LOAD=40 \
+  node examples/guarded-rollout/server.mjs >/dev/null 2>&1 &
+pids+=($!)
+query() { node -e "fetch('http://127.0.0.1:$PROM_PORT/api/v1/query?query='+encodeURIComponent(process.argv[1])).then(r=>r.json()).then(b=>console.log(b.data?.result?.[0]?.value?.[1] ?? ''),()=>console.log(''))" "$1"; }
+printf '  waiting for Prometheus to scrape the service'
+until [ -n "$(query 'sum(http_requests_total)')" ]; do printf '.'; sleep 1; done
+sleep 2
+echo
+step rollout start faster_search
+# In 20 seconds the new code path starts failing for a third of its requests.
+(sleep 20; node -e "fetch('http://127.0.0.1:$SERVICE_PORT/admin/error-rate?on=0.3')") &
+pids+=($!)
+
+bold "\$ vexil serve — open the dashboard URL below"
+echo "  http://$LISTEN/#/flag/faster_search: vexil serve applies a step every 8 s; after 20 s the"
+echo "  service's error rate with the flag on rises, the guard breaches and the rollout rolls back."
+echo "  Then try, in another terminal: $VEXIL -C $DEMO feature set merge_trains_v2 50 --actors --production"
+echo "  (Ctrl-C stops the server, Prometheus and the service)"
+"$VEXIL" -C "$DEMO" serve --listen "$LISTEN" &
+pids+=($!)
+wait "$!"
