@@ -20,6 +20,9 @@ const app = {
   evaluateAs: { actors: 'User:1', properties: '{\n  "team": "gitlab"\n}' },
   rollouts: new Map(),
   rolloutSignature: '',
+  // `vexil stale`'s reasons and `vexil refs`' counts, by flag.
+  stale: new Map(),
+  refs: new Map(),
   // The server's clock minus ours, so due times count down correctly.
   skew: 0,
 };
@@ -62,6 +65,7 @@ async function start() {
   );
   follow();
   await pollRollouts();
+  await pollHousekeeping();
   // For tests and the curious: the SDK clients the page evaluates with.
   window.vexil = { clients: app.clients, app };
   window.addEventListener('hashchange', () => render());
@@ -123,6 +127,19 @@ async function pollRollouts() {
     console.error(e);
   }
   setTimeout(pollRollouts, 1000);
+}
+
+/** Stale flags and reference counts cost the server a walk of the repository: every 30 s. */
+async function pollHousekeeping() {
+  try {
+    const r = await api('/api/housekeeping');
+    app.stale = new Map(r.stale.stale.map((f) => [f.flag, f.reasons]));
+    app.refs = new Map(Object.entries(r.references));
+    if (app.started) render();
+  } catch (e) {
+    console.error(e);
+  }
+  setTimeout(pollHousekeeping, 30000);
 }
 
 /** Follows every environment over one stream, showing whether it is connected. */
@@ -237,7 +254,9 @@ function matrixPage(update) {
     const d = app.definitions.get(name);
     if (needle && ![name, d?.group, d?.milestone, d?.type].some((v) => v && String(v).toLowerCase().includes(needle))) return false;
     if (type && (d?.type ?? '') !== type) return false;
-    if (state && !app.environments.some((e) => cellState(infos.get(e).get(name)) === state)) return false;
+    if (state === 'stale') {
+      if (!app.stale.has(name)) return false;
+    } else if (state && !app.environments.some((e) => cellState(infos.get(e).get(name)) === state)) return false;
     if (audience && audienceOf(name, infos) !== audience) return false;
     return true;
   });
@@ -249,7 +268,7 @@ function matrixPage(update) {
   const typeSelect = h('select', { id: 'type-filter', 'aria-label': 'Type', onchange: (e) => { app.filter.type = e.target.value; render(); } },
     h('option', { value: '' }, 'All types'), types.map((t) => h('option', { value: t, selected: t === type }, t)));
   const stateSelect = h('select', { id: 'state-filter', 'aria-label': 'State', onchange: (e) => { app.filter.state = e.target.value; render(); } },
-    [['', 'Any state'], ['on', 'On somewhere'], ['conditional', 'Conditional somewhere'], ['off', 'Off somewhere'], ['default', 'Default somewhere']]
+    [['', 'Any state'], ['on', 'On somewhere'], ['conditional', 'Conditional somewhere'], ['off', 'Off somewhere'], ['default', 'Default somewhere'], ['stale', 'Should go (stale)']]
       .map(([v, label]) => h('option', { value: v, selected: v === state }, label)));
   const audienceSelect = h('select', { id: 'audience-filter', 'aria-label': 'Audience', onchange: (e) => { app.filter.audience = e.target.value; render(); } },
     [['', 'Any audience'], ['browser', 'Client-side'], ['server', 'Server-only']]
@@ -269,7 +288,9 @@ function matrixPage(update) {
           d?.milestone ? h('span', {}, `%${d.milestone}`) : null,
           d?.group ? h('span', {}, d.group) : null,
           d?.rollout_issue_url ? h('a', { href: d.rollout_issue_url, target: '_blank', rel: 'noopener' }, 'rollout issue') : null,
-          rolloutBadge(app.rollouts.get(name)))),
+          rolloutBadge(app.rollouts.get(name)),
+          staleBadge(name),
+          refsCount(name))),
       app.environments.map((e) => {
         const f = infos.get(e).get(name);
         const gates = app.gates.get(e)?.flags?.[name];
@@ -292,6 +313,15 @@ function flagPage(name, update) {
     h('h1', {}, name),
     d ? definition(d, audienceOf(name)) : h('p', { class: 'error' }, 'No definition file for this flag.'));
 
+  if (app.stale.has(name) || app.refs.has(name)) {
+    section.append(h('h2', {}, 'Housekeeping'));
+    section.append(h('div', { class: 'housekeeping' },
+      h('p', {}, refsCount(name) ?? 'References not counted.', ' ', h('code', {}, `vexil refs ${name}`), ' lists them.'),
+      app.stale.has(name)
+        ? h('ul', { class: 'stale-reasons' }, app.stale.get(name).map((r) => h('li', { dataset: { rule: r.rule } }, h('strong', {}, r.rule.replace('_', ' ')), `: ${r.message}`)))
+        : h('p', {}, 'Not stale.'),
+      app.stale.has(name) ? h('p', {}, 'When the code no longer names it: ', h('code', {}, `vexil cleanup ${name}`)) : null));
+  }
   if (app.rollouts.has(name)) {
     section.append(h('h2', {}, 'Rollout'));
     section.append(h('div', { id: 'rollout', class: 'rollout', dataset: { flag: name }, 'aria-live': 'polite' }, ...rolloutPanel(name)));
@@ -392,6 +422,21 @@ function rolloutBadge(r) {
   const done = r.steps.filter((x) => x.state === 'done').length;
   return h('a', { class: `rollout-badge ${r.status}`, href: `#/flag/${encodeURIComponent(r.flag)}`, dataset: { rollout: r.status } },
     `rollout ${r.status.replace('_', ' ')} · ${done}/${r.steps.length}`);
+}
+
+/** `vexil stale`'s verdict, its reasons in the tooltip. */
+function staleBadge(name) {
+  const reasons = app.stale.get(name);
+  if (!reasons) return null;
+  const rules = [...new Set(reasons.map((r) => r.rule))];
+  return h('span', { class: 'stale-badge', title: reasons.map((r) => `${r.rule}: ${r.message}`).join('\n'), dataset: { stale: rules.join(' ') } },
+    `stale: ${rules.map((r) => r.replace('_', ' ')).join(', ')}`);
+}
+
+function refsCount(name) {
+  if (!app.refs.has(name)) return null;
+  const n = app.refs.get(name);
+  return h('span', { class: 'refs', dataset: { refs: String(n) } }, n === 1 ? '1 reference' : `${n} references`);
 }
 
 function duration(ms) {

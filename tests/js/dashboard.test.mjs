@@ -147,3 +147,42 @@ test('a rollout shows live on its flag page: steps, guard readings, the rollback
   }
 });
 
+
+test('stale flags carry their reason and every flag its reference count; a cleaned-up flag is gone', async () => {
+  const dir = demoProject();
+  appendFileSync(join(dir, 'vexil.toml'), '\n[housekeeping]\nmilestone = "17.9"\n');
+  writeFileSync(join(dir, 'config/feature_flags/beta/old_toggle.yml'),
+    "---\nname: old_toggle\nmilestone: '17.1'\ngroup: group::release\ntype: beta\ndefault_enabled: false\n");
+  set(dir, 'old_toggle', 'true', '--dev', '--staging', '--staging-ref', '--ops', '--pre', '--production');
+  mkdirSync(join(dir, 'app'), { recursive: true });
+  writeFileSync(join(dir, 'app/search.rb'), 'Feature.enabled?(:legacy_search_api)\n# legacy_search_api, again\n');
+  const server = await startServe(dir);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('tr[data-flag="old_toggle"] .stale-badge[data-stale~="milestone"]');
+    assert.match(await page.getAttribute('tr[data-flag="old_toggle"] .stale-badge', 'title'), /introduced in 17\.1, more than 4 milestones before 17\.9/);
+    assert.equal(await page.$('tr[data-flag="merge_trains_v2"] .stale-badge'), null, 'partly rolled out: not stale');
+    assert.equal(await page.getAttribute('tr[data-flag="legacy_search_api"] .refs', 'data-refs'), '2');
+    assert.equal(await page.getAttribute('tr[data-flag="old_toggle"] .refs', 'data-refs'), '0');
+    await page.selectOption('#state-filter', 'stale');
+    assert.deepEqual(await page.$$eval('table.matrix tbody tr', (rows) => rows.map((r) => r.dataset.flag)), ['old_toggle']);
+    await page.screenshot({ path: new URL('dashboard-stale.png', artifacts).pathname, fullPage: true });
+
+    await page.goto(`${server.base}/#/flag/old_toggle`);
+    await page.waitForSelector('.housekeeping .stale-reasons li[data-rule="milestone"]');
+    assert.match(await page.textContent('.housekeeping'), /vexil cleanup old_toggle/);
+
+    vexil(dir, 'cleanup', 'old_toggle');
+    await page.goto(`${server.base}/`);
+    await page.waitForSelector('table.matrix tbody tr[data-flag="merge_trains_v2"]');
+    assert.equal(await page.$('tr[data-flag="old_toggle"]'), null, 'cleaned up: gone from every environment');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

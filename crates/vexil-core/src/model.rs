@@ -322,6 +322,15 @@ impl Flag {
     pub fn state(&self) -> State {
         State::of(self.persisted, &self.gates)
     }
+
+    /// What the flag is for everyone: its state once persisted, its YAML default before.
+    pub fn effective_state(&self) -> State {
+        match (self.persisted, self.default_enabled) {
+            (true, _) => self.state(),
+            (false, true) => State::On,
+            (false, false) => State::Off,
+        }
+    }
 }
 
 /// One environment's flag state at one version.

@@ -59,6 +59,26 @@ impl fmt::Display for UtcDateTime {
     }
 }
 
+impl UtcDateTime {
+    /// Midnight UTC of an ISO 8601 calendar date (`2026-12-01`), if `text` is one that exists.
+    pub fn parse_date(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let number = |r: core::ops::Range<usize>| -> Option<u32> {
+            b[r.clone()].iter().all(u8::is_ascii_digit).then(|| text[r].parse().ok()).flatten()
+        };
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let days = days_from_civil(i64::from(year), month, day);
+        // A day that does not exist (02-30) comes back as another date.
+        if !(1..=12).contains(&month) || civil_from_days(days) != (i64::from(year), month, day) {
+            return None;
+        }
+        Some(Timestamp::from_unix_millis(days * 86_400_000))
+    }
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -96,5 +116,10 @@ mod tests {
         let t = Timestamp::from_unix_millis(1_704_164_645_000);
         assert_eq!(alloc::format!("{}", t.to_utc()), "2024-01-02T03:04:05Z");
         assert_eq!(alloc::format!("{}", Timestamp::from_unix_millis(-1).to_utc()), "1969-12-31T23:59:59Z");
+        let day = UtcDateTime::parse_date("2024-01-02").unwrap();
+        assert_eq!(alloc::format!("{}", day.to_utc()), "2024-01-02T00:00:00Z");
+        for bad in ["2024-02-30", "2024-13-01", "2024-1-02", "24-01-02x", "2024/01/02", ""] {
+            assert_eq!(UtcDateTime::parse_date(bad), None, "{bad}");
+        }
     }
 }

@@ -176,6 +176,11 @@ impl RequestBody {
                     "vexil publish runs where the definitions are (a checkout with the state database), not through --remote",
                 ))
             }
+            Request::Cleanup { .. } => {
+                return Err(crate::Error::refused(
+                    "vexil cleanup removes a definition file, so it runs in the checkout, not through --remote",
+                ))
+            }
         })
     }
 

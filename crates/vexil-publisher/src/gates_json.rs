@@ -72,6 +72,33 @@ pub fn from_json(value: &Json) -> Result<Gates, String> {
     })
 }
 
+/// The gates in a few words (`actors 25% groups(gitlab_team_members)`), for reports.
+pub fn summary(g: &vexil_core::Gates) -> String {
+    let mut parts = Vec::new();
+    if g.boolean {
+        parts.push("boolean".to_string());
+    }
+    if !g.actors.is_empty() {
+        parts.push(format!("actors({})", g.actors.len()));
+    }
+    if !g.opt_outs.is_empty() {
+        parts.push(format!("opt_outs({})", g.opt_outs.len()));
+    }
+    if !g.groups.is_empty() {
+        parts.push(format!("groups({})", g.groups.iter().cloned().collect::<Vec<_>>().join(",")));
+    }
+    if !g.percentage_of_actors.is_zero() {
+        parts.push(format!("actors {}%", g.percentage_of_actors));
+    }
+    if !g.percentage_of_time.is_zero() {
+        parts.push(format!("time {}%", g.percentage_of_time));
+    }
+    if g.expression.is_some() {
+        parts.push("expression".to_string());
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ pub mod error;
 pub mod eval;
 pub mod flags;
 pub mod gates_json;
+pub mod housekeeping;
 pub mod inspect;
 pub mod keys;
 pub mod lint;

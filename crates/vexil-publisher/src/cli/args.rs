@@ -326,6 +326,7 @@ pub fn command(environments: &[String]) -> Command {
         .subcommand(serve_command())
         .subcommand(token_command())
         .subcommand(rollout_command())
+        .subcommands(super::housekeeping::commands(json_flag, author_arg))
         .subcommand(
             Command::new("notifications")
                 .about("Each notification sink's deliveries: delivered, pending, failing")

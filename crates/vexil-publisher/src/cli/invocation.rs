@@ -107,6 +107,8 @@ pub enum Invocation {
     TokenList,
     /// `vexil rollout …`.
     Rollout(RolloutCommand),
+    /// `vexil stale`, `vexil refs`, `vexil cleanup`.
+    Housekeeping(super::housekeeping::HousekeepingCommand),
     /// `vexil notifications [--deliver]`.
     Notifications {
         /// Deliver what is due first.
@@ -216,6 +218,9 @@ pub fn from_matches(name: &str, m: &ArgMatches, environments: &[String]) -> Resu
         }),
         "keygen" => Invocation::Keygen { force: m.get_flag("force") },
         "notifications" => Invocation::Notifications { deliver: m.get_flag("deliver") },
+        "stale" | "refs" | "cleanup" => {
+            Invocation::Housekeeping(super::housekeeping::from_matches(name, m).expect("one of its commands"))
+        }
         "rollout" => {
             let (sub, m) = m.subcommand().expect("subcommand_required");
             let flag = || plan::flag_name(&string(m, "flag").unwrap_or_default());

@@ -5,8 +5,10 @@
 //! the clock, standard input and output, and exit statuses.
 
 pub mod args;
-pub mod invocation;
+#[macro_use]
 pub mod render;
+mod housekeeping;
+pub mod invocation;
 pub mod report;
 mod rollout;
 
@@ -137,6 +139,7 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             }
             outcome
         }
+        Invocation::Housekeeping(command) => housekeeping::run(&mut p, command, as_json, &origin),
         Invocation::Rollout(command) => {
             let outcome = rollout::run(&mut p, command, as_json, &origin);
             notify_now(&mut p);

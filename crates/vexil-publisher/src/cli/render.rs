@@ -11,7 +11,7 @@ use crate::store::{Change, OutboxSummary, TokenRecord};
 use crate::tokens::NewToken;
 use serde::Serialize;
 use serde_json::Value as Json;
-use vexil_core::{Gates, State, Timestamp};
+use vexil_core::{State, Timestamp};
 
 /// What a command says: for its standard output and standard error, or, in chat, for the
 /// reply.
@@ -249,38 +249,12 @@ pub fn inspection(out: &mut Out, i: &Inspection, source: &str, as_json: bool) {
         } else {
             match f.state() {
                 State::On => "on".into(),
-                State::Conditional => format!("conditional: {}", gates_summary(&f.gates)),
+                State::Conditional => format!("conditional: {}", crate::gates_json::summary(&f.gates)),
                 State::Off => "off".into(),
             }
         };
         say!(out, "  {name:<40} {:<18} {:<8} {state}", f.flag_type.name(), flag_audience(f).name());
     }
-}
-
-fn gates_summary(g: &Gates) -> String {
-    let mut parts = Vec::new();
-    if g.boolean {
-        parts.push("boolean".to_string());
-    }
-    if !g.actors.is_empty() {
-        parts.push(format!("actors({})", g.actors.len()));
-    }
-    if !g.opt_outs.is_empty() {
-        parts.push(format!("opt_outs({})", g.opt_outs.len()));
-    }
-    if !g.groups.is_empty() {
-        parts.push(format!("groups({})", g.groups.iter().cloned().collect::<Vec<_>>().join(",")));
-    }
-    if !g.percentage_of_actors.is_zero() {
-        parts.push(format!("actors {}%", g.percentage_of_actors));
-    }
-    if !g.percentage_of_time.is_zero() {
-        parts.push(format!("time {}%", g.percentage_of_time));
-    }
-    if g.expression.is_some() {
-        parts.push("expression".to_string());
-    }
-    parts.join(" ")
 }
 
 /// `vexil token create`: the token, once.

@@ -8,12 +8,14 @@
 
 mod chat;
 mod edit;
+mod housekeeping;
 mod notify;
 mod parse;
 mod rollouts;
 mod template;
 
 pub use chat::ChatConfig;
+pub use housekeeping::{HousekeepingRules, RefsConfig};
 pub use notify::{Sink, SinkKind, Url};
 pub use rollouts::RolloutRules;
 
@@ -164,6 +166,10 @@ pub struct Config {
     pub chat: ChatConfig,
     /// Rollout plans' rules (`[rollouts]`).
     pub rollouts: RolloutRules,
+    /// When `vexil stale` says a flag should go (`[housekeeping]`).
+    pub housekeeping: HousekeepingRules,
+    /// Where and how `vexil refs` finds flags in code (`[refs]`).
+    pub refs: RefsConfig,
     /// Flags browsers may see besides those whose definition says `client_side: true`:
     /// names, or patterns where `*` stands for any run of characters (`checkout_*`).
     pub client_side: Vec<String>,

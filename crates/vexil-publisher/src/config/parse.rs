@@ -68,6 +68,10 @@ struct Raw {
     #[serde(default)]
     rollouts: super::rollouts::RawRollouts,
     #[serde(default)]
+    housekeeping: super::housekeeping::RawHousekeeping,
+    #[serde(default)]
+    refs: super::housekeeping::RawRefs,
+    #[serde(default)]
     client_side: Vec<String>,
 }
 
@@ -263,6 +267,8 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         sinks: super::notify::parse(raw.sinks, &names)?,
         chat: super::chat::parse(raw.chat, &names)?,
         rollouts: super::rollouts::parse(raw.rollouts, &names)?,
+        housekeeping: super::housekeeping::parse_housekeeping(raw.housekeeping)?,
+        refs: super::housekeeping::parse_refs(raw.refs)?,
         api_rules: ApiRules {
             consistency_check: raw.api.consistency_check.unwrap_or(true),
             random_deprecation_check: raw.api.random_deprecation_check.unwrap_or(true),

@@ -60,7 +60,7 @@ pub struct EventChange {
 pub fn flag_of(request: &Request) -> Option<&str> {
     match request {
         Request::Set { set, .. } => Some(&set.flag),
-        Request::Delete { flag, .. } => Some(flag),
+        Request::Delete { flag, .. } | Request::Cleanup { flag, .. } => Some(flag),
         Request::Publish { .. } | Request::Rollback { .. } => None,
     }
 }
@@ -82,6 +82,7 @@ pub fn summary(request: &Request, restored: Option<u64>) -> String {
             format!("set `{}` to {value}{who}", set.flag)
         }
         Request::Delete { flag, .. } => format!("deleted the state of `{flag}` (its YAML default applies)"),
+        Request::Cleanup { flag, .. } => format!("cleaned up `{flag}`: its definition and its state are gone"),
         Request::Publish { .. } => "published definition changes".to_string(),
         Request::Rollback { .. } => match restored {
             Some(v) => format!("rolled back to the state of v{v}"),

@@ -31,11 +31,13 @@ pub enum Action {
     Definition,
     /// An environment's first version.
     Publish,
+    /// `vexil cleanup`: the flag's state and definition removed.
+    Cleanup,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Enable,
         Action::Disable,
         Action::EnablePercentageOfActors,
@@ -46,6 +48,7 @@ impl Action {
         Action::Rollback,
         Action::Definition,
         Action::Publish,
+        Action::Cleanup,
     ];
 
     /// The name the change log uses.
@@ -61,6 +64,7 @@ impl Action {
             Action::Rollback => "rollback",
             Action::Definition => "definition",
             Action::Publish => "publish",
+            Action::Cleanup => "cleanup",
         }
     }
 

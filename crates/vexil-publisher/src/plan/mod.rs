@@ -18,6 +18,7 @@
 
 mod change;
 mod chatops;
+mod cleanup;
 mod compose;
 mod publish;
 mod rollback;
@@ -27,6 +28,7 @@ mod tests;
 
 pub use change::{Action, ChangeRecord, DefinitionFacts, Recorded};
 pub use chatops::{apply, targets_from_option, ActorOrGroup, FlagState, SetRequest, SetValue, TARGET_OPTIONS};
+pub use cleanup::conditional_refusal;
 pub use compose::{compose, persisted_of, Persisted};
 pub use rollback::{no_such_version, rollback_version};
 
@@ -67,6 +69,14 @@ pub enum Request {
         environment: String,
         /// Which version.
         to: RollbackTo,
+    },
+    /// `vexil cleanup`: the flag gone from every environment, state and definition alike,
+    /// with a new version of each environment that held it.
+    Cleanup {
+        /// The flag.
+        flag: String,
+        /// Clean up a flag that is still conditional somewhere.
+        force: bool,
     },
 }
 
@@ -165,6 +175,7 @@ pub fn plan(request: &Request, inputs: &Inputs<'_>) -> Result<Plan> {
             return publish::publish(&publish_environments(inputs.config, environments)?, inputs, &states)
         }
         Request::Rollback { environment, to } => rollback::rollback(environment, *to, inputs, &mut states)?,
+        Request::Cleanup { flag, force } => return cleanup::cleanup(flag, *force, inputs, &mut states),
     };
     let versions = touched_environments(request, inputs.config)?
         .into_iter()
@@ -181,13 +192,13 @@ fn touched_environments<'c>(request: &Request, config: &'c Config) -> Result<Vec
             named_environments(config, environments)?
         }
         Request::Rollback { environment, .. } => vec![environment.clone()],
-        Request::Publish { .. } => Vec::new(),
+        Request::Publish { .. } | Request::Cleanup { .. } => Vec::new(),
     };
     Ok(config.environments.iter().map(|e| e.name.as_str()).filter(|e| named.iter().any(|n| n == e)).collect())
 }
 
 /// The new version of `environment` holding `state`.
-fn planned_version(inputs: &Inputs<'_>, environment: &str, state: &Persisted) -> Result<PlannedVersion> {
+pub(super) fn planned_version(inputs: &Inputs<'_>, environment: &str, state: &Persisted) -> Result<PlannedVersion> {
     let version = inputs.version(environment) + 1;
     let server = compose(inputs.config, inputs.definitions, environment, version, inputs.published_at, state);
     // Every version gets its browser state, whether or not a target wants it yet: a state
@@ -230,6 +241,12 @@ pub fn precheck(request: &Request, config: &Config, definitions: &Definitions) -
             require_clean_definitions(definitions)?;
             config.environment(environment).map(drop)
         }
+        Request::Cleanup { flag, .. } => {
+            if !crate::definitions::valid_name(flag) {
+                return Err(Error::refused(format!("{flag:?} is not a flag name")));
+            }
+            require_clean_definitions(definitions)
+        }
     }
 }
 
@@ -242,6 +259,7 @@ pub fn environments_written(request: &Request, config: &Config) -> Result<Vec<St
         }
         Request::Publish { environments } => publish_environments(config, environments),
         Request::Rollback { environment, .. } => Ok(vec![environment.clone()]),
+        Request::Cleanup { .. } => publish_environments(config, &[]),
     }
 }
 

@@ -383,6 +383,9 @@ impl Project {
                 rollback_source: rollback_source.as_ref(),
                 published_at: origin.at,
             };
+            if let Request::Cleanup { flag, force } = request {
+                notices.extend(crate::rollout::end_for_cleanup(tx, flag, *force, origin, config, definitions)?);
+            }
             let plan = plan::plan(request, &inputs)?;
             let announce = Announce { request, restored, definitions, sinks: &config.sinks };
             committed = store_plan(tx, plan, signing_key.as_ref(), origin, &announce)?;
@@ -390,7 +393,8 @@ impl Project {
                 w.after(tx, &committed)?;
             }
             let flag = crate::notify::event::flag_of(request);
-            if let (Some(flag), false) = (flag, origin.via == EntryPoint::Rollout || committed.is_empty()) {
+            let by_hand = origin.via != EntryPoint::Rollout && !matches!(request, Request::Cleanup { .. });
+            if let (Some(flag), true) = (flag, by_hand && !committed.is_empty()) {
                 // A person changing the flag by hand takes it over from its rollout.
                 notices.extend(crate::rollout::pause_for_manual_change(tx, flag, origin, config, definitions)?);
             }

@@ -140,3 +140,47 @@ pub fn pause_for_manual_change(
         step + 1
     )])
 }
+
+/// The refusal of a cleanup while `row` is still running or paused.
+pub fn running_refusal(row: &RolloutRow) -> Error {
+    Error::refused(format!(
+        "the rollout of `{0}` is {1} at step {2}: let it finish or `vexil rollout abort {0}` first, or pass --force",
+        row.flag,
+        row.status,
+        row.next_step + 1
+    ))
+}
+
+/// In the transaction of `vexil cleanup`: a rollout still running (or paused) refuses it,
+/// unless forced, when it ends the rollout — it has no flag left to move.
+pub fn end_for_cleanup(
+    tx: &mut dyn WriteTx,
+    flag: &str,
+    force: bool,
+    origin: &Origin,
+    config: &Config,
+    definitions: &Definitions,
+) -> Result<Vec<String>> {
+    let Some(row) = tx.rollout_of(flag)? else { return Ok(Vec::new()) };
+    if !crate::store::is_active(&row.status) {
+        return Ok(Vec::new());
+    }
+    let step = row.next_step + 1;
+    if !force {
+        return Err(running_refusal(&row));
+    }
+    let reason = format!("ended by `vexil cleanup` ({})", origin.author);
+    let ended =
+        RolloutRow { status: "aborted".into(), reason: Some(reason.clone()), updated_at: origin.at, ..row.clone() };
+    let m = Move {
+        row: ended,
+        expected: row.revision,
+        kind: "aborted",
+        step: Some(row.next_step),
+        detail: serde_json::json!({ "reason": reason }),
+        announce: Some(format!("ended the rollout of `{flag}` at step {step}: the flag was cleaned up")),
+        origin,
+    };
+    record(tx, &m, &config.sinks, issue_url(definitions, flag))?;
+    Ok(vec![format!("the rollout of `{flag}` was ended at step {step}: the flag is gone")])
+}

@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/{env}/log", get(log))
         .route("/{env}/state", get(state))
         .route("/api/rollouts", get(rollouts))
+        .route("/api/housekeeping", get(super::housekeeping::housekeeping))
 }
 
 /// Each flag's newest rollout: its plan, progress and guard readings, for the dashboard.
@@ -47,7 +48,7 @@ async fn definitions(State(shared): State<Arc<Shared>>) -> Response {
     private_json(body)
 }
 
-fn private_json(body: serde_json::Value) -> Response {
+pub(super) fn private_json(body: serde_json::Value) -> Response {
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     response

@@ -22,7 +22,8 @@
 //!   [`remote_api`] (the remote CLI's) and [`chat`] (slash commands), all applying changes
 //!   through [`writer`];
 //! - [`deliver`]: every change's announcements, to `[[notify]]`'s sinks;
-//! - [`drive`]: running rollouts, when `[rollouts] drive = true`.
+//! - [`drive`]: running rollouts, when `[rollouts] drive = true`;
+//! - [`housekeeping`]: stale flags and reference counts for the dashboard.
 
 mod announce;
 mod api;
@@ -34,6 +35,7 @@ mod drive;
 mod events;
 mod follow;
 mod gitlab_api;
+mod housekeeping;
 mod remote_api;
 mod snapshots;
 mod writer;
@@ -134,6 +136,8 @@ struct Shared {
     wake_deliverer: Option<std::sync::mpsc::SyncSender<()>>,
     /// Chat slash commands, with the API, when a chat's secret is set.
     chat: Option<chat::Chat>,
+    /// The dashboard's last housekeeping answer.
+    housekeeping: housekeeping::Cached,
 }
 
 /// Runs the server for `project` until the process is stopped. `ready` is called with the
@@ -173,6 +177,7 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         writer: api.then(|| writer::Writer::new(project)),
         wake_deliverer: delivering.then_some(wake_deliverer),
         chat: if api { chat::Chat::from_env() } else { None },
+        housekeeping: Default::default(),
         config,
     });
     follow::start(&shared, options.poll)?;
