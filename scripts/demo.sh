@@ -55,9 +55,23 @@ who production
 
 step log $FLAG --env production --limit 3
 
-bold "The removal MR is deployed: clean up"
-step feature delete $FLAG --dev --pre --staging --staging-ref --production
+bold "Fixed and shipped: on everywhere"
+step feature set $FLAG true --dev --pre --staging --staging-ref --ops --production
 who production
+
+bold "Release the feature: the last phase of the template"
+# The project is at 17.9 (GitLab's VERSION file); the code still reads the flag.
+echo "17.9.0-pre" >"$DEMO/VERSION"
+mkdir -p "$DEMO/app/views" "$DEMO/app/assets"
+printf '%s\n' "- if Feature.enabled?(:$FLAG, current_user)" "  = render 'nav/new'" >"$DEMO/app/views/_nav.html.haml"
+printf '%s\n' "export const newNav = () => window.gon.features?.newNavigationBar;" >"$DEMO/app/assets/nav.js"
+step stale
+step refs $FLAG
+bold "\$ vexil cleanup $FLAG   (refused while the code still names it)"
+"$VEXIL" -C "$DEMO" cleanup $FLAG 2>&1 | sed 's/^/  /' || true
+echo "  (the removal MR deletes both code paths)"
+rm "$DEMO/app/views/_nav.html.haml" "$DEMO/app/assets/nav.js"
+step cleanup $FLAG
 
 step status
 bold "Snapshots are in $DEMO/public/<environment>/latest.vxl (and v/<version>.vxl)"

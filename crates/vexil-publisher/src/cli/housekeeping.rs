@@ -23,6 +23,8 @@ pub enum HousekeepingCommand {
         flags: Vec<String>,
         /// Exit 1 when code names a flag without definition.
         check: bool,
+        /// Print the regular expression searched for, and search nothing.
+        pattern: bool,
     },
     /// `vexil cleanup FLAG`.
     Cleanup {
@@ -52,6 +54,7 @@ pub fn commands(json_flag: impl Fn() -> Arg, author_arg: impl Fn() -> Arg) -> [C
                     .help("Only these flags (default: every flag, and names no definition has)"),
             )
             .arg(switch("check", "Exit 1 if code names a flag that has no definition"))
+            .arg(switch("pattern", "Print the regular expression searched for (for rg or git grep), search nothing"))
             .arg(json_flag()),
         Command::new("cleanup")
             .about("Remove a flag everywhere: its state on every environment and its definition, at once")
@@ -69,7 +72,11 @@ pub fn from_matches(name: &str, m: &ArgMatches) -> Option<HousekeepingCommand> {
     let flags = || m.get_many::<String>("flag").into_iter().flatten().map(|f| crate::plan::flag_name(f));
     Some(match name {
         "stale" => HousekeepingCommand::Stale { check: m.get_flag("check") },
-        "refs" => HousekeepingCommand::Refs { flags: flags().collect(), check: m.get_flag("check") },
+        "refs" => HousekeepingCommand::Refs {
+            flags: flags().collect(),
+            check: m.get_flag("check"),
+            pattern: m.get_flag("pattern"),
+        },
         "cleanup" => HousekeepingCommand::Cleanup {
             flag: flags().next().unwrap_or_default(),
             options: CleanupOptions {
@@ -90,7 +97,11 @@ pub fn run(p: &mut Project, command: HousekeepingCommand, as_json: bool, origin:
             print(|out| if as_json { json(out, &report) } else { stale(out, &report) });
             Ok(exit(check && !report.stale.is_empty()))
         }
-        HousekeepingCommand::Refs { flags, check } => {
+        HousekeepingCommand::Refs { flags, pattern: true, .. } => {
+            println!("{}", p.refs_pattern(&flags)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        HousekeepingCommand::Refs { flags, check, .. } => {
             let report = p.refs(&flags)?;
             print(|out| if as_json { json(out, &report) } else { refs(out, &report) });
             Ok(exit(check && report.undefined > 0))

@@ -52,6 +52,17 @@ impl Project {
     /// The references to `only` (every defined flag, and any name code uses that no
     /// definition has, when empty). Each flag asked about must be defined or set somewhere.
     pub fn refs(&mut self, only: &[String]) -> Result<RefsReport> {
+        self.check_known(only)?;
+        find(&self.config, &self.definitions, only)
+    }
+
+    /// The regular expression [`Project::refs`] searches every file for.
+    pub fn refs_pattern(&mut self, only: &[String]) -> Result<String> {
+        self.check_known(only)?;
+        Ok(forms_for(&self.config, &self.definitions, only).0.search)
+    }
+
+    fn check_known(&mut self, only: &[String]) -> Result<()> {
         if !only.is_empty() {
             let mut known: BTreeSet<String> = self.definitions.by_name.keys().cloned().collect();
             for env in self.config.environment_names().into_iter().map(String::from).collect::<Vec<_>>() {
@@ -61,19 +72,14 @@ impl Project {
                 return Err(unknown_flag(self, flag));
             }
         }
-        find(&self.config, &self.definitions, only)
+        Ok(())
     }
 }
 
 /// The references to `only`, or to every defined flag and any name code uses that no
 /// definition has.
 pub fn find(config: &Config, definitions: &Definitions, only: &[String]) -> Result<RefsReport> {
-    let asked: Vec<&str> = if only.is_empty() {
-        definitions.by_name.keys().map(String::as_str).collect()
-    } else {
-        only.iter().map(String::as_str).collect()
-    };
-    let forms = forms::Forms::new(asked.iter().copied(), &config.refs.aliases);
+    let (forms, asked) = forms_for(config, definitions, only);
     let exclude = exclusions(config);
     let tree = Tree { root: &config.root, paths: &config.refs.paths, exclude: &exclude };
     let (hits, files) = search::search(&tree, &forms)?;
@@ -97,6 +103,16 @@ pub fn find(config: &Config, definitions: &Definitions, only: &[String]) -> Resu
     }
     let undefined = references.iter().filter(|r| !r.defined).count();
     Ok(RefsReport { references, counts, undefined, files })
+}
+
+/// The forms of the flags asked about (all defined ones when none), and their names.
+fn forms_for<'a>(config: &Config, definitions: &'a Definitions, only: &'a [String]) -> (forms::Forms, Vec<&'a str>) {
+    let asked: Vec<&str> = if only.is_empty() {
+        definitions.by_name.keys().map(String::as_str).collect()
+    } else {
+        only.iter().map(String::as_str).collect()
+    };
+    (forms::Forms::new(asked.iter().copied(), &config.refs.aliases), asked)
 }
 
 /// vexil.toml's exclusions, and the project's own flag files: a definition or a plan names
