@@ -253,8 +253,15 @@ fn state_of(p: &TestProject, env: &str, flag: &str) -> Option<serde_json::Value>
 
 #[test]
 fn cleanup_refuses_until_the_flag_is_done_then_removes_it_everywhere_at_once() {
-    let p = TestProject::new();
+    let mut p = TestProject::new();
+    p.env.push(("TEST_WEBHOOK_SECRET".into(), "whsec_dGVzdC1zZWNyZXQ=".into()));
     fixture(&p);
+    let hooks = support::receiver::Receiver::start(None);
+    let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    p.write(
+        "vexil.toml",
+        &format!("{toml}\n[[notify]]\nname = \"audit\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"TEST_WEBHOOK_SECRET\"\n", hooks.url("/hooks/audit")),
+    );
     let flag = "new_navigation_bar";
     p.ok(&["rollout", "init", flag]);
     p.ok(&["feature", "set", flag, "50", "--actors", "--staging", "--ignore-feature-flag-consistency-check"]);
@@ -272,7 +279,10 @@ fn cleanup_refuses_until_the_flag_is_done_then_removes_it_everywhere_at_once() {
     assert_eq!(p.fingerprint(), before, "refused or dry: nothing changed");
 
     let versions_before: Vec<u64> = EVERYWHERE.iter().map(|e| p.version(e)).collect();
-    let out = p.ok(&["cleanup", flag, "--ignore-references"]);
+    let announced = hooks.received().len();
+    let out = p.command(&["cleanup", flag, "--ignore-references"]).output().unwrap();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let out = support::stdout(&out);
     assert!(
         out.contains("Delete the `new_navigation_bar` feature flag") && out.contains("Changelog: removed"),
         "{out}"
@@ -286,6 +296,10 @@ fn cleanup_refuses_until_the_flag_is_done_then_removes_it_everywhere_at_once() {
     let log = p.json(&["log", flag]);
     let cleanups = log.as_array().unwrap().iter().filter(|c| c["action"] == "cleanup").count();
     assert_eq!(cleanups, EVERYWHERE.len(), "one change-log entry per environment");
+    let events = hooks.until(10, |r| r.len() > announced);
+    let cleanup = events[announced].json();
+    assert!(cleanup["summary"].as_str().unwrap().contains("cleaned up `new_navigation_bar`"), "{cleanup}");
+    assert_eq!(cleanup["environments"].as_array().map(Vec::len), Some(EVERYWHERE.len()), "{cleanup}");
     p.ok(&["lint"]);
     p.fails(&["cleanup", flag], 1, "no flag `new_navigation_bar`");
 }
