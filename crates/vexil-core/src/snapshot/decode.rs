@@ -310,10 +310,10 @@ impl<'a> Decoder<'a> {
             let span = self.r.str_span()?;
             let text = span.str(self.bytes());
             let prev = if i > 0 { self.s.texts.last() } else { None };
-            // An id of the form Kind:number with a known kind lives in the runs; the text list
-            // holding it too would make lookups miss it.
-            let numeric = matches!(ActorKey::of(text), ActorKey::Numeric { kind, .. }
-                if self.s.kinds.iter().any(|k| k.get(self.bytes()) == kind.as_bytes()));
+            // An id of the form Kind:number lives in the runs — the encoder gives every such
+            // kind its entry in the kind table — so in the text list it is another encoding
+            // of the same state (and a lookup by runs would miss it).
+            let numeric = matches!(ActorKey::of(text), ActorKey::Numeric { .. });
             if numeric || !self.increasing(prev, span) {
                 return Err(DecodeError::new(K::NotCanonical, at));
             }
