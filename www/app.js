@@ -163,6 +163,10 @@ function h(tag, attrs = {}, ...children) {
     if (k === 'class') el.className = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    // Through the CSSOM: the content security policy refuses style attributes.
+    else if (k === 'style') el.style.cssText = v;
+    // Links come from YAML files: only web addresses become links.
+    else if (k === 'href' && !/^(https?:\/\/|#)/i.test(String(v))) continue;
     else el.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));

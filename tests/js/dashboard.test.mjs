@@ -28,6 +28,8 @@ test('the dashboard shows every environment live, and a flag page evaluates in t
       assert.equal(res.status, 200, path);
       assert.ok(res.headers.get('Content-Type').startsWith(type), `${path}: ${res.headers.get('Content-Type')}`);
     }
+    // The server's content security policy must not cost the page anything it uses.
+    await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => (window.cspViolations ??= []).push(`${e.violatedDirective} ${e.blockedURI}`)));
     await page.goto(`${server.base}/`);
     await page.waitForSelector('table.matrix tbody tr[data-flag="merge_trains_v2"]');
     await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
@@ -95,6 +97,7 @@ test('the dashboard shows every environment live, and a flag page evaluates in t
     set(dir, 'duo_chat_sidebar', 'false', '--dev');
     await page.waitForFunction(() => document.querySelector('table.results tr[data-env="dev"]')?.dataset.enabled === 'false');
     assert.deepEqual(errors, []);
+    assert.deepEqual(await page.evaluate(() => window.cspViolations ?? []), []);
   } finally {
     await browser.close();
     await server.stop();
@@ -152,7 +155,7 @@ test('stale flags carry their reason and every flag its reference count; a clean
   const dir = demoProject();
   appendFileSync(join(dir, 'vexil.toml'), '\n[housekeeping]\nmilestone = "17.9"\n');
   writeFileSync(join(dir, 'config/feature_flags/beta/old_toggle.yml'),
-    "---\nname: old_toggle\nmilestone: '17.1'\ngroup: group::release\ntype: beta\ndefault_enabled: false\n");
+    "---\nname: old_toggle\nrollout_issue_url: javascript:alert(document.cookie)\nmilestone: '17.1'\ngroup: group::release\ntype: beta\ndefault_enabled: false\n");
   set(dir, 'old_toggle', 'true', '--dev', '--staging', '--staging-ref', '--ops', '--pre', '--production');
   mkdirSync(join(dir, 'app'), { recursive: true });
   writeFileSync(join(dir, 'app/search.rb'), 'Feature.enabled?(:legacy_search_api)\n# legacy_search_api, again\n');
@@ -174,6 +177,7 @@ test('stale flags carry their reason and every flag its reference count; a clean
 
     await page.goto(`${server.base}/#/flag/old_toggle`);
     await page.waitForSelector('.housekeeping .stale-reasons li[data-rule="milestone"]');
+    assert.equal(await page.$('a[href^="javascript"]'), null, 'a link from YAML that is not a web address is not a link');
     assert.match(await page.textContent('.housekeeping'), /vexil cleanup old_toggle/);
 
     vexil(dir, 'cleanup', 'old_toggle');

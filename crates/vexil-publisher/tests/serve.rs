@@ -322,6 +322,26 @@ fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
     assert_eq!(log["changes"][0]["action"], "enable");
     let state: serde_json::Value = serde_json::from_slice(&open.get("/dev/state", &[]).body).unwrap();
     assert_eq!(state["flags"][FLAG]["boolean"], true);
+    // Loopback by address is not enough: a page rebound by DNS names its own site as Host,
+    // and a reverse proxy on this host says it forwarded the request.
+    for (name, value) in [
+        ("Host", "evil.example:8417"),
+        ("Host", "127.0.0.1.nip.io"),
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("Via", "1.1 proxy"),
+    ] {
+        let r = open.get("/api/definitions", &[(name, value)]);
+        assert_eq!(r.status, 403, "{name}: {value}");
+        assert!(String::from_utf8_lossy(&r.body).contains("VEXIL_SERVE_TOKEN"), "{name}: {value}");
+    }
+    for host in ["localhost:1234", "127.0.0.1", "[::1]:8417", "app.localhost"] {
+        assert_eq!(open.get("/api/definitions", &[("Host", host)]).status, 200, "{host}");
+    }
+    assert_eq!(open.get("/dev/latest.vxl", &[("Host", "flags.example.com")]).status, 200, "snapshots stay public");
+    let page = open.get("/", &[]);
+    assert!(page.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
     // The dashboard and the package files it imports come from the binary, in a project
     // that has none of them, with their types; a name that is not one of them is a 404.
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -20,13 +20,13 @@ pub(super) async fn authorize(
     next: Next,
 ) -> Response {
     let Some(token) = &shared.token else {
-        if peer.ip().is_loopback() {
-            return next.run(request).await;
-        }
-        return problem(
-            StatusCode::FORBIDDEN,
-            "the dashboard and its data are served to loopback only while vexil.toml sets no [serve] token",
-        );
+        return match loopback_refusal(peer, request.headers()) {
+            None => next.run(request).await,
+            Some(why) => problem(
+                StatusCode::FORBIDDEN,
+                format!("the dashboard and its data are served to loopback only while no [serve] token is set ({why}); set VEXIL_SERVE_TOKEN to serve them further"),
+            ),
+        };
     };
     let given = request
         .headers()
@@ -57,6 +57,31 @@ pub(super) async fn authorize(
     response
 }
 
+/// Why a request is not trusted as coming from this machine, if it is not. The peer address
+/// alone is not enough: a page on any site can reach a loopback port by DNS rebinding (its
+/// Host names that site), and a reverse proxy on this host makes every visitor loopback (it
+/// says so in a forwarding header).
+fn loopback_refusal(peer: SocketAddr, headers: &HeaderMap) -> Option<&'static str> {
+    if !peer.ip().is_loopback() {
+        return Some("the request is not from loopback");
+    }
+    const FORWARDED: [&str; 5] = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "via"];
+    if FORWARDED.iter().any(|h| headers.contains_key(*h)) {
+        return Some("a proxy forwarded it");
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+    };
+    let loopback_name = name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!loopback_name).then_some("its Host is not a loopback name")
+}
+
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
@@ -69,9 +94,18 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Every response says what it is: no content sniffing.
-pub(super) async fn no_sniff(request: Request, next: Next) -> Response {
+/// The dashboard's policy: its own scripts, styles and wasm only, talking to this origin
+/// only, never framed (so a rebound or hostile page cannot click through it).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Every response says what it is (no content sniffing), and may not be framed; pages get
+/// the dashboard's content security policy.
+pub(super) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     response
 }

@@ -235,7 +235,11 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
     }
     let private = assets::routes(full.merge(api::routes()), options)
         .layer(middleware::from_fn_with_state(shared.clone(), auth::authorize));
-    public.merge(private).fallback(not_found).with_state(shared.clone()).layer(middleware::from_fn(auth::no_sniff))
+    public
+        .merge(private)
+        .fallback(not_found)
+        .with_state(shared.clone())
+        .layer(middleware::from_fn(auth::security_headers))
 }
 
 /// The audience of a route: browser routes are instantiated with `true`.
