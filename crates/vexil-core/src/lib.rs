@@ -37,6 +37,7 @@ extern crate alloc;
 mod actor;
 #[cfg(feature = "encode")]
 mod browser;
+mod cost;
 mod crc32;
 #[cfg(feature = "encode")]
 mod encode;

@@ -15,6 +15,16 @@ pub const MAX_EXPRESSION_ARGS: usize = 1024;
 /// gives up after 10 nested checks of the same kind (its recursion guard).
 pub const MAX_FLAG_DEPTH: usize = 10;
 
+/// Most flags one evaluation may ask about through `FeatureEnabled`, however they nest;
+/// past it they answer false, as a chain too deep does. Without it, ten levels of flags each
+/// asking about forty others would cost 40^10 checks.
+pub const MAX_FLAG_CHECKS: usize = 1024;
+
+/// Most checks evaluating one flag for one actor may need ([`crate::Environment::feature_checks`]):
+/// `vexil publish` refuses more, so that no context of [`MAX_CONTEXT_ACTORS`] actors reaches
+/// [`MAX_FLAG_CHECKS`] and only a forged snapshot ever meets the budget.
+pub const MAX_FLAG_CHECKS_PER_ACTOR: usize = MAX_FLAG_CHECKS / MAX_CONTEXT_ACTORS;
+
 /// Most actors in one evaluation context. Flipper ≥ 0.28 hashes them sorted and joined; more
 /// than a handful (user, project, group, namespace, request) has no use.
 pub const MAX_CONTEXT_ACTORS: usize = 64;

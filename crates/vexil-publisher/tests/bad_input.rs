@@ -156,3 +156,23 @@ fn corrupt_or_tampered_target_snapshots() {
     p.ok(&["publish"]);
     assert_eq!(std::fs::read(&latest).unwrap(), good);
 }
+
+#[test]
+fn a_feature_group_asking_about_too_many_flags_is_refused_and_changes_nothing() {
+    let p = support::TestProject::new();
+    for i in 0..17 {
+        p.define(&format!("part_{i}"), "beta", false);
+    }
+    let calls: Vec<String> = (0..17).map(|i| format!("{{ FeatureEnabled = [\"part_{i}\"] }}")).collect();
+    let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
+    let toml = toml.replace("[groups]\n", &format!("[groups]\nall_parts = {{ All = [{}] }}\n", calls.join(", ")));
+    std::fs::write(p.path().join("vexil.toml"), toml).unwrap();
+    p.ok(&["publish"]);
+    let before = p.fingerprint();
+    p.fails(
+        &["feature", "set", "new_navigation_bar", "true", "--feature-group=all_parts", "--dev"],
+        1,
+        "flag `new_navigation_bar`: one evaluation could ask about 17 flags through FeatureEnabled",
+    );
+    assert_eq!(p.fingerprint(), before);
+}

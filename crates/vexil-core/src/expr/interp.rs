@@ -4,21 +4,30 @@ use super::wire::Node;
 use super::Function;
 use crate::actor::{Actor, Context, Value};
 use crate::crc32::Crc32;
-use crate::limits::MAX_FLAG_DEPTH;
+use crate::limits::{MAX_FLAG_CHECKS, MAX_FLAG_DEPTH};
 use crate::ruby::{self, Buf, FloatText};
 use crate::snapshot::Snapshot;
 use core::cmp::Ordering;
 use core::fmt::{self, Write};
 
-/// Flags being evaluated, innermost last: `FeatureEnabled` refuses to re-enter one.
+/// Flags being evaluated, innermost last: `FeatureEnabled` refuses to re-enter one; and how
+/// many flags one evaluation has asked about so far, so that no snapshot — forged or not —
+/// can make one evaluation cost more than [`MAX_FLAG_CHECKS`] of them (ten levels of
+/// flags each asking about many others would otherwise multiply).
 pub(crate) struct FlagStack {
     items: [u32; MAX_FLAG_DEPTH],
     len: usize,
+    checks: usize,
 }
 
 impl FlagStack {
     pub const fn new() -> Self {
-        FlagStack { items: [0; MAX_FLAG_DEPTH], len: 0 }
+        FlagStack { items: [0; MAX_FLAG_DEPTH], len: 0, checks: 0 }
+    }
+    /// Counts one `FeatureEnabled`; false once the evaluation has spent its budget.
+    pub fn spend(&mut self) -> bool {
+        self.checks += 1;
+        self.checks <= MAX_FLAG_CHECKS
     }
     pub fn contains(&self, flag: u32) -> bool {
         self.items[..self.len].contains(&flag)
@@ -315,7 +324,7 @@ impl<'a> Scope<'a> {
                 let Some(flag) = self.snapshot.find(name) else {
                     return Ok(Val::Bool(false));
                 };
-                if stack.contains(flag) {
+                if stack.contains(flag) || !stack.spend() {
                     return Ok(Val::Bool(false));
                 }
                 let actors = match self.actor {

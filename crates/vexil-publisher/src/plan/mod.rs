@@ -201,10 +201,24 @@ fn touched_environments<'c>(request: &Request, config: &'c Config) -> Result<Vec
 pub(super) fn planned_version(inputs: &Inputs<'_>, environment: &str, state: &Persisted) -> Result<PlannedVersion> {
     let version = inputs.version(environment) + 1;
     let server = compose(inputs.config, inputs.definitions, environment, version, inputs.published_at, state);
+    refuse_costly(&server)?;
     // Every version gets its browser state, whether or not a target wants it yet: a state
     // browsers cannot be given is refused here, changing nothing.
     let browser = crate::audience::browser_environment(&server)?;
     Ok(PlannedVersion { server, browser })
+}
+
+/// Refuses a state in which evaluating one flag for one actor could make more
+/// `FeatureEnabled` checks than the core allows ([`vexil_core::limits::MAX_FLAG_CHECKS_PER_ACTOR`]).
+fn refuse_costly(env: &Environment) -> Result<()> {
+    let most = vexil_core::limits::MAX_FLAG_CHECKS_PER_ACTOR;
+    match env.feature_checks().into_iter().find(|(_, checks)| *checks > most) {
+        None => Ok(()),
+        Some((flag, checks)) => Err(Error::refused(format!(
+            "flag `{flag}`: one evaluation could ask about {} flags through FeatureEnabled (its expression and feature groups, and what those flags ask in turn); at most {most} — ask about fewer flags",
+            if checks == usize::MAX { "countless".to_string() } else { checks.to_string() }
+        ))),
+    }
 }
 
 /// A flag name as typed in chat or a shell: chatops strips the backticks Slack users put
