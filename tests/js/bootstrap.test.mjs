@@ -27,7 +27,9 @@ function project() {
     .replace('client_side = []', 'client_side = ["checkout_*"]')
     .replace('[groups]\n', '[groups]\nbeta_testers = { Equal = [{ Property = ["email"] }, "carol@example.com"] }\n');
   // The origin gives anyone browser snapshots only; the worker holds the token.
-  writeFileSync(join(dir, 'vexil.toml'), `${toml}\n[serve]\ntoken = "${TOKEN}"\npublic = "browser"\n`);
+  writeFileSync(join(dir, 'vexil.toml'), `${toml}\n[serve]\npublic = "browser"\n`);
+  // The token comes from the environment, never from the committed vexil.toml.
+  process.env.VEXIL_SERVE_TOKEN = TOKEN;
   const define = (name, type, defaultEnabled, clientSide) => {
     mkdirSync(join(dir, 'config/feature_flags', type), { recursive: true });
     const lines = ['---', `name: ${name}`, "milestone: '17.6'", 'group: group::web', `type: ${type}`, `default_enabled: ${defaultEnabled}`];

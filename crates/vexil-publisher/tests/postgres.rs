@@ -68,7 +68,11 @@ fn migrate_keeps_every_version_and_change() {
 
     let url = pg.create_database();
     let with_password = url.replace("vexil@", &format!("vexil:{}@", pg.password));
-    p.fails(&["migrate", "--to", &with_password], 1, "leave the password out of the URL");
+    let said = p.fails(&["migrate", "--to", &with_password], 1, "leave the password out of the URL");
+    assert!(!said.contains(&pg.password), "{said}");
+    let in_query = format!("{url}?sslmode=disable&password={}", pg.password);
+    let said = p.fails(&["migrate", "--to", &in_query], 1, "leave the password out of the URL");
+    assert!(!said.contains(&pg.password), "{said}");
     p.fails(&["migrate", "--to", "sqlite:elsewhere.db"], 1, "postgres://");
 
     let mut migrating = p.command(&["migrate", "--to", &url, "--json"]);

@@ -266,10 +266,17 @@ fn browser_routes_serve_browser_snapshots_and_announce_only_client_side_flags() 
 
 #[test]
 fn public_browser_keeps_full_snapshots_behind_the_token() {
-    let p = TestProject::new();
+    let mut p = TestProject::new();
     set(&p, "true", "dev");
     let toml = std::fs::read_to_string(p.path().join("vexil.toml")).unwrap();
-    p.write("vexil.toml", &format!("{toml}\n[serve]\ntoken = \"edge-token\"\npublic = \"browser\"\n"));
+    // The token lives outside the project, which is committed.
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("serve-token");
+    std::fs::write(&token_file, "edge-token\n").unwrap();
+    p.write(
+        "vexil.toml",
+        &format!("{toml}\n[serve]\ntoken_file = {:?}\npublic = \"browser\"\n", token_file.display().to_string()),
+    );
     let s = serve(&p, &[]);
     let bearer = [("Authorization", "Bearer edge-token")];
     for path in ["/dev/latest.vxl", "/dev/v/1.vxl", "/dev/events", "/events"] {
@@ -288,6 +295,19 @@ fn public_browser_keeps_full_snapshots_behind_the_token() {
     p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "public = \"browser\" needs a token");
     p.write("vexil.toml", &format!("{toml}\n[serve]\npublic = \"everyone\"\n"));
     p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "[serve] public = \"everyone\": expected \"all\" or \"browser\"");
+    // Secrets never come from the committed project.
+    p.write("vexil.toml", &format!("{toml}\n[serve]\ntoken = \"edge-token\"\n"));
+    p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "[serve] token: a secret does not belong in vexil.toml");
+    p.write("vexil.toml", &format!("{toml}\n[serve]\ntoken_file = \".vexil/token\"\n"));
+    p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "inside the project");
+    std::fs::write(&token_file, "\n").unwrap();
+    p.write("vexil.toml", &format!("{toml}\n[serve]\ntoken_file = {:?}\n", token_file.display().to_string()));
+    p.fails(&["serve", "--listen", "127.0.0.1:0"], 1, "the file is empty");
+    p.write("vexil.toml", &toml);
+    p.env.push(("VEXIL_SERVE_TOKEN".into(), "from-the-environment".into()));
+    let s = serve(&p, &[]);
+    assert_eq!(s.get("/api/definitions", &[]).status, 401);
+    assert_eq!(s.get("/api/definitions", &[("Authorization", "Bearer from-the-environment")]).status, 200);
 }
 
 #[test]
@@ -360,10 +380,8 @@ fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
     }
     drop(open);
 
-    p.write(
-        "vexil.toml",
-        &(std::fs::read_to_string(p.path().join("vexil.toml")).unwrap() + "\n[serve]\ntoken = \"s3cret-token\"\n"),
-    );
+    let mut p = p;
+    p.env.push(("VEXIL_SERVE_TOKEN".into(), "s3cret-token".into()));
     let guarded = serve(&p, &[]);
     for path in ["/", "/api/definitions", "/dev/log", "/dev/state", "/www/index.html"] {
         let r = guarded.get(path, &[]);

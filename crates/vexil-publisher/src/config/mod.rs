@@ -152,8 +152,9 @@ pub struct Config {
     pub public_keys: Vec<[u8; 32]>,
     /// A command that must succeed before production changes.
     pub production_check: Option<String>,
-    /// The token `vexil serve` asks of dashboard readers (`VEXIL_SERVE_TOKEN` overrides).
-    pub serve_token: Option<String>,
+    /// The file holding the token `vexil serve` asks of dashboard readers, outside the
+    /// project (`VEXIL_SERVE_TOKEN` overrides).
+    pub serve_token_file: Option<PathBuf>,
     /// What `vexil serve` gives anyone: every snapshot, or browser snapshots only.
     pub serve_public: ServePublic,
     /// Whether `vexil serve` offers the write API without `--api` (`[serve] api = true`).

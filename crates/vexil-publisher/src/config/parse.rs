@@ -86,6 +86,7 @@ struct RawApi {
 #[serde(deny_unknown_fields)]
 struct RawServe {
     token: Option<String>,
+    token_file: Option<PathBuf>,
     public: Option<String>,
     api: Option<bool>,
 }
@@ -153,6 +154,12 @@ struct RawProductionCheck {
 pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
     let raw: Raw = toml::from_str(text).map_err(|e| Error::refused(e.to_string().trim_end().to_string()))?;
     let state = parse_state(root, &raw.state)?;
+    if crate::store::redact(&raw.state) != raw.state {
+        return Err(Error::refused(format!(
+            "state = {:?}: leave the password out of vexil.toml (it is usually committed); set VEXIL_DATABASE_PASSWORD or PGPASSWORD",
+            crate::store::redact(&raw.state)
+        )));
+    }
     let mut environments: Vec<EnvironmentConfig> = Vec::new();
     for e in raw.environments {
         let valid = !e.name.is_empty()
@@ -262,7 +269,7 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         signing_key: raw.signing.key.map(|k| root.join(k)),
         public_keys,
         production_check: raw.production_check.map(|p| p.command),
-        serve_token: raw.serve.token.filter(|t| !t.is_empty()),
+        serve_token_file: serve_token_file(root, &raw.serve)?,
         serve_api: raw.serve.api.unwrap_or(false),
         sinks: super::notify::parse(raw.sinks, &names)?,
         chat: super::chat::parse(raw.chat, &names)?,
@@ -341,6 +348,26 @@ fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Resu
             PushTargetKind::Http { url: url.trim_end_matches('/').to_string(), latest_max_age }
         }
     })
+}
+
+/// `[serve] token_file`: a file outside the project (vexil.toml and the project are usually
+/// committed, so the token itself is never accepted there).
+fn serve_token_file(root: &Path, serve: &RawServe) -> Result<Option<PathBuf>> {
+    if serve.token.is_some() {
+        return Err(Error::refused(
+            "[serve] token: a secret does not belong in vexil.toml (it is usually committed); set VEXIL_SERVE_TOKEN, or token_file = a file outside the project",
+        ));
+    }
+    let Some(file) = &serve.token_file else { return Ok(None) };
+    let path = root.join(file);
+    let inside = path.components().all(|c| !matches!(c, std::path::Component::ParentDir)) && path.starts_with(root);
+    if inside {
+        return Err(Error::refused(format!(
+            "[serve] token_file = {:?}: inside the project, so it would be committed with it; keep the token outside (/etc/vexil/serve-token)",
+            file.display().to_string()
+        )));
+    }
+    Ok(Some(path))
 }
 
 /// Parses `state`: `sqlite:<path>` (relative to the project) or a PostgreSQL URL.
@@ -532,5 +559,21 @@ environments = ["*", "production"]
             let err = Config::parse(Path::new("/p"), &text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_password_in_the_state_url_is_refused_without_being_repeated() {
+        for state in
+            ["postgres://vexil:hunter2@db:5432/flags", "postgres://vexil@db/flags?sslmode=require&password=hunter2"]
+        {
+            let text = format!("state = {state:?}\n[[environment]]\nname = \"a\"\n");
+            let e = Config::parse(Path::new("/p"), &text).unwrap_err().to_string();
+            assert!(e.contains("leave the password out of vexil.toml"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        assert_eq!(
+            crate::store::redact("postgres://v@db/f?sslmode=require&password=x&application_name=a"),
+            "postgres://v@db/f?sslmode=require&application_name=a"
+        );
     }
 }

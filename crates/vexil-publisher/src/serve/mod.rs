@@ -151,8 +151,19 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
     let reader = store::open(&config.state, lock_timeout())?;
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let events = environments.iter().map(|e| (e.clone(), broadcast::channel(EVENT_BACKLOG).0)).collect();
-    let token =
-        std::env::var("VEXIL_SERVE_TOKEN").ok().filter(|t| !t.is_empty()).or_else(|| config.serve_token.clone());
+    let token = match (std::env::var("VEXIL_SERVE_TOKEN").ok().filter(|t| !t.is_empty()), &config.serve_token_file) {
+        (Some(t), _) => Some(t),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::refused(format!("[serve] token_file {}: {e}", file.display())))?;
+            let token = text.trim().to_string();
+            if token.is_empty() {
+                return Err(Error::refused(format!("[serve] token_file {}: the file is empty", file.display())));
+            }
+            Some(token)
+        }
+        (None, None) => None,
+    };
     if config.serve_public == ServePublic::Browser && token.is_none() {
         // Without a token the full routes fall back to loopback-only, and behind a reverse
         // proxy on this host every reader is loopback.
