@@ -176,3 +176,20 @@ fn a_feature_group_asking_about_too_many_flags_is_refused_and_changes_nothing() 
     );
     assert_eq!(p.fingerprint(), before);
 }
+
+#[test]
+fn a_missing_state_database_is_lost_state_not_a_new_project() {
+    let p = TestProject::new();
+    let db = p.path().join(".vexil/state.db");
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(p.path().join(".vexil/state.db-wal"));
+    let _ = std::fs::remove_file(p.path().join(".vexil/state.db-shm"));
+    for args in [
+        &["status"][..],
+        &["feature", "set", "new_navigation_bar", "true", "--dev"],
+        &["serve", "--listen", "127.0.0.1:0"],
+    ] {
+        p.fails(args, 1, "does not exist; restore it, or `vexil init` a new project");
+        assert!(!db.exists(), "{args:?} created an empty database");
+    }
+}

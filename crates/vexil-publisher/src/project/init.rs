@@ -40,6 +40,10 @@ pub fn init(dir: &Path, state: Option<&str>, origin: &Origin) -> Result<Project>
         config::set_state(dir, state)?;
     }
     std::fs::write(dir.join(".gitignore"), ".vexil/\n").context("cannot write .gitignore")?;
+    // The one place a SQLite state database comes into being.
+    if let StateConfig::Sqlite(path) = &config::Config::load(dir)?.state {
+        crate::store::SqliteStore::create(path, lock_timeout())?;
+    }
     let mut project = Project::open(dir)?;
     for env in &project.config.environments {
         for t in &env.targets {

@@ -91,5 +91,5 @@ fn memory_store_keeps_the_outbox_contract() {
 #[test]
 fn sqlite_store_keeps_the_outbox_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(&mut SqliteStore::open(&dir.path().join("state.db"), Duration::from_secs(1)).unwrap());
+    contract(&mut SqliteStore::create(&dir.path().join("state.db"), Duration::from_secs(1)).unwrap());
 }

@@ -132,10 +132,28 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the database at `path`. Writers wait up to
     /// `busy` for one another.
     pub fn open(path: &Path, busy: Duration) -> Result<SqliteStore> {
+        // A missing file is lost state, not a new project: an empty database would restart
+        // every environment at v1 under the versions clients already hold.
+        if !path.is_file() {
+            return Err(Error::refused(format!(
+                "state database {} does not exist; restore it, or `vexil init` a new project",
+                path.display()
+            )));
+        }
+        SqliteStore::open_or_create(path, busy)
+    }
+
+    /// Creates the database (for `vexil init`), or opens the one there.
+    pub fn create(path: &Path, busy: Duration) -> Result<SqliteStore> {
         let describe = || format!("state database {}", path.display());
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).context(format!("{}: cannot create {}", describe(), dir.display()))?;
         }
+        SqliteStore::open_or_create(path, busy)
+    }
+
+    fn open_or_create(path: &Path, busy: Duration) -> Result<SqliteStore> {
+        let describe = || format!("state database {}", path.display());
         let conn = Connection::open(path).context(describe())?;
         conn.busy_timeout(busy).context(describe())?;
         // WAL lets readers (vexil serve, status) proceed while a writer commits.
