@@ -197,10 +197,15 @@ fn events_announce_each_version_resume_after_a_drop_and_keep_alive() {
     assert_eq!(data(&event)["changed"], serde_json::json!([FLAG, "other_flag"]));
     // Up to date: the stream stays quiet until the next version.
     let mut current = EventStream::open(s.port, "/dev/events", &[("Last-Event-ID", &now.to_string())]);
+    // An id this database never reached (a restore from backup): the current state at once,
+    // then every new version — none of them mistaken for already seen.
+    let mut ahead = EventStream::open(s.port, "/dev/events", &[("Last-Event-ID", &(now + 50).to_string())]);
+    assert_eq!(ahead.next_event().unwrap().id, Some(now.to_string()));
     set(&p, "true", "dev");
     let event = current.next_event().unwrap();
     assert_eq!(event.id, Some((now + 1).to_string()), "no repeat of version {now}");
     assert_eq!(resumed.next_event().unwrap().id, Some((now + 1).to_string()));
+    assert_eq!(ahead.next_event().unwrap().id, Some((now + 1).to_string()));
 }
 
 #[test]

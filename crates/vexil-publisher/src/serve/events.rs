@@ -35,7 +35,12 @@ async fn events_for(shared: Arc<Shared>, env: String, request: HeaderMap, audien
     let resume_from =
         request.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let mut first = Vec::new();
+    // What the client has seen, as far as this database knows it: an id beyond the head (a
+    // database restored from backup, a client of another origin) counts as nothing seen, or
+    // the current state and every version up to that id would be filtered out.
+    let mut seen = 0;
     if let Some(head) = shared.head(&env) {
+        seen = resume_from.filter(|&s| s <= head.version).unwrap_or(0);
         match resume_from {
             // Up to date: nothing to say until the next version.
             Some(seen) if seen == head.version => {}
@@ -55,14 +60,7 @@ async fn events_for(shared: Arc<Shared>, env: String, request: HeaderMap, audien
             _ => first.push(announcement(&head, &[], None)),
         }
     }
-    let state = StreamState {
-        shared: shared.clone(),
-        env,
-        audience,
-        receiver,
-        first: first.into(),
-        last: resume_from.unwrap_or(0),
-    };
+    let state = StreamState { shared: shared.clone(), env, audience, receiver, first: first.into(), last: seen };
     event_stream(stream::unfold(state, next_event), shared.heartbeat)
 }
 
