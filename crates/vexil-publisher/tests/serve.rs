@@ -405,7 +405,12 @@ fn dashboard_data_needs_the_token_and_snapshots_stay_public() {
         cookie.contains("vexil_token=s3cret-token")
             && cookie.contains("HttpOnly")
             && cookie.contains("SameSite=Strict")
+            && cookie.contains("Max-Age=43200")
+            && !cookie.contains("Secure"),
+        "{cookie}"
     );
+    let behind_tls = guarded.get("/?token=s3cret-token", &[("X-Forwarded-Proto", "https")]);
+    assert!(behind_tls.header("set-cookie").unwrap().ends_with("; Secure"));
     assert_eq!(guarded.get("/?token=nope", &[]).status, 401);
     // Snapshots, streams and health stay public.
     assert_eq!(guarded.get("/dev/latest.vxl", &[]).status, 200);

@@ -44,7 +44,11 @@ pub(super) async fn authorize(
         let offered = query.split('&').find_map(|kv| kv.strip_prefix("token="));
         if offered.is_some_and(|o| same(o.as_bytes(), token.as_bytes())) {
             let mut response = Redirect::to("/").into_response();
-            let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+            // A working day, not for ever; Secure whenever the page was reached over TLS (a
+            // terminating proxy says so), so the cookie never travels in the clear after.
+            let tls = request.headers().get("x-forwarded-proto").is_some_and(|p| p.as_bytes() == b"https");
+            let secure = if tls { "; Secure" } else { "" };
+            let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200{secure}");
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
