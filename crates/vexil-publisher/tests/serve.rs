@@ -474,3 +474,55 @@ fn wait_until(mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Reads until the server closes the connection; None if it is still open after `wait`.
+fn closed_within(stream: &mut std::net::TcpStream, wait: std::time::Duration) -> Option<Vec<u8>> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    match stream.read_to_end(&mut got) {
+        Ok(_) => Some(got),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(got),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn slow_headers_are_cut_off_and_a_connection_flood_leaves_subscribers_their_events() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let p = TestProject::new();
+    set(&p, "true", "dev");
+    let s = serve(&p, &["--header-timeout", "1", "--max-connections", "8"]);
+    // Slowloris: headers that never end are cut off at the deadline.
+    let mut slow = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(10)).is_some(), "still open long after the header deadline");
+
+    // Three subscribers, then a flood holding every other connection the limit allows.
+    let mut subscribers: Vec<_> = (0..3).map(|_| EventStream::open(s.port, "/dev/events", &[])).collect();
+    for sub in &mut subscribers {
+        sub.next_event().unwrap(); // the current state
+    }
+    let mut flood: Vec<TcpStream> = Vec::new();
+    let mut refused = 0;
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap(); // and no more
+        flood.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for c in &mut flood {
+        if closed_within(c, Duration::from_millis(100)).is_some() {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 15, "only {refused} of 20 connections past the limit of 8 were closed");
+    set(&p, "false", "dev");
+    for sub in &mut subscribers {
+        assert_eq!(sub.next_event().unwrap().id.as_deref().map(str::parse::<u64>), Some(Ok(p.version("dev"))));
+    }
+    drop(flood);
+    wait_until(|| s.get("/healthz", &[]).status == 200);
+}

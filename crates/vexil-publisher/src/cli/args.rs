@@ -148,6 +148,22 @@ fn serve_command() -> Command {
                 .default_value("15")
                 .help("Comment lines on idle event streams, so proxies keep them open"),
         )
+        .arg(
+            Arg::new("header-timeout")
+                .long("header-timeout")
+                .value_name("SECONDS")
+                .value_parser(clap::value_parser!(u64).range(1..=300))
+                .default_value("10")
+                .help("Close a connection whose request headers take longer (slowloris)"),
+        )
+        .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32).range(1..=1_000_000))
+                .default_value("10000")
+                .help("Open connections at most (event streams included); more are closed at once"),
+        )
 }
 
 fn token_command() -> Command {

@@ -160,6 +160,10 @@ pub struct ServeArgs {
     pub package: Option<PathBuf>,
     /// `--heartbeat`, seconds.
     pub heartbeat: u64,
+    /// `--header-timeout`, seconds.
+    pub header_timeout: u64,
+    /// `--max-connections`.
+    pub max_connections: u32,
     /// `--api`: offer the write API.
     pub api: bool,
 }
@@ -214,6 +218,8 @@ pub fn from_matches(name: &str, m: &ArgMatches, environments: &[String]) -> Resu
             www: string(m, "www").map(PathBuf::from),
             package: string(m, "package").map(PathBuf::from),
             heartbeat: *m.get_one::<u64>("heartbeat").expect("has default"),
+            header_timeout: *m.get_one::<u64>("header-timeout").expect("has default"),
+            max_connections: *m.get_one::<u32>("max-connections").expect("has default"),
             api: m.get_flag("api"),
         }),
         "keygen" => Invocation::Keygen { force: m.get_flag("force") },

@@ -368,6 +368,8 @@ fn serve(p: Project, args: invocation::ServeArgs) -> Result<ExitCode> {
     }
     options.package = args.package;
     options.heartbeat = std::time::Duration::from_secs(args.heartbeat);
+    options.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    options.max_connections = args.max_connections as usize;
     options.api = args.api;
     crate::serve::serve(p, options, |address| {
         println!("vexil serve: http://{address}/ (dashboard), http://{address}/<environment>/latest.vxl, …/events");

@@ -25,6 +25,7 @@
 //! - [`drive`]: running rollouts, when `[rollouts] drive = true`;
 //! - [`housekeeping`]: stale flags and reference counts for the dashboard.
 
+mod accept;
 mod announce;
 mod api;
 mod assets;
@@ -74,6 +75,10 @@ pub struct ServeOptions {
     pub poll: Duration,
     /// Offer the write API (`--api`, or `[serve] api = true`).
     pub api: bool,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
 }
 
 impl ServeOptions {
@@ -86,6 +91,8 @@ impl ServeOptions {
             heartbeat: Duration::from_secs(15),
             poll: Duration::from_millis(10),
             api: false,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }
@@ -212,9 +219,8 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         let address = listener.local_addr().map_err(|e| Error::io(e.to_string()))?;
         let app = router(shared, &options);
         ready(address);
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .map_err(|e| Error::io(format!("serving on {address}: {e}")))
+        accept::serve(listener, app, options.header_timeout, options.max_connections).await;
+        Ok(())
     })
 }
 
