@@ -112,8 +112,10 @@ fn s3_store(s3: &S3Target) -> Result<Arc<dyn ObjectStore>> {
     if let Some(k) = &s3.access_key_id {
         b = b.with_access_key_id(k);
     }
-    if let Some(k) = &s3.secret_access_key {
-        b = b.with_secret_access_key(k);
+    if let Some(file) = &s3.secret_access_key_file {
+        let key = std::fs::read_to_string(file)
+            .map_err(|e| Error::refused(format!("secret_access_key_file {}: {e}", file.display())))?;
+        b = b.with_secret_access_key(key.trim());
     }
     Ok(Arc::new(b.build().map_err(|e| Error::refused(e.to_string()))?))
 }

@@ -409,7 +409,7 @@ fn targets_that_cannot_take_writes_are_refused_up_front() {
     p.set_targets("dev", &missing_bucket);
     refused_by_target(&p, "no-such-bucket");
 
-    let wrong_secret = garage.target_toml("cdn", "dev").replace(&garage.secret, &"0".repeat(64));
+    let wrong_secret = garage.target_toml_with_secret("cdn", "dev", &"0".repeat(64));
     p.set_targets("dev", &wrong_secret);
     refused_by_target(&p, "signature");
 

@@ -76,8 +76,9 @@ pub struct S3Target {
     pub region: Option<String>,
     /// Access key id (else from the environment).
     pub access_key_id: Option<String>,
-    /// Secret access key (else from the environment).
-    pub secret_access_key: Option<String>,
+    /// A file outside the project holding the secret access key (else from the
+    /// environment); the key itself is never taken from vexil.toml.
+    pub secret_access_key_file: Option<PathBuf>,
     /// Seconds `latest.vxl` may be cached.
     pub latest_max_age: u32,
 }

@@ -136,6 +136,7 @@ struct RawTarget {
     region: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
+    secret_access_key_file: Option<PathBuf>,
     /// http
     url: Option<String>,
     /// Seconds CDNs may cache latest.vxl (s3 and http; immutable versions are cached for a year).
@@ -302,7 +303,7 @@ fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Resu
         ("endpoint", t.endpoint.is_some()),
         ("region", t.region.is_some()),
         ("access_key_id", t.access_key_id.is_some()),
-        ("secret_access_key", t.secret_access_key.is_some()),
+        ("secret_access_key_file", t.secret_access_key_file.is_some()),
         ("url", t.url.is_some()),
         ("latest_max_age", t.latest_max_age.is_some()),
     ]
@@ -311,10 +312,17 @@ fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Resu
     .collect();
     let allowed: &[&str] = match t.kind.as_str() {
         "directory" => &["path"],
-        "s3" => &["bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key", "latest_max_age"],
+        "s3" => {
+            &["bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key_file", "latest_max_age"]
+        }
         "http" => &["url", "latest_max_age"],
         other => return Err(at(format!("unknown kind {other:?} (expected \"directory\", \"s3\" or \"http\")"))),
     };
+    if t.secret_access_key.is_some() {
+        return Err(at(
+            "secret_access_key: a secret does not belong in vexil.toml (it is usually committed); set AWS_SECRET_ACCESS_KEY, or secret_access_key_file = a file outside the project".into(),
+        ));
+    }
     if let Some(field) = given.iter().find(|f| !allowed.contains(f)) {
         return Err(at(format!("a {} target takes no `{field}` (it takes {})", t.kind, allowed.join(", "))));
     }
@@ -336,7 +344,11 @@ fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Resu
                 endpoint: t.endpoint,
                 region: t.region,
                 access_key_id: t.access_key_id,
-                secret_access_key: t.secret_access_key,
+                secret_access_key_file: t
+                    .secret_access_key_file
+                    .map(|f| outside_project(root, "secret_access_key_file", &f))
+                    .transpose()
+                    .map_err(|e| at(e.to_string()))?,
                 latest_max_age,
             })
         }
@@ -359,15 +371,20 @@ fn serve_token_file(root: &Path, serve: &RawServe) -> Result<Option<PathBuf>> {
         ));
     }
     let Some(file) = &serve.token_file else { return Ok(None) };
+    outside_project(root, "[serve] token_file", file).map(Some)
+}
+
+/// A secret's file, which must not be one the project's repository would hold.
+fn outside_project(root: &Path, field: &str, file: &Path) -> Result<PathBuf> {
     let path = root.join(file);
     let inside = path.components().all(|c| !matches!(c, std::path::Component::ParentDir)) && path.starts_with(root);
     if inside {
         return Err(Error::refused(format!(
-            "[serve] token_file = {:?}: inside the project, so it would be committed with it; keep the token outside (/etc/vexil/serve-token)",
+            "{field} = {:?}: inside the project, so it would be committed with it; keep secrets outside (/etc/vexil/…)",
             file.display().to_string()
         )));
     }
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// Parses `state`: `sqlite:<path>` (relative to the project) or a PostgreSQL URL.
@@ -432,7 +449,7 @@ latest_max_age = 30
                 endpoint: Some("https://acct.r2.cloudflarestorage.com".into()),
                 region: Some("auto".into()),
                 access_key_id: None,
-                secret_access_key: None,
+                secret_access_key_file: None,
                 latest_max_age: DEFAULT_LATEST_MAX_AGE,
             })
         );
@@ -575,5 +592,21 @@ environments = ["*", "production"]
             crate::store::redact("postgres://v@db/f?sslmode=require&password=x&application_name=a"),
             "postgres://v@db/f?sslmode=require&application_name=a"
         );
+    }
+
+    #[test]
+    fn an_s3_secret_key_comes_from_the_environment_or_a_file_outside_the_project() {
+        let target = |extra: &str| {
+            format!("[[environment]]\nname = \"a\"\n[[environment.target]]\nname = \"cdn\"\nkind = \"s3\"\nbucket = \"b\"\n{extra}")
+        };
+        let e =
+            Config::parse(Path::new("/p"), &target("secret_access_key = \"wJalrXUtnFEMI\"\n")).unwrap_err().to_string();
+        assert!(e.contains("a secret does not belong in vexil.toml") && !e.contains("wJalrXUtnFEMI"), "{e}");
+        let e =
+            Config::parse(Path::new("/p"), &target("secret_access_key_file = \"keys/s3\"\n")).unwrap_err().to_string();
+        assert!(e.contains("inside the project"), "{e}");
+        let c = Config::parse(Path::new("/p"), &target("secret_access_key_file = \"/etc/vexil/s3\"\n")).unwrap();
+        let PushTargetKind::S3(s3) = &c.environments[0].targets[0].kind else { panic!("an s3 target") };
+        assert_eq!(s3.secret_access_key_file.as_deref(), Some(Path::new("/etc/vexil/s3")));
     }
 }

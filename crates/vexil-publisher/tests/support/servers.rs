@@ -376,14 +376,22 @@ root_domain = "{GARAGE_WEB_DOMAIN}"
         format!("http://127.0.0.1:{}", self.s3_port)
     }
 
-    /// A `[[environment.target]]` writing to `prefix` in the bucket.
+    /// A `[[environment.target]]` writing to `prefix` in the bucket; the secret key is in a
+    /// file outside the project, as vexil.toml never holds one.
     pub fn target_toml(&self, name: &str, prefix: &str) -> String {
+        self.target_toml_with_secret(name, prefix, &self.secret)
+    }
+
+    /// [`Garage::target_toml`] with another secret key.
+    pub fn target_toml_with_secret(&self, name: &str, prefix: &str, secret: &str) -> String {
+        let file = self.dir.path().join(format!("secret-{}", &secret[..secret.len().min(16)]));
+        std::fs::write(&file, format!("{secret}\n")).unwrap();
         format!(
-            "[[environment.target]]\nname = \"{name}\"\nkind = \"s3\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            "[[environment.target]]\nname = \"{name}\"\nkind = \"s3\"\nbucket = \"{}\"\nprefix = \"{prefix}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key_file = {:?}\n",
             self.bucket,
             self.endpoint(),
             self.key_id,
-            self.secret
+            file.display().to_string()
         )
     }
 
