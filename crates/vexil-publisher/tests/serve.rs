@@ -526,3 +526,34 @@ fn slow_headers_are_cut_off_and_a_connection_flood_leaves_subscribers_their_even
     drop(flood);
     wait_until(|| s.get("/healthz", &[]).status == 200);
 }
+
+#[test]
+fn a_version_that_does_not_load_stops_only_its_environment_and_health_says_so() {
+    let p = TestProject::new();
+    set(&p, "true", "dev");
+    let health = |s: &Serve| {
+        let r = s.get("/healthz", &[]);
+        (r.status, serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+    };
+    assert_eq!(health(&serve(&p, &[])).0, 200);
+    // While no server runs, dev moves on and a damaged row appears in staging (a bad
+    // restore, a disk fault). The writer refuses to build on it; the server must still
+    // serve what it can.
+    set(&p, "false", "dev");
+    let staging = p.version("staging");
+    let db = rusqlite::Connection::open(p.path().join(".vexil/state.db")).unwrap();
+    db.execute(
+        "INSERT INTO versions (environment, version, published_at, author, snapshot) VALUES ('staging', ?1, 0, 'x', x'5645584c0102')",
+        [staging as i64 + 1],
+    )
+    .unwrap();
+    drop(db);
+    let s = serve(&p, &[]);
+    let (status, body) = health(&s);
+    assert_eq!((status, body["status"].as_str()), (503, Some("unhealthy")), "{body}");
+    assert!(body["failing"]["staging"].as_str().unwrap().contains("does not decode"), "{body}");
+    assert_eq!(body["environments"]["dev"], p.version("dev"), "dev is served at its newest version");
+    assert_eq!(body["environments"]["production"], p.version("production"));
+    assert_eq!(s.get("/dev/latest.vxl", &[]).status, 200);
+    assert_eq!(s.get("/staging/latest.vxl", &[]).status, 404, "nothing loaded for staging: not a stale answer");
+}

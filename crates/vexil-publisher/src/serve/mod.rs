@@ -145,6 +145,10 @@ struct Shared {
     chat: Option<chat::Chat>,
     /// The dashboard's last housekeeping answer.
     housekeeping: housekeeping::Cached,
+    /// What the follower last found: `/healthz` tells the truth about it.
+    health: Mutex<follow::Health>,
+    /// The reader's last use failed: reconnect before the next.
+    reader_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Runs the server for `project` until the process is stopped. `ready` is called with the
@@ -196,6 +200,8 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         wake_deliverer: delivering.then_some(wake_deliverer),
         chat: if api { chat::Chat::from_env() } else { None },
         housekeeping: Default::default(),
+        health: Mutex::new(follow::Health::default()),
+        reader_failed: Default::default(),
         config,
     });
     follow::start(&shared, options.poll)?;
@@ -291,11 +297,24 @@ async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "no such route (see /healthz, /<environment>/latest.vxl, /<environment>/events)")
 }
 
+/// Healthy while the follower reaches the database and every environment's newest version
+/// loads: otherwise 503, saying what fails, so a load balancer stops sending readers to a
+/// server whose answers have gone stale.
 async fn health(axum::extract::State(shared): axum::extract::State<Arc<Shared>>) -> Response {
     let heads = shared.heads.read().expect("heads lock");
     let versions: BTreeMap<&str, u64> =
         shared.environments.iter().map(|e| (e.as_str(), heads.get(e).map_or(0, |h| h.version))).collect();
-    let mut response = axum::Json(serde_json::json!({ "status": "ok", "environments": versions })).into_response();
+    let health = shared.health.lock().expect("health lock").clone();
+    let healthy = health.database.is_none() && health.environments.is_empty();
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "unhealthy" },
+        "environments": versions,
+        "database": health.database.as_deref().unwrap_or("ok"),
+        "failing": health.environments,
+        "followed_ms_ago": crate::clock::now_ms().saturating_sub(health.followed_at),
+    });
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -324,7 +343,19 @@ impl Shared {
         let shared = self.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let mut reader = shared.reader.lock().expect("reader lock");
-            work(reader.as_mut())
+            // After a failure the connection may be dead (a database restart): the next
+            // request opens a new one rather than answering 503 for ever.
+            if shared.reader_failed.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(fresh) = store::open(&shared.config.state, lock_timeout()) {
+                    *reader = fresh;
+                    shared.reader_failed.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let outcome = work(reader.as_mut());
+            if outcome.is_err() {
+                shared.reader_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            outcome
         })
         .await;
         match outcome {
