@@ -312,6 +312,7 @@ class Client {
       },
       onError: (e) => this.#emit('error', e),
       maxBackoff: o.pollInterval,
+      idleTimeout: o.idleTimeout,
     });
     if (outcome === 'not-a-stream') this.#schedule();
   }

@@ -137,6 +137,9 @@ export interface ClientOptions extends DecodeOptions {
   live?: boolean;
   /** Milliseconds between polls, and the longest wait between reconnects (default 15000). */
   pollInterval?: number;
+  /** A live stream silent this long (ms; default 45000, three server heartbeats) is taken
+   * for half-open and replaced. */
+  idleTimeout?: number;
   fetch?: typeof fetch;
   /**
    * Start from what the edge computed for this page: answers at once, without wasm or

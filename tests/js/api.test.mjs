@@ -219,3 +219,70 @@ test('client: onEvaluation reports every evaluation with its reason', () => {
   assert.deepEqual(errors, ['metrics down']);
 });
 
+
+/** An origin serving v1, whose event stream misbehaves as `stream(res)` says; counts the
+ * stream connections it was asked for and those still open. */
+async function hostileOrigin(stream) {
+  const seen = { streams: 0, open: 0 };
+  const server = createServer((req, res) => {
+    if (req.url === '/production/latest.vxl') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(Buffer.from(v1));
+    } else if (req.url === '/production/events') {
+      seen.streams += 1;
+      seen.open += 1;
+      res.on('close', () => (seen.open -= 1));
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      stream(res);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/production`, seen, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+test('live mode: malformed events back off and leave no connection behind; a silent stream is replaced', async () => {
+  await loadVerifier();
+  // Every event is garbage: the client must not reconnect at full speed, nor keep old bodies.
+  const bad = await hostileOrigin((res) => res.write('event: snapshot\ndata: {not json\n\n'));
+  const client = createClient({ url: bad.url, publicKeys: [key], live: true, pollInterval: 4000 });
+  await client.ready;
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  await new Promise((r) => setTimeout(r, 3000));
+  client.close();
+  // 250, 500, 1000, 2000 ms of backoff: at most five streams in three seconds (it was twelve).
+  assert.ok(bad.seen.streams <= 5, `${bad.seen.streams} streams in 3 s`);
+  assert.ok(bad.seen.streams >= 2, 'it does retry');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(bad.seen.open, 0, 'every stream it opened is closed');
+  assert.ok(errors.every((c) => c === 'FETCH_FAILED') && errors.length > 0, `${errors}`);
+  await bad.close();
+
+  // Headers, then nothing, not even heartbeats: a half-open connection.
+  const silent = await hostileOrigin(() => {});
+  const quiet = createClient({ url: silent.url, publicKeys: [key], live: true, idleTimeout: 300 });
+  await quiet.ready;
+  await new Promise((r) => setTimeout(r, 1500));
+  quiet.close();
+  assert.ok(silent.seen.streams >= 2, `the silent stream was replaced (${silent.seen.streams} streams)`);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(silent.seen.open, 0);
+  await silent.close();
+
+  // A line that never ends is refused before it eats the client's memory.
+  const endless = await hostileOrigin((res) => {
+    const chunk = 'x'.repeat(16 * 1024);
+    const more = () => { if (!res.destroyed && res.write(chunk)) setImmediate(more); else if (!res.destroyed) res.once('drain', more); };
+    res.write('data: ');
+    more();
+  });
+  const flooded = createClient({ url: endless.url, publicKeys: [key], live: true, pollInterval: 4000 });
+  const floodErrors = [];
+  flooded.on('error', (e) => floodErrors.push(e.message));
+  await flooded.ready;
+  await new Promise((r) => setTimeout(r, 500));
+  flooded.close();
+  assert.ok(floodErrors.some((m) => /a line of more than/.test(m)), `${floodErrors}`);
+  await endless.close();
+});
