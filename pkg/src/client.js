@@ -5,6 +5,40 @@ import { runtimeLoaded, SnapshotError } from './boundary.js';
 import { afterFirstRender, checkBootstrap } from './bootstrap.js';
 import { Snapshot } from './snapshot.js';
 import { followStream } from './sse.js';
+import { MAX_SNAPSHOT_BYTES } from './tables.js';
+
+/**
+ * A response's body, read no further than the core would decode: an origin sending more
+ * (or declaring more) is refused before it fills the page's memory.
+ */
+async function snapshotBody(res, what) {
+  const declared = Number(res.headers.get('Content-Length') ?? 0);
+  if (declared > MAX_SNAPSHOT_BYTES || !res.body) {
+    res.body?.cancel().catch(() => {});
+    if (!res.body) return new Uint8Array(await res.arrayBuffer());
+    throw new SnapshotError('FETCH_FAILED', `${what}: ${declared} bytes, more than a snapshot may hold (${MAX_SNAPSHOT_BYTES})`);
+  }
+  const reader = res.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_SNAPSHOT_BYTES) {
+      reader.cancel().catch(() => {});
+      throw new SnapshotError('FETCH_FAILED', `${what}: more than a snapshot may hold (${MAX_SNAPSHOT_BYTES} bytes)`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
 
 /**
  * A client that holds the current snapshot of one environment and follows updates.
@@ -288,7 +322,7 @@ class Client {
     const res = await (o.fetch ?? fetch)(`${base}/latest.vxl`, { headers, cache: 'no-store' });
     if (res.status === 304) return null;
     if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/latest.vxl: HTTP ${res.status}`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    const bytes = await snapshotBody(res, `GET ${base}/latest.vxl`);
     this.#etag = res.headers.get('ETag');
     return bytes;
   }
@@ -328,7 +362,7 @@ class Client {
     try {
       const res = await (this.#options.fetch ?? fetch)(`${base}/v/${version}.vxl`);
       if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/v/${version}.vxl: HTTP ${res.status}`);
-      this.offer(new Uint8Array(await res.arrayBuffer()));
+      this.offer(await snapshotBody(res, `GET ${base}/v/${version}.vxl`));
     } catch (e) {
       this.#emit('error', e);
       await this.refresh();

@@ -16,6 +16,8 @@ export const STATES = ['on', 'conditional', 'off'];
 export const AUDIENCES = ['server', 'browser'];
 /** Most actors in one evaluation context. */
 export const MAX_ACTORS = 64;
+/** Largest snapshot the core decodes: bodies are read no further. */
+export const MAX_SNAPSHOT_BYTES = 67108864;
 /** `eval_actor`'s id length for no actor. */
 export const NO_ACTOR = 0xffffffff;
 /** `eval_context`'s result for a context it cannot read. */

@@ -286,3 +286,30 @@ test('live mode: malformed events back off and leave no connection behind; a sil
   assert.ok(floodErrors.some((m) => /a line of more than/.test(m)), `${floodErrors}`);
   await endless.close();
 });
+
+test('a snapshot body larger than the core decodes is refused before it is read whole', async () => {
+  const MAX_SNAPSHOT_BYTES = 64 << 20; // vexil_core::limits::MAX_SNAPSHOT_BYTES
+  let sent = 0;
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(1 << 20, 1);
+    const more = () => {
+      while (!res.destroyed && sent <= MAX_SNAPSHOT_BYTES * 2) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return res.once('drain', more);
+      }
+      res.end();
+    };
+    more();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const client = createClient({ url: `http://127.0.0.1:${server.address().port}/production` });
+  const errors = [];
+  client.on('error', (e) => errors.push(`${e.code} ${e.message}`));
+  await assert.rejects(client.ready);
+  assert.ok(errors.some((e) => /^FETCH_FAILED .*more than a snapshot may hold/.test(e)), `${errors}`);
+  assert.ok(sent < MAX_SNAPSHOT_BYTES * 2, `the client stopped reading (${sent} bytes sent)`);
+  client.close();
+  server.closeAllConnections();
+  server.close();
+});

@@ -33,6 +33,8 @@ pub fn tables_js() -> String {
     let _ = writeln!(w, "export const AUDIENCES = [{}];", list(AudienceKind::ALL.iter().map(|a| a.name()).collect()));
     let _ = writeln!(w, "/** Most actors in one evaluation context. */");
     let _ = writeln!(w, "export const MAX_ACTORS = {};", vexil_core::limits::MAX_CONTEXT_ACTORS);
+    let _ = writeln!(w, "/** Largest snapshot the core decodes: bodies are read no further. */");
+    let _ = writeln!(w, "export const MAX_SNAPSHOT_BYTES = {};", vexil_core::limits::MAX_SNAPSHOT_BYTES);
     let _ = writeln!(w, "/** `eval_actor`'s id length for no actor. */");
     let _ = writeln!(w, "export const NO_ACTOR = {NO_ACTOR:#x};");
     let _ = writeln!(w, "/** `eval_context`'s result for a context it cannot read. */");
