@@ -12,6 +12,8 @@ mod housekeeping;
 mod notify;
 mod parse;
 mod rollouts;
+mod secrets;
+mod targets;
 mod template;
 
 pub use chat::ChatConfig;

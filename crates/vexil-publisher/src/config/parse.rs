@@ -1,10 +1,7 @@
 //! The TOML of `vexil.toml`, read into [`Config`]: unknown fields refused, and every
 //! refusal naming the environment, target or table at fault.
 
-use super::{
-    ApiRules, Config, EnvironmentConfig, PushTargetConfig, PushTargetKind, S3Target, ServePublic, StateConfig,
-    DEFAULT_LATEST_MAX_AGE,
-};
+use super::{ApiRules, Config, EnvironmentConfig, PushTargetConfig, ServePublic, StateConfig};
 use crate::error::{Error, Result};
 use crate::keys::decode_key;
 use serde::Deserialize;
@@ -119,30 +116,7 @@ struct RawConsistency {
 struct RawEnvironment {
     name: String,
     #[serde(default, rename = "target")]
-    targets: Vec<RawTarget>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTarget {
-    name: Option<String>,
-    kind: String,
-    /// directory
-    path: Option<PathBuf>,
-    /// s3
-    bucket: Option<String>,
-    prefix: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    secret_access_key_file: Option<PathBuf>,
-    /// http
-    url: Option<String>,
-    /// Seconds CDNs may cache latest.vxl (s3 and http; immutable versions are cached for a year).
-    latest_max_age: Option<u32>,
-    /// `server` (every flag) or `browser` (client-side flags, ids hashed).
-    audience: Option<String>,
+    targets: Vec<super::targets::RawTarget>,
 }
 
 #[derive(Deserialize)]
@@ -155,12 +129,7 @@ struct RawProductionCheck {
 pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
     let raw: Raw = toml::from_str(text).map_err(|e| Error::refused(e.to_string().trim_end().to_string()))?;
     let state = parse_state(root, &raw.state)?;
-    if crate::store::redact(&raw.state) != raw.state {
-        return Err(Error::refused(format!(
-            "state = {:?}: leave the password out of vexil.toml (it is usually committed); set VEXIL_DATABASE_PASSWORD or PGPASSWORD",
-            crate::store::redact(&raw.state)
-        )));
-    }
+    super::secrets::refuse_password_in_state(&raw.state)?;
     let mut environments: Vec<EnvironmentConfig> = Vec::new();
     for e in raw.environments {
         let valid = !e.name.is_empty()
@@ -203,7 +172,7 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
                     ))
                 })?,
             };
-            let kind = target_kind(root, &e.name, &name, t)?;
+            let kind = super::targets::target_kind(root, &e.name, &name, t)?;
             targets.push(PushTargetConfig { name, kind, audience });
         }
         environments.push(EnvironmentConfig { name: e.name, targets });
@@ -270,7 +239,11 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         signing_key: raw.signing.key.map(|k| root.join(k)),
         public_keys,
         production_check: raw.production_check.map(|p| p.command),
-        serve_token_file: serve_token_file(root, &raw.serve)?,
+        serve_token_file: super::secrets::serve_token_file(
+            root,
+            raw.serve.token.is_some(),
+            raw.serve.token_file.as_deref(),
+        )?,
         serve_api: raw.serve.api.unwrap_or(false),
         sinks: super::notify::parse(raw.sinks, &names)?,
         chat: super::chat::parse(raw.chat, &names)?,
@@ -290,101 +263,6 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         },
         client_side: raw.client_side,
     })
-}
-
-/// Reads one `[[environment.target]]`, refusing fields its kind does not take: a stray
-/// `bucket` on a directory target is a mistake worth naming, not ignoring.
-fn target_kind(root: &Path, environment: &str, name: &str, t: RawTarget) -> Result<PushTargetKind> {
-    let at = |msg: String| Error::refused(format!("environment {environment:?}, target {name:?}: {msg}"));
-    let given: Vec<&str> = [
-        ("path", t.path.is_some()),
-        ("bucket", t.bucket.is_some()),
-        ("prefix", t.prefix.is_some()),
-        ("endpoint", t.endpoint.is_some()),
-        ("region", t.region.is_some()),
-        ("access_key_id", t.access_key_id.is_some()),
-        ("secret_access_key_file", t.secret_access_key_file.is_some()),
-        ("url", t.url.is_some()),
-        ("latest_max_age", t.latest_max_age.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(field, set)| set.then_some(field))
-    .collect();
-    let allowed: &[&str] = match t.kind.as_str() {
-        "directory" => &["path"],
-        "s3" => {
-            &["bucket", "prefix", "endpoint", "region", "access_key_id", "secret_access_key_file", "latest_max_age"]
-        }
-        "http" => &["url", "latest_max_age"],
-        other => return Err(at(format!("unknown kind {other:?} (expected \"directory\", \"s3\" or \"http\")"))),
-    };
-    if t.secret_access_key.is_some() {
-        return Err(at(
-            "secret_access_key: a secret does not belong in vexil.toml (it is usually committed); set AWS_SECRET_ACCESS_KEY, or secret_access_key_file = a file outside the project".into(),
-        ));
-    }
-    if let Some(field) = given.iter().find(|f| !allowed.contains(f)) {
-        return Err(at(format!("a {} target takes no `{field}` (it takes {})", t.kind, allowed.join(", "))));
-    }
-    let latest_max_age = t.latest_max_age.unwrap_or(DEFAULT_LATEST_MAX_AGE);
-    Ok(match t.kind.as_str() {
-        "directory" => PushTargetKind::Directory {
-            path: root.join(t.path.ok_or_else(|| at("a directory target needs `path`".into()))?),
-        },
-        "s3" => {
-            let bucket = t.bucket.filter(|b| !b.is_empty()).ok_or_else(|| at("an s3 target needs `bucket`".into()))?;
-            if let Some(endpoint) = &t.endpoint {
-                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    return Err(at(format!("endpoint {endpoint:?}: expected an http:// or https:// URL")));
-                }
-            }
-            PushTargetKind::S3(S3Target {
-                bucket,
-                prefix: t.prefix.unwrap_or_default().trim_matches('/').to_string(),
-                endpoint: t.endpoint,
-                region: t.region,
-                access_key_id: t.access_key_id,
-                secret_access_key_file: t
-                    .secret_access_key_file
-                    .map(|f| outside_project(root, "secret_access_key_file", &f))
-                    .transpose()
-                    .map_err(|e| at(e.to_string()))?,
-                latest_max_age,
-            })
-        }
-        _ => {
-            let url = t.url.ok_or_else(|| at("an http target needs `url`".into()))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(at(format!("url {url:?}: expected an http:// or https:// URL")));
-            }
-            PushTargetKind::Http { url: url.trim_end_matches('/').to_string(), latest_max_age }
-        }
-    })
-}
-
-/// `[serve] token_file`: a file outside the project (vexil.toml and the project are usually
-/// committed, so the token itself is never accepted there).
-fn serve_token_file(root: &Path, serve: &RawServe) -> Result<Option<PathBuf>> {
-    if serve.token.is_some() {
-        return Err(Error::refused(
-            "[serve] token: a secret does not belong in vexil.toml (it is usually committed); set VEXIL_SERVE_TOKEN, or token_file = a file outside the project",
-        ));
-    }
-    let Some(file) = &serve.token_file else { return Ok(None) };
-    outside_project(root, "[serve] token_file", file).map(Some)
-}
-
-/// A secret's file, which must not be one the project's repository would hold.
-fn outside_project(root: &Path, field: &str, file: &Path) -> Result<PathBuf> {
-    let path = root.join(file);
-    let inside = path.components().all(|c| !matches!(c, std::path::Component::ParentDir)) && path.starts_with(root);
-    if inside {
-        return Err(Error::refused(format!(
-            "{field} = {:?}: inside the project, so it would be committed with it; keep secrets outside (/etc/vexil/…)",
-            file.display().to_string()
-        )));
-    }
-    Ok(path)
 }
 
 /// Parses `state`: `sqlite:<path>` (relative to the project) or a PostgreSQL URL.

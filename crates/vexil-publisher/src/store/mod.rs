@@ -11,6 +11,7 @@ mod memory;
 #[cfg(test)]
 mod outbox_tests;
 mod postgres;
+mod postgres_connect;
 mod postgres_outbox;
 mod postgres_rollouts;
 mod rollout_rows;

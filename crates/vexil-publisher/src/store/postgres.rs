@@ -10,9 +10,11 @@ use super::{
     VersionRow, WriteTx,
 };
 use crate::error::{Error, Result};
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 use std::time::Duration;
+
+use super::postgres_connect::{cause, connect};
+pub use super::postgres_connect::{redact, Listener};
 
 /// The schema version this build writes; `vexil_schema` records the database's.
 const SCHEMA_VERSION: i32 = 6;
@@ -170,95 +172,6 @@ impl PostgresStore {
             .map_err(|e| locked_or(&e, &describe))?;
         work(&mut t)?;
         t.tx.commit().map_err(|e| locked_or(&e, &describe))
-    }
-}
-
-/// The URL without its password, for messages and for files that end up in git.
-pub fn redact(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &base[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}@{}", &base[..scheme + 3], user, &base[at + 1..])
-        }
-        _ => base.to_string(),
-    };
-    // libpq also takes the password as a parameter: `?password=…`.
-    if let Some(query) = query {
-        let kept: Vec<&str> = query.split('&').filter(|kv| !kv.to_ascii_lowercase().starts_with("password=")).collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
-        }
-    }
-    out
-}
-
-/// The database's own message, which says what is wrong (authentication, missing database),
-/// rather than the driver's generic "db error".
-fn connect(url: &str) -> Result<(Client, String)> {
-    let mut config: Config =
-        url.parse().map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
-    if config.get_password().is_none() {
-        if let Some(p) = std::env::var_os("VEXIL_DATABASE_PASSWORD").or_else(|| std::env::var_os("PGPASSWORD")) {
-            config.password(p.to_string_lossy().as_bytes());
-        }
-    }
-    config.connect_timeout(Duration::from_secs(5));
-    let describe = format!("state database {}", redact(url));
-    let client = config.connect(NoTls).map_err(|e| Error::io(format!("{describe}: cannot connect: {}", cause(&e))))?;
-    Ok((client, describe))
-}
-
-/// A connection listening on [`CHANNEL`]: wakes `vexil serve` the moment a version commits.
-pub struct Listener {
-    client: Client,
-    describe: String,
-}
-
-impl Listener {
-    /// Connects to `url` and starts listening.
-    pub fn open(url: &str) -> Result<Listener> {
-        let (mut client, describe) = connect(url)?;
-        client
-            .batch_execute(&format!("LISTEN {CHANNEL}"))
-            .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
-        Ok(Listener { client, describe })
-    }
-
-    /// Waits up to `timeout` for notifications; returns whether any arrived (several
-    /// commits in a burst count once: the caller reads the heads anyway).
-    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
-        let mut notifications = self.client.notifications();
-        let first = notifications.timeout_iter(timeout).next();
-        match first {
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok(false),
-            Err(e) => return Err(Error::io(format!("{}: {}", self.describe, cause(&e)))),
-        }
-        // Drain what is already here without waiting again.
-        let mut rest = notifications.iter();
-        while let Ok(Some(_)) = rest.next() {}
-        Ok(true)
-    }
-}
-
-fn cause(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => db.message().to_string(),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
     }
 }
 
