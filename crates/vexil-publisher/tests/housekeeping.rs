@@ -269,6 +269,8 @@ fn cleanup_refuses_until_the_flag_is_done_then_removes_it_everywhere_at_once() {
     p.fails(&["cleanup", flag], 1, "`new_navigation_bar` is conditional on staging (actors 50%)");
     p.fails(&["cleanup", flag, "--dry-run"], 1, "conditional on staging");
     p.fails(&["cleanup", "no_such_flag"], 1, "no flag `no_such_flag`");
+    // --force passes the conditional check, and stops at the next: the code still names it.
+    p.fails(&["cleanup", flag, "--force"], 1, "the code still names `new_navigation_bar`");
     assert_eq!(p.fingerprint(), before, "refused: nothing changed");
     p.ok(&["feature", "set", flag, "true", "--dev", "--staging", "--staging-ref", "--ops", "--pre", "--production"]);
     let before = p.fingerprint();

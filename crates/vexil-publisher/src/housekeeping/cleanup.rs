@@ -12,7 +12,6 @@ use crate::plan::Request;
 use crate::project::{Origin, Project, Published};
 use serde::Serialize;
 use std::path::PathBuf;
-use vexil_core::State;
 
 /// What may be overridden.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,22 +52,21 @@ impl Project {
     pub fn cleanup(&mut self, flag: &str, options: &CleanupOptions, origin: &Origin) -> Result<CleanupReport> {
         let flag = crate::plan::flag_name(flag);
         let definition = self.definitions.by_name.get(&flag).map(|d| d.path.clone());
-        let mut environments = Vec::new();
-        let mut conditional = Vec::new();
+        let mut holding = Vec::new();
         for env in self.config.environment_names().into_iter().map(String::from).collect::<Vec<_>>() {
             let Some((_, head)) = self.latest_snapshot(&env)? else { continue };
-            let Some(held) = head.flag(&flag).map(|f| f.to_flag()) else { continue };
-            if held.state() == State::Conditional {
-                conditional.push(format!("{env} ({})", crate::gates_json::summary(&held.gates)));
+            if let Some(held) = head.flag(&flag) {
+                holding.push((env, held.to_flag()));
             }
-            environments.push(env);
         }
-        if definition.is_none() && environments.is_empty() {
+        if definition.is_none() && holding.is_empty() {
             return Err(super::refs::unknown_flag(self, &flag));
         }
-        if !conditional.is_empty() && !options.force {
-            return Err(crate::plan::conditional_refusal(&flag, &conditional));
+        // Checked again in the commit; here so that no tree is searched for a refused cleanup.
+        if !options.force {
+            crate::plan::refuse_conditional(&flag, &holding)?;
         }
+        let environments: Vec<String> = holding.into_iter().map(|(env, _)| env).collect();
         if let (Some(row), false) =
             (self.store().rollouts()?.into_iter().filter(|r| r.flag == flag).max_by_key(|r| r.id), options.force)
         {

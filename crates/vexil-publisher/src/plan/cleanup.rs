@@ -8,14 +8,23 @@ use super::change::{Action, ChangeRecord, DefinitionFacts, Recorded};
 use super::{planned_version, Inputs, Persisted, Plan};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
-use vexil_core::State;
+use vexil_core::{Flag, State};
 
-/// The refusal for a flag conditional in `where_` (`staging (actors 50%)`).
-pub fn conditional_refusal(flag: &str, where_: &[String]) -> Error {
-    Error::refused(format!(
+/// Refuses removing `flag` while it is conditional in any environment of `held` (each
+/// environment holding it, with the flag there): removing it would decide its rollout.
+pub fn refuse_conditional(flag: &str, held: &[(String, Flag)]) -> Result<()> {
+    let conditional: Vec<String> = held
+        .iter()
+        .filter(|(_, f)| f.state() == State::Conditional)
+        .map(|(env, f)| format!("{env} ({})", crate::gates_json::summary(&f.gates)))
+        .collect();
+    if conditional.is_empty() {
+        return Ok(());
+    }
+    Err(Error::refused(format!(
         "`{flag}` is conditional on {}: finish its rollout (true) or roll it back (false) first, or pass --force",
-        where_.join(", ")
-    ))
+        conditional.join(", ")
+    )))
 }
 
 pub(super) fn cleanup(
@@ -35,14 +44,12 @@ pub(super) fn cleanup(
         published_at: inputs.published_at,
     };
     let mut plan = Plan { versions: Vec::new(), changes: Vec::new() };
-    let mut conditional = Vec::new();
+    let mut holding = Vec::new();
     for env in &inputs.config.environments {
         let Some(held) = inputs.heads.get(&env.name).and_then(|h| h.flag(flag)).map(|f| f.to_flag()) else {
             continue;
         };
-        if held.state() == State::Conditional {
-            conditional.push(format!("{} ({})", env.name, crate::gates_json::summary(&held.gates)));
-        }
+        holding.push((env.name.clone(), held.clone()));
         let before = if held.persisted {
             Recorded::Gates(held.gates.clone())
         } else {
@@ -59,8 +66,8 @@ pub(super) fn cleanup(
         });
         plan.versions.push(planned_version(&without, &env.name, state)?);
     }
-    if !conditional.is_empty() && !force {
-        return Err(conditional_refusal(flag, &conditional));
+    if !force {
+        refuse_conditional(flag, &holding)?;
     }
     if plan.versions.is_empty() && !inputs.definitions.by_name.contains_key(flag) {
         return Err(Error::refused(format!("no flag `{flag}`: it has no definition and no environment holds it")));

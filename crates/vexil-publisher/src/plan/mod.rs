@@ -28,7 +28,7 @@ mod tests;
 
 pub use change::{Action, ChangeRecord, DefinitionFacts, Recorded};
 pub use chatops::{apply, targets_from_option, ActorOrGroup, FlagState, SetRequest, SetValue, TARGET_OPTIONS};
-pub use cleanup::conditional_refusal;
+pub use cleanup::refuse_conditional;
 pub use compose::{compose, persisted_of, Persisted};
 pub use rollback::{no_such_version, rollback_version};
 
