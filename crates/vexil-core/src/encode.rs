@@ -1,6 +1,7 @@
 //! Encoding an [`Environment`] into snapshot bytes, canonically, optionally signed.
 
 use crate::actor::ActorKey;
+use crate::limits::MAX_ACTOR_IDS;
 use crate::model::{ActorSet, Audience, Environment};
 use crate::snapshot::{BIT_BOOLEAN, BIT_CLIENT_SIDE, BIT_DEFAULT_ENABLED, BIT_PERSISTED, FORMAT_VERSION, MAGIC};
 use crate::wire::rice::{best_k, BitWriter};
@@ -116,6 +117,13 @@ pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, En
         }
         e.validate().map_err(|e| EncodeError::new(None, alloc::format!("feature group `{name}`: {e}")))?;
     }
+    let packed: usize = env.flags.values().flat_map(|f| [&f.gates.actors, &f.gates.opt_outs]).map(packed_ids).sum();
+    if packed > MAX_ACTOR_IDS {
+        return Err(EncodeError::new(
+            None,
+            alloc::format!("{packed} numeric actor ids over all allow-lists and opt-outs: at most {MAX_ACTOR_IDS}"),
+        ));
+    }
     let kind_index: BTreeMap<&str, u64> = kinds.iter().enumerate().map(|(i, k)| (*k, i as u64)).collect();
     let group_index: BTreeMap<&str, u64> = group_names.iter().enumerate().map(|(i, g)| (*g, i as u64)).collect();
 
@@ -195,6 +203,15 @@ pub fn encode(env: &Environment, key: Option<&SigningKey>) -> Result<Vec<u8>, En
         }
     }
     Ok(w.out)
+}
+
+/// The ids of `set` that decoding expands into keys (numeric ids, or hashes): what
+/// [`MAX_ACTOR_IDS`] counts.
+fn packed_ids(set: &ActorSet) -> usize {
+    match set {
+        ActorSet::Hashed(hashes) => hashes.len(),
+        ActorSet::Ids(ids) => ids.iter().filter(|id| matches!(ActorKey::of(id), ActorKey::Numeric { .. })).count(),
+    }
 }
 
 fn encode_set(w: &mut Writer, bits: &mut BitWriter, set: &ActorSet, kind_index: &BTreeMap<&str, u64>) {

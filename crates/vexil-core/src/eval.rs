@@ -122,6 +122,20 @@ impl Snapshot {
         Decision { enabled, reason, version: self.version() }
     }
 
+    /// [`Snapshot::evaluate_index`], also telling its cost: the `FeatureEnabled` checks and
+    /// the expression nodes it evaluated, which the tests hold against
+    /// [`crate::limits::MAX_FLAG_CHECKS`] and the publisher's cost bound.
+    #[doc(hidden)]
+    pub fn evaluate_counting(&self, index: u32, ctx: &Context<'_>) -> (Decision, usize, usize) {
+        let mut stack = FlagStack::new();
+        let (enabled, reason) = if (index as usize) < self.flags.len() {
+            self.decide(index, ctx, &mut stack)
+        } else {
+            (false, Reason::NotFound)
+        };
+        (Decision { enabled, reason, version: self.version() }, stack.checks(), stack.steps())
+    }
+
     /// GitLab's `current_feature_value` for one flag.
     pub(crate) fn decide(&self, index: u32, ctx: &Context<'_>, stack: &mut FlagStack) -> (bool, Reason) {
         let f = &self.flags[index as usize];

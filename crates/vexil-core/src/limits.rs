@@ -4,6 +4,13 @@
 /// hundred thousand flags with large allow-lists, and far below what would hurt a worker.
 pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
 
+/// Most numeric and hashed actor ids one snapshot holds, over every allow-list and opt-out.
+/// They are what decoding expands most: a run of consecutive ids costs one bit each in the
+/// input and eight bytes once decoded, so without a cap a 2 MiB forged snapshot would ask
+/// for 128 MiB. GitLab's largest allow-lists hold thousands of ids; a million (8 MiB
+/// decoded, 16 MiB with run headers) is far beyond them, and `vexil publish` refuses more.
+pub const MAX_ACTOR_IDS: usize = 1 << 20;
+
 /// Deepest expression nesting. Flipper's own expressions rarely pass 4 levels; the limit
 /// keeps recursive decoding and evaluation far from any stack's end, in wasm too.
 pub const MAX_EXPRESSION_DEPTH: usize = 32;

@@ -30,24 +30,45 @@ impl Verifier for Ed25519 {
 /// signature. None for an unsigned snapshot.
 pub(crate) type SignedPart = Option<(usize, [u8; PUBLIC_KEY_LEN], [u8; SIGNATURE_LEN])>;
 
-/// Applies the trust policy to a decoded trailer: nothing to check without trusted keys.
-pub(crate) fn check_signature(
+/// Length of the trailer of a signed snapshot: tag, public key, signature.
+pub(crate) const TRAILER_LEN: usize = 1 + PUBLIC_KEY_LEN + SIGNATURE_LEN;
+
+/// What the trailer at the end of `bytes` says, read without parsing anything before it:
+/// a signed snapshot ends in exactly one, so its signature can be checked first.
+pub(crate) enum Trailer {
+    /// Signed by a trusted key, and the signature verifies; the message is `..len`.
+    Verified(usize),
+    /// Signed by a key that is not trusted — or an unsigned snapshot whose body happens to
+    /// hold the tag byte there; only parsing tells which.
+    Untrusted,
+}
+
+/// Applies the trust policy to the fixed-size trailer before any parsing: nothing to check
+/// without trusted keys (None).
+pub(crate) fn verify_trailer(
     bytes: &[u8],
-    signed: SignedPart,
     trusted_keys: &[[u8; PUBLIC_KEY_LEN]],
     verifier: &dyn Verifier,
-) -> Result<(), DecodeError> {
+) -> Result<Option<Trailer>, DecodeError> {
     if trusted_keys.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let Some((message_len, key, signature)) = signed else {
+    let Some(message_len) = bytes.len().checked_sub(TRAILER_LEN) else {
         return Err(DecodeError::new(K::Unsigned, bytes.len()));
     };
-    if !trusted_keys.contains(&key) {
-        return Err(DecodeError::new(K::UntrustedKey, message_len));
+    // Every snapshot has at least its header before the trailer.
+    if message_len < 5 || bytes[message_len] != 1 {
+        return Err(DecodeError::new(K::Unsigned, bytes.len()));
     }
+    let mut key = [0u8; PUBLIC_KEY_LEN];
+    key.copy_from_slice(&bytes[message_len + 1..message_len + 1 + PUBLIC_KEY_LEN]);
+    if !trusted_keys.contains(&key) {
+        return Ok(Some(Trailer::Untrusted));
+    }
+    let mut signature = [0u8; SIGNATURE_LEN];
+    signature.copy_from_slice(&bytes[message_len + 1 + PUBLIC_KEY_LEN..]);
     if !verifier.verify(&key, &bytes[..message_len], &signature) {
         return Err(DecodeError::new(K::BadSignature, message_len));
     }
-    Ok(())
+    Ok(Some(Trailer::Verified(message_len)))
 }

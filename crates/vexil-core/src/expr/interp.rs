@@ -18,16 +18,29 @@ pub(crate) struct FlagStack {
     items: [u32; MAX_FLAG_DEPTH],
     len: usize,
     checks: usize,
+    /// Expression nodes evaluated: the work [`FlagStack::checks`] multiplies.
+    steps: usize,
 }
 
 impl FlagStack {
     pub const fn new() -> Self {
-        FlagStack { items: [0; MAX_FLAG_DEPTH], len: 0, checks: 0 }
+        FlagStack { items: [0; MAX_FLAG_DEPTH], len: 0, checks: 0, steps: 0 }
     }
     /// Counts one `FeatureEnabled`; false once the evaluation has spent its budget.
     pub fn spend(&mut self) -> bool {
+        if self.checks == MAX_FLAG_CHECKS {
+            return false;
+        }
         self.checks += 1;
-        self.checks <= MAX_FLAG_CHECKS
+        true
+    }
+    /// `FeatureEnabled` checks made so far: each one decision of another flag.
+    pub fn checks(&self) -> usize {
+        self.checks
+    }
+    /// Expression nodes evaluated so far.
+    pub fn steps(&self) -> usize {
+        self.steps
     }
     pub fn contains(&self, flag: u32) -> bool {
         self.items[..self.len].contains(&flag)
@@ -175,6 +188,7 @@ impl<'a> Scope<'a> {
     }
 
     fn eval(&self, node: u32, stack: &mut FlagStack) -> Eval<'a> {
+        stack.steps += 1;
         let arena = self.snapshot.arena();
         match arena.nodes[node as usize] {
             Node::Str(span) => Ok(Val::Str(Text::Ref(span.str(self.snapshot.bytes())))),

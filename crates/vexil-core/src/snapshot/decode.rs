@@ -12,7 +12,7 @@ use crate::actor::{kind_word, ActorKey};
 use crate::crc32::Crc32;
 use crate::error::{DecodeError, DecodeErrorKind as K};
 use crate::expr::Arena;
-use crate::limits::MAX_SNAPSHOT_BYTES;
+use crate::limits::{MAX_ACTOR_IDS, MAX_SNAPSHOT_BYTES};
 use crate::model::{Audience, FlagType};
 use crate::percentage::Percentage;
 use crate::verify::SignedPart;
@@ -21,6 +21,21 @@ use crate::wire::{Reader, Span};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
+
+/// The size limit, the magic and the format version: what is refused before anything else.
+pub(super) fn check_header(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.len() > MAX_SNAPSHOT_BYTES {
+        return Err(DecodeError::new(K::TooLarge, MAX_SNAPSHOT_BYTES));
+    }
+    if bytes.len() < 4 || bytes[..4] != MAGIC {
+        return Err(DecodeError::new(K::BadMagic, 0));
+    }
+    match bytes.get(4) {
+        Some(&FORMAT_VERSION) => Ok(()),
+        Some(&found) => Err(DecodeError::new(K::VersionMismatch { expected: FORMAT_VERSION, found }, 4)),
+        None => Err(DecodeError::new(K::UnexpectedEnd, 4)),
+    }
+}
 
 /// A run whose gaps are still to be read from the bit stream.
 struct PendingRun {
@@ -34,21 +49,13 @@ pub(super) struct Decoder<'a> {
     s: Snapshot,
     pending: Vec<PendingRun>,
     gaps: u64,
+    /// Numeric and hashed ids so far, against [`MAX_ACTOR_IDS`].
+    packed_ids: usize,
 }
 
 impl<'a> Decoder<'a> {
     pub(super) fn run(bytes: &'a [u8]) -> Result<(Snapshot, SignedPart), DecodeError> {
-        if bytes.len() > MAX_SNAPSHOT_BYTES {
-            return Err(DecodeError::new(K::TooLarge, MAX_SNAPSHOT_BYTES));
-        }
-        if bytes.len() < 4 || bytes[..4] != MAGIC {
-            return Err(DecodeError::new(K::BadMagic, 0));
-        }
-        match bytes.get(4) {
-            Some(&FORMAT_VERSION) => {}
-            Some(&found) => return Err(DecodeError::new(K::VersionMismatch { expected: FORMAT_VERSION, found }, 4)),
-            None => return Err(DecodeError::new(K::UnexpectedEnd, 4)),
-        }
+        check_header(bytes)?;
         let mut d = Decoder {
             r: Reader::new(bytes, 5),
             s: Snapshot {
@@ -74,11 +81,12 @@ impl<'a> Decoder<'a> {
             },
             pending: Vec::new(),
             gaps: 0,
+            packed_ids: 0,
         };
         // Keys (with run headers) are the bulk of what decoding stores; each takes at least
         // one bit of input, usually a byte or two. Reserving for one per four input bytes
         // spares most of the growth copies, and stays within the input's own size.
-        d.s.keys.reserve(bytes.len() / 4);
+        d.s.keys.reserve((bytes.len() / 4).min(MAX_ACTOR_IDS));
         let signed = d.body()?;
         d.build_index();
         Ok((d.s, signed))
@@ -246,6 +254,7 @@ impl<'a> Decoder<'a> {
             if raw.len() % 8 != 0 {
                 return Err(DecodeError::new(K::BadActorKeys, at));
             }
+            self.count_packed(raw.len() / 8, at)?;
             let start = self.s.keys.len() as u32;
             for chunk in raw.chunks_exact(8) {
                 let mut b = [0u8; 8];
@@ -281,6 +290,7 @@ impl<'a> Decoder<'a> {
             if count == 0 || k > 63 {
                 return Err(DecodeError::new(K::BadActorKeys, at));
             }
+            self.count_packed(count as usize, at)?;
             // A lone key has no gaps to code; only k = 0 is canonical.
             if count == 1 && k != 0 {
                 return Err(DecodeError::new(K::NotCanonical, at));
@@ -326,6 +336,16 @@ impl<'a> Decoder<'a> {
         }
         let texts = Range32 { start: texts_start, len: n as u32 };
         Ok(ActorSetRef { keys, texts })
+    }
+
+    /// Counts ids that decoding expands into keys, refusing past [`MAX_ACTOR_IDS`] before
+    /// any room is made for them.
+    fn count_packed(&mut self, n: usize, at: usize) -> Result<(), DecodeError> {
+        self.packed_ids = self.packed_ids.saturating_add(n);
+        if self.packed_ids > MAX_ACTOR_IDS {
+            return Err(DecodeError::new(K::TooLarge, at));
+        }
+        Ok(())
     }
 
     fn actor_keys(&mut self, blob: Span, blob_at: usize) -> Result<(), DecodeError> {

@@ -26,12 +26,12 @@ pub(crate) use actor_set::{actor_hash, ActorSetRef};
 pub use view::{FlagView, Inputs};
 
 use crate::crc32::Crc32;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, DecodeErrorKind as K};
 use crate::expr::Arena;
 use crate::model::{Audience, Environment, FlagType, GateValues};
 use crate::percentage::Percentage;
 use crate::ruby::FloatText;
-use crate::verify::{check_signature, Verifier};
+use crate::verify::{verify_trailer, Trailer, Verifier};
 use crate::wire::Span;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -151,8 +151,25 @@ impl Snapshot {
         trusted_keys: &[[u8; PUBLIC_KEY_LEN]],
         verifier: &dyn Verifier,
     ) -> Result<Snapshot, DecodeError> {
+        // With keys given, nothing of an input is parsed, nor any room made for it, before
+        // its signature verifies: a forged snapshot costs one hash.
+        decode::check_header(bytes)?;
+        let trailer = verify_trailer(bytes, trusted_keys, verifier)?;
         let (snapshot, signed) = decode::Decoder::run(bytes)?;
-        check_signature(bytes, signed, trusted_keys, verifier)?;
+        match trailer {
+            None => {}
+            // Parsed only to tell an untrusted signer from an unsigned body (bounded like any
+            // parse, by the input and the limits).
+            Some(Trailer::Untrusted) => {
+                let kind = if signed.is_some() { K::UntrustedKey } else { K::Unsigned };
+                return Err(DecodeError::new(kind, bytes.len()));
+            }
+            // Only a publisher bug could sign a body that parses to another end.
+            Some(Trailer::Verified(len)) if signed.map(|(at, ..)| at) != Some(len) => {
+                return Err(DecodeError::new(K::TrailingBytes, len));
+            }
+            Some(Trailer::Verified(_)) => {}
+        }
         Ok(snapshot)
     }
 
