@@ -49,6 +49,10 @@ export const DECODE_ERRORS = [
   ['UNSIGNED', 'snapshot is not signed, but public keys were given'],
   ['UNTRUSTED_KEY', 'snapshot is signed by an untrusted key'],
   ['BAD_SIGNATURE', 'snapshot signature does not verify (forged or corrupted)'],
+  ['EXPIRED', 'the freshness statement expired: the origin no longer vouches for this snapshot'],
+  ['WRONG_ENVIRONMENT', 'snapshot of another environment than expected'],
+  ['WRONG_AUDIENCE', 'snapshot for another audience than expected'],
+  ['ROLLBACK', 'a newer version exists: refusing an older one (rollback)'],
 ];
 /** The message of a version mismatch. */
 export const versionMismatch = (found) => `snapshot format version ${found} is not supported (this build reads version 1); upgrade vexil`;

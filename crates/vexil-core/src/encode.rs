@@ -27,7 +27,7 @@ impl SigningKey {
         *self.0.pk
     }
 
-    fn sign(&self, message: &[u8]) -> [u8; 64] {
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         // Deterministic signatures (no noise) keep encoding canonical: same state, same bytes.
         *self.0.sk.sign(message, None)
     }

@@ -55,6 +55,17 @@ pub enum DecodeErrorKind {
     UntrustedKey,
     /// The signature does not match the snapshot's contents.
     BadSignature,
+    /// The freshness statement expired: the origin stopped vouching for this snapshot being
+    /// the newest (a frozen origin, or a replayed old state).
+    Expired,
+    /// The snapshot (or statement) is of another environment than the caller expects.
+    WrongEnvironment,
+    /// The snapshot (or statement) is for another audience (server or browser) than the
+    /// caller expects.
+    WrongAudience,
+    /// A newer version exists: the freshness statement, or a version the caller already
+    /// held, names one.
+    Rollback,
 }
 
 impl DecodeError {
@@ -81,7 +92,7 @@ impl DecodeError {
 
 impl DecodeErrorKind {
     /// Every kind, in [`DecodeErrorKind::code`] order (`VersionMismatch` with zero fields).
-    pub const ALL: [DecodeErrorKind; 18] = {
+    pub const ALL: [DecodeErrorKind; 22] = {
         use DecodeErrorKind::*;
         [
             BadMagic,
@@ -102,6 +113,10 @@ impl DecodeErrorKind {
             Unsigned,
             UntrustedKey,
             BadSignature,
+            Expired,
+            WrongEnvironment,
+            WrongAudience,
+            Rollback,
         ]
     };
 
@@ -128,6 +143,10 @@ impl DecodeErrorKind {
             Unsigned => 15,
             UntrustedKey => 16,
             BadSignature => 17,
+            Expired => 18,
+            WrongEnvironment => 19,
+            WrongAudience => 20,
+            Rollback => 21,
         }
     }
 
@@ -143,6 +162,10 @@ impl DecodeErrorKind {
             Unsigned => "UNSIGNED",
             UntrustedKey => "UNTRUSTED_KEY",
             BadSignature => "BAD_SIGNATURE",
+            Expired => "EXPIRED",
+            WrongEnvironment => "WRONG_ENVIRONMENT",
+            WrongAudience => "WRONG_AUDIENCE",
+            Rollback => "ROLLBACK",
             BadVarint | BadBool | BadUtf8 | UnknownTag | NotCanonical | BadReference | BadPercentage
             | GatesWithoutState | BadActorKeys | BadExpression | TrailingBytes => "MALFORMED",
         }
@@ -182,6 +205,10 @@ impl fmt::Display for DecodeErrorKind {
             Unsigned => f.write_str("snapshot is not signed, but public keys were given"),
             UntrustedKey => f.write_str("snapshot is signed by an untrusted key"),
             BadSignature => f.write_str("snapshot signature does not verify (forged or corrupted)"),
+            Expired => f.write_str("the freshness statement expired: the origin no longer vouches for this snapshot"),
+            WrongEnvironment => f.write_str("snapshot of another environment than expected"),
+            WrongAudience => f.write_str("snapshot for another audience than expected"),
+            Rollback => f.write_str("a newer version exists: refusing an older one (rollback)"),
         }
     }
 }

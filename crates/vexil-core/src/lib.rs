@@ -44,6 +44,7 @@ mod encode;
 mod error;
 mod eval;
 mod expr;
+mod freshness;
 pub mod limits;
 mod model;
 mod percentage;
@@ -60,6 +61,9 @@ pub use encode::{encode, EncodeError, SigningKey};
 pub use error::{write_version_mismatch, DecodeError, DecodeErrorKind};
 pub use eval::{Decision, Reason};
 pub use expr::{Expr, ExprError, Function};
+#[cfg(feature = "encode")]
+pub use freshness::encode_freshness;
+pub use freshness::{Freshness, FRESHNESS_FORMAT, FRESHNESS_MAGIC};
 pub use model::{ActorSet, Audience, AudienceKind, Environment, Flag, FlagType, Gates, State};
 pub use percentage::{Percentage, PercentageError, BUCKETS};
 #[cfg(feature = "float-text")]

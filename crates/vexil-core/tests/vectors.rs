@@ -91,3 +91,61 @@ fn signed_fixtures() {
     let s = Snapshot::decode(&files[0].1, &[key.public_key()]).unwrap();
     assert_eq!(s.version(), 1);
 }
+
+/// Fixtures for the SDKs' freshness attack suite (tests/vectors/freshness/): production at
+/// versions 1 to 3, staging's and a browser snapshot, and freshness statements that vouch
+/// until 2100 (fresh), expired in 2020, or are signed by another key. Times are fixed, so
+/// the files are byte-exact like the others.
+#[test]
+fn freshness_fixtures() {
+    use vexil_core::{encode, encode_freshness, Freshness, SigningKey};
+    const ISSUED: i64 = 1_577_836_800_000; // 2020-01-01
+    const EXPIRED: i64 = 1_580_515_200_000; // 2020-02-01
+    const FRESH: i64 = 4_102_444_800_000; // 2100-01-01
+    let dir = support::repo_root().join("tests/vectors/freshness");
+    let suites = support::load_vectors();
+    let key = SigningKey::from_seed([7; 32]).unwrap();
+    let other = SigningKey::from_seed([8; 32]).unwrap();
+    let mut env = support::environment_from_suite(&suites["gates"], "production");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut snapshot = |name: &str, env: &vexil_core::Environment| {
+        let bytes = encode(env, Some(&key)).unwrap();
+        files.push((format!("{name}.vxl"), bytes.clone()));
+        bytes
+    };
+    let v1 = snapshot("production-v1", &env);
+    env.version = 2;
+    let v2 = snapshot("production-v2", &env);
+    env.version = 3;
+    env.flags.get_mut("on_flag").unwrap().gates.boolean = false;
+    let v3 = snapshot("production-v3", &env);
+    let browser = snapshot("production-browser-v3", &env.for_browser([5; 16]).unwrap());
+    let mut staging = env.clone();
+    staging.name = "staging".into();
+    staging.version = 9;
+    let staging = snapshot("staging-v9", &staging);
+    let mut statement = |name: &str, snapshot: &[u8], expires: i64, by: &SigningKey| {
+        files.push((format!("{name}.vxf"), encode_freshness(snapshot, ISSUED, expires, by).unwrap()));
+    };
+    statement("production-v1.fresh", &v1, FRESH, &key);
+    statement("production-v1.expired", &v1, EXPIRED, &key);
+    statement("production-v2.fresh", &v2, FRESH, &key);
+    statement("production-v3.fresh", &v3, FRESH, &key);
+    statement("production-v3.expired", &v3, EXPIRED, &key);
+    statement("production-v3.other-key", &v3, FRESH, &other);
+    statement("production-browser-v3.fresh", &browser, FRESH, &key);
+    statement("staging-v9.fresh", &staging, FRESH, &key);
+    if std::env::var_os("VEXIL_BLESS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    for (name, bytes) in &files {
+        let fixture = std::fs::read(dir.join(name)).unwrap_or_else(|_| panic!("{name} (VEXIL_BLESS=1 writes it)"));
+        assert!(&fixture == bytes, "{name} differs from its fixture");
+    }
+    let f =
+        Freshness::decode(&files.iter().find(|(n, _)| n == "production-v3.fresh.vxf").unwrap().1, &[key.public_key()]);
+    assert_eq!(f.unwrap().version(), 3);
+}

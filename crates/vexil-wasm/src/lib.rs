@@ -21,7 +21,8 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use vexil_core::{
-    Actor, Context, DecodeError, DecodeErrorKind, FloatText, Reason, Snapshot, Timestamp, Value, Verifier,
+    Actor, AudienceKind, Context, DecodeError, DecodeErrorKind, FloatText, Freshness, Reason, Snapshot, Timestamp,
+    Value, Verifier,
 };
 use wasm_bindgen::prelude::*;
 
@@ -114,11 +115,27 @@ impl FloatText for Host {
 
 static HOST: Host = Host;
 
+fn trusted_keys(keys: &[u8]) -> Vec<[u8; 32]> {
+    keys.chunks_exact(32).map(|k| <[u8; 32]>::try_from(k).unwrap_or([0; 32])).collect()
+}
+
+/// [`DecodeErrorKind::code`] plus one, with the version found in bits [`ERROR_FOUND_SHIFT`]
+/// and up for a version mismatch.
+fn error_number(e: &DecodeError) -> u32 {
+    let found = match e.kind() {
+        DecodeErrorKind::VersionMismatch { found, .. } => u32::from(found),
+        _ => 0,
+    };
+    (1 + u32::from(e.kind().code())) | (found << ERROR_FOUND_SHIFT)
+}
+
 /// A decoded snapshot, or the reason it could not be.
 #[wasm_bindgen]
 pub struct RawSnapshot {
     inner: Result<Snapshot, DecodeError>,
     scratch: Vec<u8>,
+    /// The version and expiry of the last freshness statement `check_freshness` decoded.
+    vouched: (u64, i64),
 }
 
 #[wasm_bindgen]
@@ -126,21 +143,47 @@ impl RawSnapshot {
     /// Decodes `bytes`; `keys` is any number of 32-byte ed25519 public keys, concatenated
     /// (none: signatures are not checked). Check `error` before anything else.
     pub fn decode(bytes: &[u8], keys: &[u8]) -> RawSnapshot {
-        let trusted: Vec<[u8; 32]> =
-            keys.chunks_exact(32).map(|k| <[u8; 32]>::try_from(k).unwrap_or([0; 32])).collect();
-        let inner = Snapshot::decode_with(bytes, &trusted, &HOST).map(|s| s.with_float_text(&HOST));
-        RawSnapshot { inner, scratch: Vec::new() }
+        let inner = Snapshot::decode_with(bytes, &trusted_keys(keys), &HOST).map(|s| s.with_float_text(&HOST));
+        RawSnapshot { inner, scratch: Vec::new(), vouched: (0, 0) }
+    }
+
+    /// 0 if the snapshot is of `environment` for `audience` (its `AudienceKind` number);
+    /// otherwise the error as `error()` numbers it.
+    pub fn expect(&self, environment: &str, audience: u32) -> u32 {
+        let Some(s) = self.snapshot() else { return self.error() };
+        let audience = AudienceKind::ALL.get(audience as usize).copied().unwrap_or(AudienceKind::Server);
+        s.expect(environment, audience).map_or_else(|e| error_number(&e), |()| 0)
+    }
+
+    /// 0 if `statement` (a freshness statement signed by one of `keys`) vouches for this
+    /// snapshot at `now` (ms); otherwise the error as `error()` numbers it. Once the
+    /// statement decodes, `vouched_version` and `vouched_until` say what it claims.
+    pub fn check_freshness(&mut self, statement: &[u8], keys: &[u8], now: f64) -> u32 {
+        self.vouched = (0, 0);
+        let trusted = trusted_keys(keys);
+        let f = match Freshness::decode_with(statement, &trusted, &HOST) {
+            Ok(f) => f,
+            Err(e) => return error_number(&e),
+        };
+        self.vouched = (f.version(), f.expires_at());
+        let Some(s) = self.snapshot() else { return self.error() };
+        s.check_freshness(&f, now as i64).map_or_else(|e| error_number(&e), |()| 0)
+    }
+
+    /// The newest version the last decoded freshness statement names.
+    pub fn vouched_version(&self) -> f64 {
+        self.vouched.0 as f64
+    }
+
+    /// Until when (ms) the last decoded freshness statement vouches.
+    pub fn vouched_until(&self) -> f64 {
+        self.vouched.1 as f64
     }
 
     /// 0 if the snapshot decoded; otherwise [`DecodeErrorKind::code`] plus one, with the
     /// version found in bits [`ERROR_FOUND_SHIFT`] and up for a version mismatch.
     pub fn error(&self) -> u32 {
-        let Err(e) = &self.inner else { return 0 };
-        let found = match e.kind() {
-            DecodeErrorKind::VersionMismatch { found, .. } => u32::from(found),
-            _ => 0,
-        };
-        (1 + u32::from(e.kind().code())) | (found << ERROR_FOUND_SHIFT)
+        self.inner.as_ref().err().map_or(0, error_number)
     }
 
     /// Where decoding stopped, for errors.
@@ -282,6 +325,15 @@ impl RawSnapshot {
 struct OwnedActor<'a> {
     id: &'a str,
     props: Vec<(&'a str, Value<'a>)>,
+}
+
+/// Runs `f` with the actors of a context in the boundary's encoding (see `decode_context`),
+/// or returns None when it is malformed: what the fuzz target drives natively.
+#[doc(hidden)]
+pub fn with_context<R>(bytes: &[u8], f: impl FnOnce(&[Actor<'_>]) -> R) -> Option<R> {
+    let owned = decode_context(bytes)?;
+    let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
+    Some(f(&actors))
 }
 
 /// The context encoding the JS layer writes: `u8` actor count; per actor a `u16` id length
