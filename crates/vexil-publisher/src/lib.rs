@@ -16,7 +16,7 @@
 //!                      │
 //!                      ▼
 //!  push:           targets: directory | S3 (R2, GCS, Garage…) | HTTP origin
-//!                  latest.vxl + v/<version>.vxl, full or browser audience
+//!                  latest.vxl + v/<version>.vxl + freshness.vxf, full or browser audience
 //! ```
 //!
 //! Where things live: [`plan`] decides (no I/O), [`project`] reads, commits and pushes,
@@ -37,6 +37,7 @@ pub mod entity;
 pub mod error;
 pub mod eval;
 pub mod flags;
+pub mod freshness;
 pub mod gates_json;
 pub mod housekeeping;
 pub mod inspect;

@@ -13,6 +13,7 @@ use crate::atomic_file::{is_temporary, write_atomically};
 use crate::audience::browser_snapshot;
 use crate::config::{PushTargetConfig, PushTargetKind, S3Target};
 use crate::error::{Error, ErrorContext, Result};
+use crate::freshness::{Signing, FILE as FRESHNESS};
 use crate::store::{Store, VersionRow, WriteTx};
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ClientOptions, ObjectStore, PutOptions, RetryConfig};
@@ -20,7 +21,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use vexil_core::{AudienceKind, SigningKey, Snapshot};
+use vexil_core::{AudienceKind, Snapshot};
 
 /// `Cache-Control` of immutable versions: a year, and never revalidated.
 pub const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
@@ -49,7 +50,7 @@ pub struct PushTarget {
     pub config: PushTargetConfig,
     backend: Backend,
     /// Signs the browser snapshots a browser-audience target is given.
-    key: Option<SigningKey>,
+    signing: Option<Signing>,
 }
 
 /// What a target holds, compared with the database.
@@ -132,8 +133,9 @@ fn http_store(url: &str) -> Result<Arc<dyn ObjectStore>> {
 }
 
 impl PushTarget {
-    /// The target `config` of `environment`; `key` signs what a browser-audience target gets.
-    pub fn new(environment: &str, config: PushTargetConfig, key: Option<SigningKey>) -> Result<PushTarget> {
+    /// The target `config` of `environment`; `signing` signs what a browser-audience target
+    /// gets, and the freshness statements.
+    pub fn new(environment: &str, config: PushTargetConfig, signing: Option<Signing>) -> Result<PushTarget> {
         let object = |store: Result<Arc<dyn ObjectStore>>, prefix: String, latest_max_age: u32| -> Result<Backend> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -151,7 +153,7 @@ impl PushTarget {
                 object(http_store(url), String::new(), *latest_max_age).map_err(|e| e.context(describe()))?
             }
         };
-        Ok(PushTarget { environment: environment.to_string(), config, backend, key })
+        Ok(PushTarget { environment: environment.to_string(), config, backend, signing })
     }
 
     /// "environment production, target cdn (s3 bucket flags/production)".
@@ -174,7 +176,7 @@ impl PushTarget {
     fn render(&self, row: &VersionRow) -> Result<Vec<u8>> {
         match self.config.audience {
             AudienceKind::Server => Ok(row.snapshot.clone()),
-            AudienceKind::Browser => browser_snapshot(row, self.key.as_ref()),
+            AudienceKind::Browser => browser_snapshot(row, self.signing.as_ref().map(|s| &s.key)),
         }
     }
 
@@ -208,7 +210,9 @@ impl PushTarget {
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let cache = match &self.backend {
-            Backend::Object { latest_max_age, .. } if name == "latest.vxl" => latest_cache(*latest_max_age),
+            Backend::Object { latest_max_age, .. } if name == "latest.vxl" || name == FRESHNESS => {
+                latest_cache(*latest_max_age)
+            }
             _ => IMMUTABLE_CACHE.to_string(),
         };
         self.put_with(name, bytes, &cache)
@@ -333,6 +337,7 @@ impl PushTarget {
             Err(e) => return Err(e),
         };
         if from >= latest.version {
+            self.put_freshness(&self.render(&latest)?)?;
             tx.set_pushed(&self.environment, &self.config.name, from)?;
             return Ok(PushOutcome::UpToDate { version: from });
         }
@@ -354,9 +359,23 @@ impl PushTarget {
             }
             self.put(&name, &bytes)?;
         }
-        self.put("latest.vxl", &self.render(&latest)?)?;
+        let newest = self.render(&latest)?;
+        self.put("latest.vxl", &newest)?;
+        self.put_freshness(&newest)?;
         tx.set_pushed(&self.environment, &self.config.name, latest.version)?;
         Ok(PushOutcome::Pushed { from, to: latest.version })
+    }
+
+    /// Re-issues the statement vouching for `newest` (what `latest.vxl` holds): on every
+    /// push, so `vexil freshness` from cron keeps a quiet environment vouched for.
+    fn put_freshness(&self, newest: &[u8]) -> Result<()> {
+        let Some(signing) = &self.signing else { return Ok(()) };
+        // A version stored unsigned (before the project had a key) has nothing to vouch for.
+        if Snapshot::decode(newest, &[]).is_ok_and(|s| s.signer().is_none()) {
+            return Ok(());
+        }
+        let statement = signing.statement(newest, crate::clock::now_ms()).map_err(|e| e.context(self.describe()))?;
+        self.put(FRESHNESS, &statement)
     }
 
     /// A push killed half-way leaves temporary files in a directory target; nobody else

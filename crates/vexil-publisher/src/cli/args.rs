@@ -164,6 +164,13 @@ fn serve_command() -> Command {
                 .default_value("10000")
                 .help("Open connections at most (event streams included); more are closed at once"),
         )
+        .arg(
+            Arg::new("max-connections-per-client")
+                .long("max-connections-per-client")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32).range(1..=1_000_000))
+                .help("Open connections from one client address at most (default: no limit but --max-connections); set it where clients connect directly, not through a proxy or a NAT"),
+        )
 }
 
 fn token_command() -> Command {
@@ -353,6 +360,11 @@ pub fn command(environments: &[String]) -> Command {
                         .help("First deliver what is due to the sinks no `vexil serve` delivers to (for a cron job)"),
                 )
                 .arg(json_flag()),
+        )
+        .subcommand(
+            Command::new("freshness")
+                .about("Re-issue each target's freshness statement (run it from a schedule, well within [signing] freshness)")
+                .arg(env_arg().action(ArgAction::Append)),
         )
         .subcommand(
             Command::new("keygen").about("Create a signing key and trust it in vexil.toml").arg(

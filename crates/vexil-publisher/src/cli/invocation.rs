@@ -87,6 +87,11 @@ pub enum Invocation {
     },
     /// `vexil serve`.
     Serve(ServeArgs),
+    /// `vexil freshness`: re-issue the freshness statements on every target.
+    Freshness {
+        /// Only these environments (none: all).
+        environments: Vec<String>,
+    },
     /// `vexil keygen`.
     Keygen {
         /// Replace an existing key.
@@ -164,6 +169,8 @@ pub struct ServeArgs {
     pub header_timeout: u64,
     /// `--max-connections`.
     pub max_connections: u32,
+    /// `--max-connections-per-client`.
+    pub max_connections_per_client: Option<u32>,
     /// `--api`: offer the write API.
     pub api: bool,
 }
@@ -220,9 +227,13 @@ pub fn from_matches(name: &str, m: &ArgMatches, environments: &[String]) -> Resu
             heartbeat: *m.get_one::<u64>("heartbeat").expect("has default"),
             header_timeout: *m.get_one::<u64>("header-timeout").expect("has default"),
             max_connections: *m.get_one::<u32>("max-connections").expect("has default"),
+            max_connections_per_client: m.get_one::<u32>("max-connections-per-client").copied(),
             api: m.get_flag("api"),
         }),
         "keygen" => Invocation::Keygen { force: m.get_flag("force") },
+        "freshness" => Invocation::Freshness {
+            environments: m.get_many::<String>("env").map(|v| v.cloned().collect()).unwrap_or_default(),
+        },
         "notifications" => Invocation::Notifications { deliver: m.get_flag("deliver") },
         "stale" | "refs" | "cleanup" => {
             Invocation::Housekeeping(super::housekeeping::from_matches(name, m).expect("one of its commands"))

@@ -279,8 +279,44 @@ fn local(p: &mut Project, invocation: Invocation, as_json: bool) -> Result<ExitC
             println!("Run `vexil publish` to sign every environment's snapshot.");
             Ok(ExitCode::SUCCESS)
         }
+        Invocation::Freshness { environments } => freshness(p, environments),
         other => unreachable!("{other:?} is not a local command"),
     }
+}
+
+/// `vexil freshness`: a push of every target (catching up any that fell behind) re-issues
+/// the statement vouching for its newest snapshot.
+fn freshness(p: &mut Project, environments: Vec<String>) -> Result<ExitCode> {
+    let Some(signing) = p.signing() else {
+        return Err(Error::refused(
+            "snapshots are not signed ([signing] key): there is nothing to vouch for; `vexil keygen` makes a key",
+        ));
+    };
+    let environments: Vec<String> = if environments.is_empty() {
+        p.config.environment_names().into_iter().map(String::from).collect()
+    } else {
+        environments
+    };
+    for env in &environments {
+        p.config.environment(env)?;
+    }
+    let mut failed = false;
+    for env in &environments {
+        for report in p.push(env, false) {
+            match report.result {
+                crate::project::PushResult::Ok(_) => println!(
+                    "{env} → {}: freshness.vxf re-issued, vouching for {}",
+                    report.target,
+                    crate::duration::Text(signing.freshness)
+                ),
+                crate::project::PushResult::Failed { error } => {
+                    failed = true;
+                    eprintln!("vexil: {env} → {}: {error}", report.target);
+                }
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Renders and prints at once.
@@ -370,6 +406,8 @@ fn serve(p: Project, args: invocation::ServeArgs) -> Result<ExitCode> {
     options.heartbeat = std::time::Duration::from_secs(args.heartbeat);
     options.header_timeout = std::time::Duration::from_secs(args.header_timeout);
     options.max_connections = args.max_connections as usize;
+    options.max_connections_per_client =
+        args.max_connections_per_client.map_or(options.max_connections, |n| n as usize);
     options.api = args.api;
     crate::serve::serve(p, options, |address| {
         println!("vexil serve: http://{address}/ (dashboard), http://{address}/<environment>/latest.vxl, …/events");

@@ -153,6 +153,8 @@ pub struct Config {
     pub signing_key: Option<PathBuf>,
     /// Public keys snapshots may be signed with (several while rotating).
     pub public_keys: Vec<[u8; 32]>,
+    /// How long a freshness statement vouches for the newest snapshot (`[signing] freshness`).
+    pub freshness: std::time::Duration,
     /// A command that must succeed before production changes.
     pub production_check: Option<String>,
     /// The file holding the token `vexil serve` asks of dashboard readers, outside the

@@ -102,6 +102,7 @@ struct RawSigning {
     key: Option<PathBuf>,
     #[serde(default)]
     public_keys: Vec<String>,
+    freshness: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -227,6 +228,16 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
     for k in &raw.signing.public_keys {
         public_keys.push(decode_key(k).map_err(|e| Error::refused(format!("[signing] public_keys: {e}")))?);
     }
+    let freshness = match &raw.signing.freshness {
+        None => crate::freshness::DEFAULT_LIFETIME,
+        Some(text) => match crate::duration::parse(text) {
+            Ok(d) if d >= std::time::Duration::from_secs(60) => d,
+            Ok(_) => {
+                return Err(Error::refused("[signing] freshness: at least 1m (clients' clocks differ by seconds)"))
+            }
+            Err(e) => return Err(Error::refused(format!("[signing] freshness: {e}"))),
+        },
+    };
     Ok(Config {
         root: root.to_path_buf(),
         definitions: raw.definitions,
@@ -238,6 +249,7 @@ pub(super) fn parse(root: &Path, text: &str) -> Result<Config> {
         groups,
         signing_key: raw.signing.key.map(|k| root.join(k)),
         public_keys,
+        freshness,
         production_check: raw.production_check.map(|p| p.command),
         serve_token_file: super::secrets::serve_token_file(
             root,

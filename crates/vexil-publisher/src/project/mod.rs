@@ -235,6 +235,12 @@ impl Project {
         (&self.config, &self.definitions, self.store.as_mut())
     }
 
+    /// The key and the freshness lifetime, if snapshots are signed.
+    pub fn signing(&self) -> Option<crate::freshness::Signing> {
+        let key = self.signing_key.clone()?;
+        Some(crate::freshness::Signing { key, freshness: self.config.freshness })
+    }
+
     /// The key snapshots are signed with, if one is configured.
     pub fn signing_key(&self) -> Option<&SigningKey> {
         self.signing_key.as_ref()
@@ -257,10 +263,7 @@ impl Project {
 
     /// The targets of `environment`.
     pub fn targets(&self, environment: &str) -> Result<Vec<PushTarget>> {
-        self.target_configs(environment)
-            .into_iter()
-            .map(|t| PushTarget::new(environment, t, self.signing_key.clone()))
-            .collect()
+        self.target_configs(environment).into_iter().map(|t| PushTarget::new(environment, t, self.signing())).collect()
     }
 
     /// The newest version of `environment` (0: none yet).
@@ -410,7 +413,7 @@ impl Project {
             .into_iter()
             .map(|c| PushReport {
                 target: c.name.clone(),
-                result: match PushTarget::new(environment, c, self.signing_key.clone())
+                result: match PushTarget::new(environment, c, self.signing())
                     .and_then(|t| t.push(self.store.as_mut(), repair))
                 {
                     Ok(o) => PushResult::Ok(o),

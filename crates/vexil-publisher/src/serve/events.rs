@@ -46,9 +46,10 @@ async fn events_for(shared: Arc<Shared>, env: String, request: HeaderMap, audien
             Some(seen) if seen == head.version => {}
             // Behind: the newest version, with every flag changed since the one the client has.
             Some(seen) if seen < head.version => {
-                let lookup = env.clone();
-                let before = shared.read(move |store| store.version(&lookup, seen)).await.ok().flatten();
-                let before = before.and_then(|row| row.decode().ok()).map(|s| s.to_environment());
+                // Through the version cache: resumes from the same version cost one query.
+                let before = super::snapshots::stored_version(&shared, &env, seen, AudienceKind::Server).await;
+                let before = before.ok().flatten().and_then(|b| vexil_core::Snapshot::decode(&b, &[]).ok());
+                let before = before.map(|s| s.to_environment());
                 let changed = match &before {
                     Some(before) => head.state.changed_since(before),
                     None => head.state.flags.keys().cloned().collect(),

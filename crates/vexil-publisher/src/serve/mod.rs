@@ -35,6 +35,7 @@ mod deliver;
 mod drive;
 mod events;
 mod follow;
+mod freshness;
 mod gitlab_api;
 mod housekeeping;
 mod remote_api;
@@ -79,6 +80,8 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_client: usize,
 }
 
 impl ServeOptions {
@@ -93,6 +96,9 @@ impl ServeOptions {
             api: false,
             header_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            // Off unless asked for: behind a reverse proxy, a CDN or an office's NAT, one
+            // address carries everyone.
+            max_connections_per_client: 10_000,
         }
     }
 }
@@ -134,7 +140,8 @@ struct Shared {
     all_events: broadcast::Sender<String>,
     /// For what is not in memory: older versions, the change log.
     reader: Mutex<Box<dyn Store + Send>>,
-    versions: Mutex<VecDeque<(VersionKey, axum::body::Bytes)>>,
+    /// Recent answers for immutable versions, misses included (None).
+    versions: Mutex<VecDeque<(VersionKey, Option<axum::body::Bytes>)>>,
     token: Option<String>,
     heartbeat: Duration,
     /// The write API's project and its guard; none while the API is off.
@@ -149,6 +156,9 @@ struct Shared {
     health: Mutex<follow::Health>,
     /// The reader's last use failed: reconnect before the next.
     reader_failed: std::sync::atomic::AtomicBool,
+    /// Signs freshness statements, when this server can read the key.
+    signing: Option<crate::freshness::Signing>,
+    statements: freshness::Statements,
 }
 
 /// Runs the server for `project` until the process is stopped. `ready` is called with the
@@ -187,7 +197,10 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
     if delivering {
         deliver::start(&config, woken)?;
     }
+    let signing = project.signing();
     let shared = Arc::new(Shared {
+        signing,
+        statements: Default::default(),
         environments,
         heads: RwLock::new(HashMap::new()),
         events,
@@ -225,7 +238,9 @@ pub fn serve(project: crate::project::Project, options: ServeOptions, ready: imp
         let address = listener.local_addr().map_err(|e| Error::io(e.to_string()))?;
         let app = router(shared, &options);
         ready(address);
-        accept::serve(listener, app, options.header_timeout, options.max_connections).await;
+        let limits =
+            accept::Limits { connections: options.max_connections, per_client: options.max_connections_per_client };
+        accept::serve(listener, app, options.header_timeout, limits).await;
         Ok(())
     })
 }
@@ -238,11 +253,13 @@ fn router(shared: Arc<Shared>, options: &ServeOptions) -> Router {
         .route("/healthz", get(health))
         .route("/{env}/browser/latest.vxl", get(latest::<BROWSER>).options(snapshots::preflight))
         .route("/{env}/browser/v/{file}", get(version::<BROWSER>).options(snapshots::preflight))
-        .route("/{env}/browser/events", get(events::environment::<BROWSER>).options(snapshots::preflight));
+        .route("/{env}/browser/events", get(events::environment::<BROWSER>).options(snapshots::preflight))
+        .route("/{env}/browser/freshness.vxf", get(freshness::statement::<BROWSER>).options(snapshots::preflight));
     let full = Router::new()
         .route("/{env}/latest.vxl", get(latest::<SERVER>).options(snapshots::preflight))
         .route("/{env}/v/{file}", get(version::<SERVER>).options(snapshots::preflight))
         .route("/{env}/events", get(events::environment::<SERVER>).options(snapshots::preflight))
+        .route("/{env}/freshness.vxf", get(freshness::statement::<SERVER>).options(snapshots::preflight))
         .route("/events", get(events::all).options(snapshots::preflight));
     let (mut public, full) = match shared.config.serve_public {
         ServePublic::All => (browser.merge(full), Router::new()),

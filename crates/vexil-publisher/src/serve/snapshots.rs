@@ -65,34 +65,50 @@ async fn version_for(
     let Some(number) = number else {
         return problem(StatusCode::NOT_FOUND, format!("{file:?}: versions are at /{env}/v/<number>.vxl"));
     };
-    let key = (env.clone(), number, audience);
-    let cached = shared.versions.lock().expect("versions lock").iter().find(|(k, _)| *k == key).map(|(_, b)| b.clone());
-    let bytes = match cached {
-        Some(bytes) => bytes,
-        None => {
-            let lookup = env.clone();
-            match shared.read(move |store| store.version(&lookup, number)).await {
-                Err(r) => return r,
-                Ok(None) => return problem(StatusCode::NOT_FOUND, format!("{env} has no version {number}")),
-                Ok(Some(row)) => {
-                    let bytes = match (audience, row.browser_snapshot) {
-                        (AudienceKind::Server, _) => axum::body::Bytes::from(row.snapshot),
-                        (AudienceKind::Browser, Some(b)) => axum::body::Bytes::from(b),
-                        (AudienceKind::Browser, None) => {
-                            return problem(StatusCode::NOT_FOUND, format!("{env} v{number} has no browser snapshot"))
-                        }
-                    };
-                    let mut cache = shared.versions.lock().expect("versions lock");
-                    if cache.len() == VERSION_CACHE {
-                        cache.pop_front();
-                    }
-                    cache.push_back((key, bytes.clone()));
-                    bytes
-                }
-            }
+    let bytes = match stored_version(&shared, &env, number, audience).await {
+        Err(r) => return r,
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            let why = if audience == AudienceKind::Browser { " (or no browser snapshot of it)" } else { "" };
+            return problem(StatusCode::NOT_FOUND, format!("{env} has no version {number}{why}"));
         }
     };
     snapshot_response(&request, &etag(&bytes), bytes, IMMUTABLE_CACHE)
+}
+
+/// Version `number` of `env` for `audience`: from the cache of recent answers, or the
+/// database — which only versions that can exist ever reach: one above the head is not
+/// there yet, and one found missing is remembered as missing (versions are immutable), so
+/// a client asking for numbers that do not exist costs no query, however many it asks.
+pub(super) async fn stored_version(
+    shared: &Arc<Shared>,
+    env: &str,
+    number: u64,
+    audience: AudienceKind,
+) -> Result<Option<axum::body::Bytes>, Response> {
+    let head = shared.head(env).map_or(0, |h| h.version);
+    if number == 0 || number > head {
+        return Ok(None);
+    }
+    let key = (env.to_string(), number, audience);
+    {
+        let cache = shared.versions.lock().expect("versions lock");
+        if let Some((_, cached)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(cached.clone());
+        }
+    }
+    let lookup = env.to_string();
+    let row = shared.read(move |store| store.version(&lookup, number)).await?;
+    let bytes = row.and_then(|row| match audience {
+        AudienceKind::Server => Some(axum::body::Bytes::from(row.snapshot)),
+        AudienceKind::Browser => row.browser_snapshot.map(axum::body::Bytes::from),
+    });
+    let mut cache = shared.versions.lock().expect("versions lock");
+    if cache.len() == VERSION_CACHE {
+        cache.pop_front();
+    }
+    cache.push_back((key, bytes.clone()));
+    Ok(bytes)
 }
 
 /// RFC 9110: If-None-Match compares weakly, and `*` matches any current representation.
