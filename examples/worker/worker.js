@@ -6,6 +6,10 @@
 // or a static target serves it). Workers cannot hold a stream, so the snapshot is re-read
 // when it is older than FLAGS_TTL_MS: that is the propagation bound at the edge.
 //
+// With VEXIL_PUBLIC_KEYS (comma-separated), snapshots must be signed by one of them, be
+// VEXIL_ENVIRONMENT's server snapshot, and be vouched for by the freshness statement next
+// to latest.vxl (KV key freshness.vxf) — see the README's "Security" section.
+//
 // `import ... from 'vexil'` resolves to the package's `workerd` entry, which imports the
 // wasm as a module (workerd refuses to compile wasm from bytes).
 import { createClient, loadVerifier } from 'vexil';
@@ -18,7 +22,8 @@ async function flags(env) {
   if (client === null) {
     const publicKeys = env.VEXIL_PUBLIC_KEYS ? env.VEXIL_PUBLIC_KEYS.split(',') : undefined;
     if (publicKeys) await loadVerifier();
-    client = createClient(env.FLAGS ? { kv: env.FLAGS, publicKeys } : { url: env.ORIGIN_URL, publicKeys });
+    const trust = publicKeys ? { publicKeys, environment: env.VEXIL_ENVIRONMENT, audience: 'server' } : {};
+    client = createClient(env.FLAGS ? { kv: env.FLAGS, ...trust } : { url: env.ORIGIN_URL, ...trust });
     await client.ready;
     loadedAt = Date.now();
   } else if (Date.now() - loadedAt > ttl) {

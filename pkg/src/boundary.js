@@ -81,9 +81,12 @@ export function toBytes(bytes) {
   throw new TypeError('a snapshot is bytes: Uint8Array, ArrayBuffer or another ArrayBuffer view');
 }
 
-/** The SnapshotError for the module's `error()` number and offset. */
+/**
+ * The SnapshotError for the module's `error()` number and offset (none for what is wrong
+ * with the whole snapshot: its environment, audience, freshness).
+ */
 export function decodeError(error, offset) {
   const [code, message] = DECODE_ERRORS[(error & ((1 << ERROR_FOUND_SHIFT) - 1)) - 1];
   if (code === 'VERSION_MISMATCH') return new SnapshotError(code, versionMismatch(error >>> ERROR_FOUND_SHIFT), offset);
-  return new SnapshotError(code, `${message} at byte ${offset}`, offset);
+  return new SnapshotError(code, offset === undefined ? message : `${message} at byte ${offset}`, offset ?? 0);
 }

@@ -5,40 +5,7 @@ import { runtimeLoaded, SnapshotError } from './boundary.js';
 import { afterFirstRender, checkBootstrap } from './bootstrap.js';
 import { Snapshot } from './snapshot.js';
 import { followStream } from './sse.js';
-import { MAX_SNAPSHOT_BYTES } from './tables.js';
-
-/**
- * A response's body, read no further than the core would decode: an origin sending more
- * (or declaring more) is refused before it fills the page's memory.
- */
-async function snapshotBody(res, what) {
-  const declared = Number(res.headers.get('Content-Length') ?? 0);
-  if (declared > MAX_SNAPSHOT_BYTES || !res.body) {
-    res.body?.cancel().catch(() => {});
-    if (!res.body) return new Uint8Array(await res.arrayBuffer());
-    throw new SnapshotError('FETCH_FAILED', `${what}: ${declared} bytes, more than a snapshot may hold (${MAX_SNAPSHOT_BYTES})`);
-  }
-  const reader = res.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > MAX_SNAPSHOT_BYTES) {
-      reader.cancel().catch(() => {});
-      throw new SnapshotError('FETCH_FAILED', `${what}: more than a snapshot may hold (${MAX_SNAPSHOT_BYTES} bytes)`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
-  return bytes;
-}
+import { baseOf, defaultStorage, FRESHNESS, MAX_STATEMENT_BYTES, snapshotBody, timedOut } from './origin.js';
 
 /**
  * A client that holds the current snapshot of one environment and follows updates.
@@ -56,6 +23,15 @@ async function snapshotBody(res, what) {
  * `url` or `kv` given too is loaded only after the page has rendered (or on `upgrade()`);
  * from then on the snapshot answers, for `context`. Snapshots older than the bootstrap are
  * refused, so values never step back.
+ *
+ * With `publicKeys`, `environment` and `audience` ('server' or 'browser') are required: a
+ * signature says who published a snapshot, not which environment's it is or for whom. A
+ * `url` or `kv` client then also takes a snapshot only when the origin's freshness
+ * statement (`freshness.vxf`, re-issued by the publisher) vouches for it: not expired, and
+ * naming no newer version — so an origin replaying an old state, frozen, or serving another
+ * environment's is refused (`freshness: false` turns this off, accepting those risks). The
+ * newest version taken is remembered in `storage` (localStorage in browsers; anything with
+ * getItem/setItem), so a reload never steps back either.
  */
 export function createClient(options = {}) {
   return new Client(options);
@@ -73,6 +49,13 @@ class Client {
   #bootstrap = null;
   #upgrade = null;
   #following = false;
+  #vouchedUntil = Infinity;
+  #renewal = null;
+  /** The newest version a freshness statement named that this client does not hold. */
+  #behind = 0;
+  #storage = null;
+  #highWater = 0;
+  #requireFreshness = false;
 
   constructor(options) {
     const sources = ['url', 'bytes', 'kv'].filter((k) => options[k] !== undefined);
@@ -85,7 +68,23 @@ class Client {
           : 'createClient needs exactly one of url, bytes or kv (or a bootstrap)',
       );
     }
-    this.#options = { pollInterval: 15000, key: 'latest.vxl', ...options };
+    this.#options = { pollInterval: 15000, fetchTimeout: 30000, key: 'latest.vxl', freshnessKey: FRESHNESS, ...options };
+    const signed = (options.publicKeys?.length ?? 0) > 0;
+    if (signed && (typeof options.environment !== 'string' || !['server', 'browser'].includes(options.audience))) {
+      throw new TypeError(
+        "createClient with publicKeys needs environment and audience ('server' or 'browser'): a signature does not say whose snapshot it is",
+      );
+    }
+    if (options.freshness instanceof Uint8Array && options.bytes === undefined) {
+      throw new TypeError('a freshness statement as bytes goes with bytes; url and kv clients fetch theirs');
+    }
+    // Network sources need the origin's word that what they serve is the newest; bytes a
+    // server inlined come with its statement only if it passes one.
+    this.#requireFreshness = signed && options.bytes === undefined && options.freshness !== false;
+    if (signed) {
+      this.#storage = options.storage === undefined ? defaultStorage() : options.storage;
+      this.#highWater = Number(this.#read(this.#waterKey())) || 0;
+    }
     if (bootstrapped) {
       this.#bootstrap = checkBootstrap(options.bootstrap);
       this.ready = Promise.resolve(this);
@@ -95,7 +94,16 @@ class Client {
       return;
     }
     if (options.bytes !== undefined) {
-      this.#snapshot = Snapshot.decode(options.bytes, { publicKeys: options.publicKeys });
+      const snapshot = Snapshot.decode(options.bytes, this.#decodeOptions());
+      if (options.freshness instanceof Uint8Array) {
+        this.#vouchedUntil = snapshot.checkFreshness(options.freshness, { publicKeys: options.publicKeys }).expiresAt;
+      }
+      if (snapshot.version < this.#highWater) {
+        snapshot.free();
+        throw this.#rollback(snapshot.version);
+      }
+      this.#snapshot = snapshot;
+      this.#remember(snapshot.version);
       this.ready = Promise.resolve(this);
     } else {
       this.ready = this.#load();
@@ -241,30 +249,158 @@ class Client {
     for (const fn of this.#listeners.get(event) ?? []) fn(value);
   }
 
-  /** Fetches the source once; resolves to true when a newer snapshot was taken. */
+  /**
+   * GET `url` within `fetchTimeout` (default 30 s) for the answer and its whole body: an
+   * origin trickling bytes (TUF's slow-retrieval attack) cannot hold a load for ever.
+   */
+  async #get(url, init = {}) {
+    const signal = AbortSignal.timeout(this.#options.fetchTimeout);
+    try {
+      return await (this.#options.fetch ?? fetch)(url, { ...init, signal });
+    } catch (e) {
+      throw timedOut(e, `GET ${url}`) ?? e;
+    }
+  }
+
+  #decodeOptions() {
+    const { publicKeys, environment, audience } = this.#options;
+    return { publicKeys, environment, audience };
+  }
+
+  #waterKey() {
+    return `vexil:${this.#options.environment}:${this.#options.audience}:version`;
+  }
+
+  #read(key) {
+    try {
+      return this.#storage?.getItem(key) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Raises the high-water mark: no version below it is taken again, after a reload too. */
+  #remember(version) {
+    if (this.#storage === null || version <= this.#highWater) return;
+    this.#highWater = version;
+    try {
+      this.#storage.setItem(this.#waterKey(), String(version));
+    } catch {
+      // Storage full or denied: the mark still holds for this client's life.
+    }
+  }
+
+  #rollback(version) {
+    return new SnapshotError('ROLLBACK', `refused version ${version}: this client already took version ${this.#highWater} (rollback protection)`);
+  }
+
+  /**
+   * Whether the snapshot held is no longer vouched for: its freshness statement expired and
+   * no newer one arrived (the origin may be frozen). It still answers; 'error' events say why.
+   */
+  get stale() {
+    return this.#requireFreshness && this.#snapshot !== null && Date.now() > this.#vouchedUntil;
+  }
+
+  /**
+   * Checks `statement` against `snapshot`; on success extends how long the held snapshot is
+   * vouched for. Returns the error, or null. A statement naming a newer version is noted in
+   * `#behind` for the caller to fetch.
+   */
+  #vouch(snapshot, statement) {
+    try {
+      const { expiresAt } = snapshot.checkFreshness(statement, { publicKeys: this.#options.publicKeys });
+      if (snapshot.version >= (this.#snapshot?.version ?? 0)) {
+        this.#vouchedUntil = expiresAt;
+        this.#scheduleRenewal();
+      }
+      return null;
+    } catch (e) {
+      if (e.code === 'ROLLBACK') this.#behind = Math.max(this.#behind, e.version);
+      e.message = `${FRESHNESS}: ${e.message}`;
+      return e;
+    }
+  }
+
+  /**
+   * A live client re-reads the statement half-way to its expiry, so a quiet environment on
+   * an event stream (no new versions, no polling) stays vouched for, and a frozen origin is
+   * noticed.
+   */
+  #scheduleRenewal() {
+    if (!this.#options.live || this.#closed || this.#options.url === undefined && this.#options.kv === undefined) return;
+    clearTimeout(this.#renewal);
+    const wait = Math.min(Math.max(this.#options.pollInterval, (this.#vouchedUntil - Date.now()) / 2), 2 ** 31 - 1);
+    this.#renewal = setTimeout(async () => {
+      try {
+        const statement = await this.#fetchStatement();
+        const error = this.#snapshot ? this.#vouch(this.#snapshot, statement) : null;
+        if (error) this.#emit('error', error);
+        if (this.#behind > (this.#snapshot?.version ?? 0)) await this.#takeVersion(this.#behind).catch((e) => this.#emit('error', e));
+      } catch (e) {
+        this.#emit('error', e);
+        this.#scheduleRenewal();
+      }
+    }, wait);
+  }
+
+  /**
+   * Fetches the source once; resolves to true when a newer snapshot was taken. Where the
+   * freshness statement names a newer version than `latest.vxl` holds (a CDN's stale copy,
+   * or a replay), that version is fetched.
+   */
   async refresh() {
-    let bytes;
+    let got;
     try {
       await runtimeLoaded();
-      bytes = await this.#fetch();
+      got = await this.#fetch();
     } catch (e) {
       this.#emit('error', e);
       return false;
     }
-    if (bytes === null) return false;
-    return this.offer(bytes);
+    let taken = false;
+    if (got.bytes !== null) taken = this.offer(got.bytes, got.statement);
+    else if (got.statement !== null && this.#snapshot !== null) {
+      const error = this.#vouch(this.#snapshot, got.statement);
+      if (error) this.#emit('error', error);
+    }
+    if (!taken && this.#behind > (this.#snapshot?.version ?? 0) && this.#options.url !== undefined) {
+      try {
+        taken = await this.#takeVersion(this.#behind);
+      } catch (e) {
+        this.#emit('error', e);
+      }
+    }
+    return taken;
   }
 
   /**
    * Takes `bytes` if they are a valid snapshot newer than the current one; otherwise keeps
-   * the current one and emits 'error'. Returns whether it swapped.
+   * the current one and emits 'error'. Returns whether it swapped. A client that requires
+   * freshness needs the origin's `statement` (the bytes of its `freshness.vxf`) with them.
    */
-  offer(bytes) {
+  offer(bytes, statement = null) {
     let next;
     try {
-      next = Snapshot.decode(bytes, { publicKeys: this.#options.publicKeys });
+      next = Snapshot.decode(bytes, this.#decodeOptions());
     } catch (e) {
       this.#emit('error', e);
+      return false;
+    }
+    if (this.#requireFreshness) {
+      const error =
+        statement === null
+          ? new SnapshotError('NO_FRESHNESS', `refused version ${next.version}: no freshness statement (${FRESHNESS}) vouches for it`)
+          : this.#vouch(next, statement);
+      if (error) {
+        this.#emit('error', error);
+        next.free();
+        return false;
+      }
+    }
+    if (next.version < this.#highWater) {
+      this.#emit('error', this.#rollback(next.version));
+      next.free();
       return false;
     }
     const current = this.#snapshot;
@@ -299,6 +435,7 @@ class Client {
       return this.#bootstrap && s.context === undefined ? this.evaluateAll() : null;
     });
     this.#snapshot = next;
+    this.#remember(next.version);
     this.#emit('update', next);
     [...this.#subscribers].forEach((s, i) => {
       const after = next.evaluateAll(contexts[i]);
@@ -309,22 +446,42 @@ class Client {
     return true;
   }
 
+  /** The source's newest snapshot (null: unchanged since the last fetch) and statement. */
   async #fetch() {
     const o = this.#options;
+    const statement = this.#requireFreshness ? this.#fetchStatement() : Promise.resolve(null);
+    // Awaited below; until then a failure must not count as unhandled.
+    statement.catch(() => {});
     if (o.kv !== undefined) {
       const data = await o.kv.get(o.key, 'arrayBuffer');
       if (data === null) throw new SnapshotError('NOT_FOUND', `KV has no ${o.key}`);
-      return new Uint8Array(data);
+      return { bytes: new Uint8Array(data), statement: await statement };
     }
     const base = baseOf(o.url);
     const headers = {};
     if (this.#etag) headers['If-None-Match'] = this.#etag;
-    const res = await (o.fetch ?? fetch)(`${base}/latest.vxl`, { headers, cache: 'no-store' });
-    if (res.status === 304) return null;
+    const res = await this.#get(`${base}/latest.vxl`, { headers, cache: 'no-store' });
+    if (res.status === 304) return { bytes: null, statement: await statement };
     if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/latest.vxl: HTTP ${res.status}`);
     const bytes = await snapshotBody(res, `GET ${base}/latest.vxl`);
     this.#etag = res.headers.get('ETag');
-    return bytes;
+    return { bytes, statement: await statement };
+  }
+
+  async #fetchStatement() {
+    const o = this.#options;
+    if (o.kv !== undefined) {
+      const data = await o.kv.get(o.freshnessKey, 'arrayBuffer');
+      if (data === null) throw new SnapshotError('NO_FRESHNESS', `KV has no ${o.freshnessKey} (the publisher writes it next to latest.vxl)`);
+      return new Uint8Array(data);
+    }
+    const url = `${baseOf(o.url)}/${FRESHNESS}`;
+    const res = await this.#get(url, { cache: 'no-store' });
+    if (!res.ok) {
+      res.body?.cancel().catch(() => {});
+      throw new SnapshotError('NO_FRESHNESS', `GET ${url}: HTTP ${res.status} (no freshness statement; \`freshness: false\` goes without)`);
+    }
+    return snapshotBody(res, `GET ${url}`, MAX_STATEMENT_BYTES);
   }
 
   /**
@@ -358,15 +515,25 @@ class Client {
    */
   async announce(version) {
     if (!(version > (this.#snapshot?.version ?? 0))) return;
-    const base = baseOf(this.#options.url);
     try {
-      const res = await (this.#options.fetch ?? fetch)(`${base}/v/${version}.vxl`);
-      if (!res.ok) throw new SnapshotError('FETCH_FAILED', `GET ${base}/v/${version}.vxl: HTTP ${res.status}`);
-      this.offer(await snapshotBody(res, `GET ${base}/v/${version}.vxl`));
+      await this.#takeVersion(version);
     } catch (e) {
       this.#emit('error', e);
       await this.refresh();
     }
+  }
+
+  /** Fetches immutable version `version` (and the statement vouching for it) and offers it. */
+  async #takeVersion(version) {
+    const base = baseOf(this.#options.url);
+    const statement = this.#requireFreshness ? this.#fetchStatement() : Promise.resolve(null);
+    statement.catch(() => {});
+    const res = await this.#get(`${base}/v/${version}.vxl`);
+    if (!res.ok) {
+      throw new SnapshotError('FETCH_FAILED', `GET ${base}/v/${version}.vxl: HTTP ${res.status}`);
+    }
+    const bytes = await snapshotBody(res, `GET ${base}/v/${version}.vxl`);
+    return this.offer(bytes, await statement);
   }
 
   #schedule() {
@@ -381,50 +548,7 @@ class Client {
   close() {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#renewal);
     this.#stream?.abort();
   }
 }
-
-function baseOf(url) {
-  return String(url).replace(/\/+$/, '');
-}
-
-/**
- * Follows every environment of one origin on its `/events` stream — one connection, where a
- * browser holds at most six per origin — and hands each announcement to the client of its
- * environment (`clients`: environment → client created with that environment's `url`).
- * The stream has no ids: on every connect each client refreshes (ETags make that cheap), so
- * nothing committed while it was not connected is missed. `onLive(true | false)`
- * reports whether the stream is connected. Returns `{ close() }`.
- */
-export function followEnvironments(url, clients, { fetch: fetchFn, onLive, maxBackoff = 15000 } = {}) {
-  let closed = false;
-  let stream = null;
-  followStream(`${baseOf(url)}/events`, {
-    fetch: fetchFn ?? fetch,
-    headers: () => ({}),
-    connecting: (abort) => {
-      stream = abort;
-      if (abort === null) onLive?.(false);
-    },
-    closed: () => closed,
-    onOpen: () => {
-      onLive?.(true);
-      for (const client of clients.values()) client.refresh();
-    },
-    onEvent: async (event) => {
-      if (event.type !== 'snapshot') return;
-      const { environment, version } = JSON.parse(event.data);
-      await clients.get(environment)?.announce(version);
-    },
-    onError: () => onLive?.(false),
-    maxBackoff,
-  });
-  return {
-    close() {
-      closed = true;
-      stream?.abort();
-    },
-  };
-}
-

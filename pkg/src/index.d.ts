@@ -64,6 +64,11 @@ export type SnapshotErrorCode =
   | 'VERIFIER_NOT_LOADED'
   | 'OLDER_VERSION'
   | 'WRONG_ENVIRONMENT'
+  | 'WRONG_AUDIENCE'
+  | 'EXPIRED'
+  | 'ROLLBACK'
+  | 'NO_FRESHNESS'
+  | 'TIMEOUT'
   | 'NOT_READY'
   | 'NOT_FOUND'
   | 'FETCH_FAILED'
@@ -78,6 +83,18 @@ export class SnapshotError extends Error {
 export interface DecodeOptions {
   /** Trusted ed25519 public keys (base64 or 32 bytes). Given: the snapshot must be signed by one. */
   publicKeys?: Array<string | Uint8Array>;
+  /** The environment the snapshot must be of (WRONG_ENVIRONMENT otherwise); required by clients with `publicKeys`. */
+  environment?: string;
+  /** The audience the snapshot must be for (WRONG_AUDIENCE otherwise); required by clients with `publicKeys`. */
+  audience?: 'server' | 'browser';
+}
+
+/** What a freshness statement says (`snapshot.checkFreshness`). */
+export interface Vouched {
+  /** The newest version when it was issued. */
+  version: number;
+  /** Until when it vouches (ms since the epoch). */
+  expiresAt: number;
 }
 
 export class Snapshot {
@@ -100,6 +117,11 @@ export class Snapshot {
    * `bootstrapScript`). Reveals results only: no ids, gates or server-only flag names.
    */
   bootstrap(context?: EvaluationContext): Bootstrap;
+  /**
+   * Checks the origin's freshness statement (`freshness.vxf`) against this snapshot: same
+   * environment and audience, not expired (EXPIRED), no newer version named (ROLLBACK).
+   */
+  checkFreshness(statement: Uint8Array | ArrayBuffer, options?: { publicKeys?: Array<string | Uint8Array>; now?: number }): Vouched;
   /** Frees the wasm memory now (it is also freed on garbage collection). */
   free(): void;
 }
@@ -154,6 +176,18 @@ export interface ClientOptions extends DecodeOptions {
    * `evaluateAll`): label your own metrics by flag state, for rollout guards to compare.
    */
   onEvaluation?: (evaluation: Evaluation) => void;
+  /**
+   * With `publicKeys`, a `url` or `kv` client takes a snapshot only when the origin's
+   * freshness statement vouches for it (rollback, freeze and mix-and-match protection).
+   * `false` goes without; with `bytes`, the statement's bytes, if the page has them.
+   */
+  freshness?: boolean | Uint8Array;
+  /** KV key of the freshness statement (default 'freshness.vxf'). */
+  freshnessKey?: string;
+  /** Where the newest version taken is remembered (default localStorage where there is one; null: nowhere). */
+  storage?: { getItem(key: string): string | null; setItem(key: string, value: string): void } | null;
+  /** Longest a fetch (answer and body) may take, ms (default 30000). */
+  fetchTimeout?: number;
 }
 
 /** One evaluation, as `onEvaluation` and the OpenFeature `evaluationHook` report it. */
@@ -175,6 +209,8 @@ export interface Client {
   readonly streaming: boolean;
   /** Whether answers still come from the bootstrap (no snapshot yet). */
   readonly bootstrapped: boolean;
+  /** Whether the snapshot held is no longer vouched for (its freshness statement expired). */
+  readonly stale: boolean;
   /** A bootstrapped client: load the snapshot now instead of after the first render. */
   upgrade(): Promise<Client>;
   isEnabled(flag: string, actor?: string): boolean;
@@ -188,7 +224,7 @@ export interface Client {
   /** Fetches once; resolves to whether a newer snapshot was taken. */
   refresh(): Promise<boolean>;
   /** Takes bytes if they are a valid, newer snapshot; returns whether it did. */
-  offer(bytes: Uint8Array | ArrayBuffer): boolean;
+  offer(bytes: Uint8Array | ArrayBuffer, statement?: Uint8Array | null): boolean;
   /** The origin announced `version`: fetch it from `<url>/v/<version>.vxl` if it is newer. */
   announce(version: number): Promise<void>;
   close(): void;

@@ -2,5 +2,6 @@
 export { SnapshotError } from './boundary.js';
 export { Snapshot, asFloat } from './snapshot.js';
 export { bootstrapScript, readBootstrap } from './bootstrap.js';
-export { createClient, followEnvironments } from './client.js';
+export { createClient } from './client.js';
+export { followEnvironments } from './follow.js';
 export { openFeatureReason } from './openfeature-shared.js';

@@ -20,6 +20,12 @@ export function asFloat(value) {
   return { [FLOAT]: Number(value) };
 }
 
+function audienceNumber(audience) {
+  const n = AUDIENCES.indexOf(audience);
+  if (n < 0) throw new TypeError(`audience: 'server' or 'browser', not ${JSON.stringify(audience)}`);
+  return n;
+}
+
 /** One environment's flags at one version: decoded once, evaluated synchronously. */
 export class Snapshot {
   #raw;
@@ -34,9 +40,11 @@ export class Snapshot {
 
   /**
    * Decodes (and, with `publicKeys`, verifies) a snapshot; throws a SnapshotError on bad,
-   * unsigned-when-keys-given, or forged input.
+   * unsigned-when-keys-given, or forged input, and — when `environment` or `audience`
+   * ('server' or 'browser') is given — on a snapshot of another (WRONG_ENVIRONMENT,
+   * WRONG_AUDIENCE).
    */
-  static decode(bytes, { publicKeys } = {}) {
+  static decode(bytes, { publicKeys, environment, audience } = {}) {
     const r = runtime();
     const data = toBytes(bytes);
     const keys = keyBytes(publicKeys);
@@ -44,13 +52,30 @@ export class Snapshot {
       throw new SnapshotError('VERIFIER_NOT_LOADED', 'checking signatures needs the verifier: `await loadVerifier()` first (browsers)');
     }
     const raw = r.RawSnapshot.decode(data, keys);
-    const error = raw.error();
+    let error = raw.error();
+    let offset = error === 0 ? undefined : raw.error_offset();
+    if (error === 0 && (environment !== undefined || audience !== undefined)) {
+      error = raw.expect(environment ?? raw.environment(), audienceNumber(audience ?? AUDIENCES[raw.audience()]));
+    }
     if (error !== 0) {
-      const offset = raw.error_offset();
       raw.free();
       throw decodeError(error, offset);
     }
     return new Snapshot(raw);
+  }
+
+  /**
+   * Checks `statement` (the origin's `freshness.vxf`, signed by one of `publicKeys`)
+   * against this snapshot at `now` (ms; default Date.now()): it must vouch for this
+   * environment and audience, not have expired (EXPIRED), and name this version or an
+   * older one (ROLLBACK: a newer version exists). Returns `{ version, expiresAt }`, what
+   * the statement says; a SnapshotError carries them too, when the statement was readable.
+   */
+  checkFreshness(statement, { publicKeys, now } = {}) {
+    const code = this.#raw.check_freshness(toBytes(statement), keyBytes(publicKeys), now ?? Date.now());
+    const said = { version: this.#raw.vouched_version(), expiresAt: this.#raw.vouched_until() };
+    if (code !== 0) throw Object.assign(decodeError(code, undefined), said.expiresAt === 0 ? {} : said);
+    return said;
   }
 
   constructor(raw) {

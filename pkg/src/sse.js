@@ -119,7 +119,8 @@ export async function* serverSentEvents(body, onBytes = () => {}) {
           if (event.size > MAX_EVENT) throw new Error(`an event of more than ${MAX_EVENT} bytes`);
         }
         else if (field === 'event') event.type = value;
-        else if (field === 'id') event.id = value;
+        // As the standard says: an id holding NUL is ignored (it could not be sent back).
+        else if (field === 'id' && !value.includes('\0')) event.id = value;
       }
       // A line that never ends is not an event stream.
       if (buffer.length > MAX_LINE) throw new Error(`a line of more than ${MAX_LINE} bytes`);

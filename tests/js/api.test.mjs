@@ -13,6 +13,9 @@ const v2 = readFixture('signed/gates-v2.signed.vxl');
 const v3 = readFixture('signed/gates-v3.on-flag-off.signed.vxl');
 const otherKey = readFixture('signed/gates-v1.other-key.vxl');
 const key = new TextDecoder().decode(readFixture('signed/key.pub')).trim();
+// These origins serve the signed gates fixtures without freshness statements (the attack
+// suite, attacks.test.mjs, covers those).
+const signed = { publicKeys: [key], environment: 'vectors-gates', audience: 'server', freshness: false };
 
 function throwsCode(fn, code) {
   assert.throws(fn, (e) => {
@@ -136,7 +139,7 @@ test('client: url source, ETags, live updates, rollback protection, subscription
   await loadVerifier();
   const state = { bytes: v1, version: 1 };
   const o = await origin(state);
-  const client = createClient({ url: o.url, publicKeys: [key], live: true, pollInterval: 20 });
+  const client = createClient({ url: o.url, ...signed, live: true, pollInterval: 20 });
   await client.ready;
   assert.equal(client.version, 1);
   assert.equal(client.isEnabled('on_flag'), true);
@@ -245,7 +248,7 @@ test('live mode: malformed events back off and leave no connection behind; a sil
   await loadVerifier();
   // Every event is garbage: the client must not reconnect at full speed, nor keep old bodies.
   const bad = await hostileOrigin((res) => res.write('event: snapshot\ndata: {not json\n\n'));
-  const client = createClient({ url: bad.url, publicKeys: [key], live: true, pollInterval: 4000 });
+  const client = createClient({ url: bad.url, ...signed, live: true, pollInterval: 4000 });
   await client.ready;
   const errors = [];
   client.on('error', (e) => errors.push(e.code));
@@ -261,7 +264,7 @@ test('live mode: malformed events back off and leave no connection behind; a sil
 
   // Headers, then nothing, not even heartbeats: a half-open connection.
   const silent = await hostileOrigin(() => {});
-  const quiet = createClient({ url: silent.url, publicKeys: [key], live: true, idleTimeout: 300 });
+  const quiet = createClient({ url: silent.url, ...signed, live: true, idleTimeout: 300 });
   await quiet.ready;
   await new Promise((r) => setTimeout(r, 1500));
   quiet.close();
@@ -277,7 +280,7 @@ test('live mode: malformed events back off and leave no connection behind; a sil
     res.write('data: ');
     more();
   });
-  const flooded = createClient({ url: endless.url, publicKeys: [key], live: true, pollInterval: 4000 });
+  const flooded = createClient({ url: endless.url, ...signed, live: true, pollInterval: 4000 });
   const floodErrors = [];
   flooded.on('error', (e) => floodErrors.push(e.message));
   await flooded.ready;
@@ -307,7 +310,7 @@ test('a snapshot body larger than the core decodes is refused before it is read 
   const errors = [];
   client.on('error', (e) => errors.push(`${e.code} ${e.message}`));
   await assert.rejects(client.ready);
-  assert.ok(errors.some((e) => /^FETCH_FAILED .*more than a snapshot may hold/.test(e)), `${errors}`);
+  assert.ok(errors.some((e) => /^FETCH_FAILED .*more than it may hold/.test(e)), `${errors}`);
   assert.ok(sent < MAX_SNAPSHOT_BYTES * 2, `the client stopped reading (${sent} bytes sent)`);
   client.close();
   server.closeAllConnections();

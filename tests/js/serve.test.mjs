@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClient } from 'vexil';
+import { createClient, loadVerifier } from 'vexil';
 import { demoProject, startServe, set, until, vexil } from './vexil-serve.mjs';
 
 test('a live client follows the event stream and reports changes for its context', async () => {
@@ -31,6 +31,56 @@ test('a live client follows the event stream and reports changes for its context
   } finally {
     client.close();
     await server.stop();
+  }
+});
+
+test('a verifying client takes only what vexil serve vouches for, from the stream and the directory target', async () => {
+  const dir = demoProject();
+  vexil(dir, 'keygen');
+  vexil(dir, 'publish');
+  const publicKeys = [JSON.parse(vexil(dir, 'inspect', '--env', 'staging', '--json')).signer];
+  await loadVerifier();
+  const server = await startServe(dir);
+  const options = { publicKeys, environment: 'staging', audience: 'server', storage: null };
+  const client = createClient({ url: `${server.base}/staging`, live: true, pollInterval: 60000, ...options });
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  try {
+    await client.ready;
+    await until(() => client.streaming, 5000, 'streaming');
+    assert.equal(client.stale, false);
+    const start = client.version;
+    set(dir, 'vulnerability_report_v3', 'true', '--staging');
+    await until(() => client.version === start + 1, 5000, 'the announced version, vouched for');
+    assert.deepEqual(errors, []);
+    // The wrong environment or audience is refused, though the same key signed it.
+    const wrong = createClient({ url: `${server.base}/production`, ...options });
+    await assert.rejects(wrong.ready);
+    const browser = createClient({ url: `${server.base}/staging/browser`, ...options });
+    const browserErrors = [];
+    browser.on('error', (e) => browserErrors.push(e.code));
+    await assert.rejects(browser.ready);
+    assert.ok(browserErrors.includes('WRONG_AUDIENCE'), `${browserErrors}`);
+    const asBrowser = createClient({ url: `${server.base}/staging/browser`, ...options, audience: 'browser' });
+    await asBrowser.ready;
+    assert.equal(asBrowser.version, client.version);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+  // A directory target gets the statement with every push: a static origin works the same.
+  const files = createServer((req, res) => {
+    const path = join(dir, 'public', req.url);
+    if (!existsSync(path)) return res.writeHead(404).end();
+    res.writeHead(200).end(readFileSync(path));
+  });
+  await new Promise((r) => files.listen(0, '127.0.0.1', r));
+  try {
+    const fromFiles = createClient({ url: `http://127.0.0.1:${files.address().port}/staging`, ...options });
+    await fromFiles.ready;
+    assert.equal(fromFiles.version, client.version);
+  } finally {
+    files.close();
   }
 });
 

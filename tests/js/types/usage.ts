@@ -7,7 +7,7 @@ export async function usage(bytes: Uint8Array): Promise<boolean> {
   await loadVerifier();
   const s: Snapshot = Snapshot.decode(bytes, { publicKeys: ['base64key'] });
   const d: Decision = s.evaluate('x', { actors: ['User:1', { id: 'User:2', properties: { plan: 'gold', n: asFloat(1), at: new Date() } }], random: 0.5 });
-  const client = createClient({ url: 'https://flags.example/production', live: true, publicKeys: ['k'] });
+  const client = createClient({ url: 'https://flags.example/production', live: true, publicKeys: ['k'], environment: 'production', audience: 'server' });
   const off = client.subscribe({ actors: ['User:1'] }, (changed, decisions) => changed.forEach((f) => decisions[f].enabled));
   off();
   client.on('error', (e) => e instanceof SnapshotError && e.code === 'OLDER_VERSION');
