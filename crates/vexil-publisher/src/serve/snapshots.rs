@@ -65,6 +65,12 @@ async fn version_for(
     let Some(number) = number else {
         return problem(StatusCode::NOT_FOUND, format!("{file:?}: versions are at /{env}/v/<number>.vxl"));
     };
+    // The head is in memory: it stays servable while the database is unreachable.
+    if let Some(head) = shared.head(&env).filter(|h| h.version == number) {
+        if let Some((etag, bytes)) = head.served(audience) {
+            return snapshot_response(&request, etag, bytes.clone(), IMMUTABLE_CACHE);
+        }
+    }
     let key = (env.clone(), number, audience);
     let cached = shared.versions.lock().expect("versions lock").iter().find(|(k, _)| *k == key).map(|(_, b)| b.clone());
     let bytes = match cached {

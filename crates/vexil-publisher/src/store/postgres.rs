@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use postgres::{Client, GenericClient, Transaction};
 use std::time::Duration;
 
-use super::postgres_connect::{cause, connect};
+use super::postgres_connect::{cause, connect, statement_timeout};
 pub use super::postgres_connect::{redact, Listener};
 
 /// The schema version this build writes; `vexil_schema` records the database's.
@@ -124,7 +124,7 @@ impl PostgresStore {
     /// `VEXIL_DATABASE_PASSWORD` or `PGPASSWORD` instead of the URL), creating or migrating
     /// the schema. Writers wait up to `busy` for one another.
     pub fn open(url: &str, busy: Duration) -> Result<PostgresStore> {
-        let (mut client, describe) = connect(url)?;
+        let (mut client, describe) = connect(url, statement_timeout(busy)?)?;
         client
             .batch_execute(&format!("SET lock_timeout = {}", busy.as_millis().max(1)))
             .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
