@@ -14,6 +14,7 @@ mod postgres;
 mod postgres_connect;
 mod postgres_outbox;
 mod postgres_rollouts;
+mod postgres_tls;
 mod rollout_rows;
 mod sqlite;
 mod sqlite_outbox;

@@ -1,11 +1,12 @@
 //! Reaching PostgreSQL: URLs with their password kept out of every message, connections
-//! with the database's own reason when they fail, and the LISTEN connection `vexil serve`
-//! wakes on.
+//! with timeouts, TLS (`postgres_tls.rs`) and the database's own reason when they fail, and
+//! the LISTEN connection `vexil serve` wakes on.
 
 use super::postgres::CHANNEL;
+use super::postgres_tls::Tls;
 use crate::error::{Error, Result};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 use std::time::Duration;
 
 /// The URL without its password, for messages and for files that end up in git.
@@ -62,11 +63,19 @@ pub(super) fn statement_timeout(busy: Duration) -> Result<Duration> {
     }
 }
 
-/// `url` as a driver configuration, with vexil's timeouts wherever the URL sets none.
-pub(super) fn configure(url: &str, statement_timeout: Duration) -> Result<Config> {
-    let mut config: Config =
-        url.parse().map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
+/// `url` as a driver configuration, with vexil's timeouts wherever the URL sets none, and
+/// the TLS it asks for.
+pub(super) fn configure(url: &str, statement_timeout: Duration) -> Result<(Config, Tls)> {
+    let (driver_url, tls) = super::postgres_tls::split(url, &redact(url))?;
+    let mut config: Config = driver_url
+        .parse()
+        .map_err(|e| Error::refused(format!("state = {:?}: not a PostgreSQL URL: {e}", redact(url))))?;
+    config.ssl_mode(tls.driver_mode());
     let given = |key: &str| query_keys(url).iter().any(|k| k == key);
+    if !given("application_name") {
+        // So that an operator sees in pg_stat_activity which sessions are vexil's.
+        config.application_name("vexil");
+    }
     if config.get_password().is_none() {
         if let Some(p) = std::env::var_os("VEXIL_DATABASE_PASSWORD").or_else(|| std::env::var_os("PGPASSWORD")) {
             config.password(p.to_string_lossy().as_bytes());
@@ -97,7 +106,7 @@ pub(super) fn configure(url: &str, statement_timeout: Duration) -> Result<Config
         _ => ours,
     };
     config.options(&options);
-    Ok(config)
+    Ok((config, tls))
 }
 
 /// The parameter names in `url`'s query, decoded.
@@ -109,9 +118,16 @@ fn query_keys(url: &str) -> Vec<String> {
 /// The database's own message, which says what is wrong (authentication, missing database),
 /// rather than the driver's generic "db error".
 pub(super) fn connect(url: &str, statement_timeout: Duration) -> Result<(Client, String)> {
-    let config = configure(url, statement_timeout)?;
+    let (config, tls) = configure(url, statement_timeout)?;
     let describe = format!("state database {}", redact(url));
-    let client = config.connect(NoTls).map_err(|e| Error::io(format!("{describe}: cannot connect: {}", cause(&e))))?;
+    let client = tls.connect(&config, &describe)?.map_err(|e| {
+        let host = match config.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => String::new(),
+        };
+        let why = tls.explain(&e, &host).unwrap_or_else(|| cause(&e));
+        Error::io(format!("{describe}: cannot connect: {why}"))
+    })?;
     Ok((client, describe))
 }
 
@@ -169,7 +185,7 @@ mod tests {
 
     #[test]
     fn timeouts_apply_where_the_url_sets_none_and_the_urls_own_win() {
-        let c = configure("postgres://v@db/f", STATEMENT_TIMEOUT).unwrap();
+        let (c, _) = configure("postgres://v@db/f", STATEMENT_TIMEOUT).unwrap();
         assert!(c.get_keepalives());
         assert_eq!(c.get_keepalives_idle(), KEEPALIVE_IDLE);
         assert_eq!(c.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
@@ -177,7 +193,7 @@ mod tests {
         assert_eq!(c.get_options(), Some("-c statement_timeout=30000"));
 
         let url = "postgres://v@db/f?keepalives_idle=60&tcp_user_timeout=7&connect_timeout=9&options=-c%20statement_timeout%3D5000";
-        let c = configure(url, Duration::from_millis(1500)).unwrap();
+        let (c, _) = configure(url, Duration::from_millis(1500)).unwrap();
         assert_eq!(c.get_keepalives_idle(), Duration::from_secs(60));
         assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
         assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(9)));
@@ -186,7 +202,7 @@ mod tests {
             Some("-c statement_timeout=1500 -c statement_timeout=5000"),
             "the URL's comes last"
         );
-        let c = configure("postgres://v@db/f?keepalives=0", STATEMENT_TIMEOUT).unwrap();
+        let (c, _) = configure("postgres://v@db/f?keepalives=0", STATEMENT_TIMEOUT).unwrap();
         assert!(!c.get_keepalives());
     }
 

@@ -83,9 +83,19 @@ impl Postgres {
         std::fs::write(&conf, text).unwrap();
     }
 
-    /// The data directory, for files the server reads (certificates).
-    pub fn data_dir(&self) -> PathBuf {
-        self.data()
+    /// Turns TLS on with `cert_pem` (the server's chain) and `key_pem`, logs every connection
+    /// with whether it is encrypted, and restarts the server. Plaintext is still accepted.
+    pub fn enable_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (self.data().join("server.crt"), self.data().join("server.key"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        // PostgreSQL refuses a key that others can read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        chown_to_postgres(&cert);
+        chown_to_postgres(&key);
+        self.configure("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nlog_connections = on");
+        self.restart();
     }
 
     fn spawn(&self) -> Child {
