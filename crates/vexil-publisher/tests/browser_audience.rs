@@ -306,10 +306,13 @@ fn browser_snapshots_are_signed_and_survive_a_key_rotation() {
 fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_serve_browsers() {
     let p = project();
     let db = p.path().join(".vexil/state.db");
-    // Schema 2: no browser_snapshot column (nor what schemas 4 to 6 added: `via`, tokens, the outbox, rollouts).
+    // Schema 2: no browser_snapshot column (nor what schemas 4 to 7 added: `via`, tokens, the
+    // outbox, rollouts, the change log's chain).
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute_batch(
-        "ALTER TABLE versions DROP COLUMN browser_snapshot; ALTER TABLE changes DROP COLUMN via; DROP TABLE tokens;
+        "DROP INDEX changes_by_version; ALTER TABLE changes DROP COLUMN hash; ALTER TABLE changes DROP COLUMN prev_hash;
+         ALTER TABLE changes DROP COLUMN snapshot_sha256;
+         ALTER TABLE versions DROP COLUMN browser_snapshot; ALTER TABLE changes DROP COLUMN via; DROP TABLE tokens;
          DROP TABLE outbox; DROP TABLE outbox_leases; DROP TABLE rollout_events; DROP TABLE rollouts;
          PRAGMA user_version = 2;",
     )
@@ -322,7 +325,7 @@ fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_s
     p.ok(&["publish", "--env", "production"]);
     let c = rusqlite::Connection::open(&db).unwrap();
     let schema: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(schema, 6, "migrated to the current schema");
+    assert_eq!(schema, 7, "migrated to the current schema");
     let stored: i64 = c.query_row("SELECT count(browser_snapshot) FROM versions", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, 0);
     let browser = std::fs::read(p.path().join("public/production-browser/latest.vxl")).unwrap();
@@ -330,6 +333,7 @@ fn a_database_from_before_browser_snapshots_is_migrated_and_its_versions_still_s
     assert_eq!(out.stdout, browser);
     assert!(!contains(&browser, "secret_pricing_experiment"));
     p.ok(&["status"]);
+    p.ok(&["log", "--verify"]);
 
     // The next commit stores its own.
     p.ok(&on_production(&["new_navigation_bar", "false"]));

@@ -48,6 +48,9 @@ fn two_processes_two_hundred_sets_each(p: &TestProject) {
     let latest = std::fs::read(p.path().join("public/dev/latest.vxl")).unwrap();
     assert_eq!(Snapshot::decode(&latest, &[]).unwrap().version(), 401);
     p.ok(&["status"]);
+    // Racing writers extended the hash chain one at a time: every link holds.
+    let verified = p.json(&["log", "--verify"]);
+    assert_eq!(verified["entries"].as_u64(), Some(p.json(&["log"]).as_array().unwrap().len() as u64));
 }
 
 fn killed_publishers_leave_old_or_new_state_and_publish_recovers(p: &TestProject) {
@@ -140,6 +143,7 @@ fn killed_publishers_leave_old_or_new_state_and_publish_recovers(p: &TestProject
     assert!((5..=55).contains(&killed), "kills spread over the command's life: {killed} of 60");
     p.ok(&["publish"]);
     p.ok(&["status"]);
+    p.ok(&["log", "--verify"]);
     for env in ["dev", "staging"] {
         let dir = p.path().join("public").join(env);
         assert!(std::fs::read_dir(&dir).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().contains(".tmp-")));

@@ -138,7 +138,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     };
     p.ok(&["init", ".", "--state", &url]);
     let schema: i32 = c.query_one("SELECT version FROM vexil_schema", &[]).unwrap().get(0);
-    assert_eq!(schema, 6, "migrated to the current schema");
+    assert_eq!(schema, 7, "migrated to the current schema");
     let without_browser: i64 =
         c.query_one("SELECT count(*) FROM versions WHERE browser_snapshot IS NULL", &[]).unwrap().get(0);
     assert_eq!(without_browser, 0, "every version committed by this vexil has its browser snapshot");
@@ -152,7 +152,7 @@ fn schema_is_created_migrated_and_versioned_by_vexil() {
     assert!(before == p.fingerprint());
 
     // init against a database that already holds a project: refused, no file written.
-    c.batch_execute("UPDATE vexil_schema SET version = 6").unwrap();
+    c.batch_execute("UPDATE vexil_schema SET version = 7").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out =
         support::run_env(dir.path(), &["init", ".", "--state", &url], &[("VEXIL_DATABASE_PASSWORD", &pg.password)]);

@@ -296,6 +296,13 @@ pub fn command(environments: &[String]) -> Command {
                 .arg(Arg::new("flag"))
                 .arg(env_arg())
                 .arg(Arg::new("limit").long("limit").value_name("N").value_parser(clap::value_parser!(usize)))
+                .arg(
+                    Arg::new("verify")
+                        .long("verify")
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with_all(["flag", "limit"])
+                        .help("Check the log's hash chain and every stored version (of --env) against it and the trusted keys"),
+                )
                 .arg(json_flag()),
         )
         .subcommand(

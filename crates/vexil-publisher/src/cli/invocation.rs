@@ -67,6 +67,8 @@ pub enum Invocation {
     Status,
     /// `vexil log`.
     Log(LogFilter),
+    /// `vexil log --verify`: the environment whose versions are checked (none: all).
+    VerifyLog(Option<String>),
     /// `vexil eval`.
     Eval(EvalArgs),
     /// `vexil inspect`.
@@ -197,6 +199,7 @@ pub fn from_matches(name: &str, m: &ArgMatches, environments: &[String]) -> Resu
             repair: m.get_flag("repair"),
         },
         "status" => Invocation::Status,
+        "log" if m.get_flag("verify") => Invocation::VerifyLog(string(m, "env")),
         "log" => Invocation::Log(LogFilter {
             environment: string(m, "env"),
             flag: string(m, "flag"),

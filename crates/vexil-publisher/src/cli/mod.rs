@@ -118,7 +118,13 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
                 REMOTE_COMMANDS.join(", ")
             )));
         }
-        return shared(remote, invocation::from_matches(name, sub, &environments)?, as_json, &origin);
+        let invocation = invocation::from_matches(name, sub, &environments)?;
+        if matches!(invocation, Invocation::VerifyLog(_)) {
+            return Err(Error::usage(
+                "`vexil log --verify` reads the state database itself; run it where the project and its database are, not on a remote",
+            ));
+        }
+        return shared(remote, invocation, as_json, &origin);
     }
     if name == "init" {
         return init(dir, sub, &origin);
@@ -144,6 +150,11 @@ fn run(argv: Vec<OsString>) -> Result<ExitCode> {
             let outcome = rollout::run(&mut p, command, as_json, &origin);
             notify_now(&mut p);
             outcome
+        }
+        Invocation::VerifyLog(environment) => {
+            let verified = p.verify_log(environment.as_deref())?;
+            print(|out| render::verified(out, &verified, as_json));
+            Ok(ExitCode::SUCCESS)
         }
         other => local(&mut p, other, as_json),
     }

@@ -202,6 +202,21 @@ pub fn log(out: &mut Out, changes: &[Change], as_json: bool) {
     }
 }
 
+/// `vexil log --verify`: one line.
+pub fn verified(out: &mut Out, v: &crate::project::Verified, as_json: bool) {
+    if as_json {
+        return json(out, v);
+    }
+    let head = v.head.as_deref().map_or("none".to_string(), |h| h[..16.min(h.len())].to_string());
+    say!(
+        out,
+        "The change log verifies: {} entries chained (head {head}), {} versions of {} checked.",
+        v.entries,
+        v.versions,
+        if v.environments.is_empty() { "no environment".to_string() } else { v.environments.join(", ") }
+    );
+}
+
 /// `vexil lint`.
 pub fn lint(out: &mut Out, report: &LintReport, as_json: bool) {
     if as_json {

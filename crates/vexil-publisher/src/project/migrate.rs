@@ -25,6 +25,8 @@ impl Project {
             return Err(Error::refused(format!("--to {url:?}: expected a postgres:// URL")));
         }
         refuse_password_in_url("--to", url)?;
+        // The copy is chained anew: a log that does not verify must not come out laundered.
+        self.verify_log(None)?;
         let copy = self.store.export()?;
         let mut target = PostgresStore::open(url, lock_timeout())?;
         target.import(&copy)?;

@@ -15,10 +15,12 @@ mod migrate;
 mod read;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use init::init;
 pub use migrate::Migrated;
 pub use read::{FeatureList, StatusRow};
+pub use verify::Verified;
 
 use crate::config::{self, Config, PushTargetConfig};
 use crate::definitions::{self, Definitions};
@@ -333,6 +335,10 @@ impl Project {
             }
         }
         let written = plan::environments_written(request, &self.config)?;
+        // Before the targets are compared with the database: a target that differs from an
+        // overwritten head is the database's fault, and `--repair` would spread it.
+        let keys = self.trusted_keys();
+        self.store.write(&mut |tx| verify::check_heads(tx, &written, &keys))?;
         if !repair {
             self.check_targets(&written)?;
         }
@@ -360,6 +366,7 @@ impl Project {
     /// One transaction: the state read, the plan made and every version it holds encoded,
     /// signed and stored with its change records. Nothing is written unless all succeed.
     fn commit(&mut self, request: &Request, origin: &Origin, mut within: Option<&mut dyn Within>) -> Result<Committed> {
+        let keys = self.trusted_keys();
         let Project { config, definitions, store, signing_key, notices, .. } = self;
         let mut committed = Vec::new();
         let mut restored = None;
@@ -368,13 +375,21 @@ impl Project {
             if let Some(w) = within.as_deref_mut() {
                 w.before(tx)?;
             }
-            let heads = read_heads(tx, config)?;
+            // What the change follows and builds on must be what vexil wrote.
+            verify::check_tail(tx)?;
+            let heads = read_heads(tx, config, &keys)?;
             let rollback_source = match request {
                 Request::Rollback { environment, to } => {
                     let latest = heads.get(environment).map_or(0, Snapshot::version);
                     let version = plan::rollback_version(environment, *to, latest)?;
                     restored = Some(version);
-                    tx.version(environment, version)?.map(|row| row.decode()).transpose()?
+                    match tx.version(environment, version)? {
+                        Some(row) => {
+                            verify::check_version(tx, &row, &keys)?;
+                            Some(row.decode()?)
+                        }
+                        None => None,
+                    }
                 }
                 _ => None,
             };
@@ -462,11 +477,13 @@ impl Project {
 /// state it restored.
 type Committed = (Vec<(String, u64)>, Option<u64>);
 
-/// Every environment's newest snapshot, as of the transaction.
-fn read_heads(tx: &mut dyn WriteTx, config: &Config) -> Result<BTreeMap<String, Snapshot>> {
+/// Every environment's newest snapshot, as of the transaction, each verified first: a change
+/// re-signs what its heads hold.
+fn read_heads(tx: &mut dyn WriteTx, config: &Config, keys: &[[u8; 32]]) -> Result<BTreeMap<String, Snapshot>> {
     let mut heads = BTreeMap::new();
     for env in &config.environments {
         if let Some(row) = tx.latest(&env.name)? {
+            verify::check_version(tx, &row, keys)?;
             heads.insert(env.name.clone(), row.decode()?);
         }
     }

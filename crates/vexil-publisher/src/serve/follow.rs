@@ -25,9 +25,17 @@ pub(super) fn start(shared: &Arc<Shared>, poll: Duration) -> Result<()> {
     Ok(())
 }
 
+/// The follower reads the database at least every 2 s (its LISTEN wait) or every poll. One
+/// silent for longer is stuck in a statement that a frozen database (a stopped process, a
+/// peer that acknowledges packets and never answers) will not end, and no timeout on this
+/// side of the connection would either.
+pub(super) const SILENT_AFTER: Duration = Duration::from_secs(10);
+
 /// What the follower last found, for `/healthz`.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Health {
+    /// The database, for messages (never with a password).
+    pub describe: String,
     /// Why the database cannot be read, while it cannot.
     pub database: Option<String>,
     /// Environments whose newest version does not load, and why.
@@ -52,6 +60,7 @@ pub(super) struct Follower {
 impl Follower {
     fn open(shared: &Shared, poll: Duration) -> Result<Follower> {
         let store = store::open(&shared.config.state, lock_timeout())?;
+        shared.health.lock().expect("health lock").describe = store.describe();
         let wake = match &shared.config.state {
             StateConfig::Sqlite(_) => Wake::Poll,
             StateConfig::Postgres(url) => Wake::Listen(Box::new(Listener::open(url)?)),
@@ -65,7 +74,11 @@ impl Follower {
                 Wake::Poll => {
                     std::thread::sleep(self.poll);
                     match self.store.may_have_changed() {
-                        Ok(false) if !self.behind => continue,
+                        Ok(false) if !self.behind => {
+                            // The database answered: the follower is not stuck.
+                            shared.health.lock().expect("health lock").followed_at = crate::clock::now_ms();
+                            continue;
+                        }
                         other => other.map(drop),
                     }
                 }

@@ -322,13 +322,18 @@ async fn health(axum::extract::State(shared): axum::extract::State<Arc<Shared>>)
     let versions: BTreeMap<&str, u64> =
         shared.environments.iter().map(|e| (e.as_str(), heads.get(e).map_or(0, |h| h.version))).collect();
     let health = shared.health.lock().expect("health lock").clone();
-    let healthy = health.database.is_none() && health.environments.is_empty();
+    let silent = crate::clock::now_ms().saturating_sub(health.followed_at);
+    let database = health.database.or_else(|| {
+        (silent > follow::SILENT_AFTER.as_millis() as i64)
+            .then(|| format!("{}: no answer to the follower for {} s", health.describe, silent / 1000))
+    });
+    let healthy = database.is_none() && health.environments.is_empty();
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "unhealthy" },
         "environments": versions,
-        "database": health.database.as_deref().unwrap_or("ok"),
+        "database": database.as_deref().unwrap_or("ok"),
         "failing": health.environments,
-        "followed_ms_ago": crate::clock::now_ms().saturating_sub(health.followed_at),
+        "followed_ms_ago": silent,
     });
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut response = (status, axum::Json(body)).into_response();

@@ -86,9 +86,13 @@ pub(super) async fn stored_version(
     number: u64,
     audience: AudienceKind,
 ) -> Result<Option<axum::body::Bytes>, Response> {
-    let head = shared.head(env).map_or(0, |h| h.version);
-    if number == 0 || number > head {
+    let Some(head) = shared.head(env) else { return Ok(None) };
+    if number == 0 || number > head.version {
         return Ok(None);
+    }
+    // The head is in memory: it stays servable while the database is unreachable.
+    if number == head.version {
+        return Ok(head.served(audience).map(|(_, bytes)| bytes.clone()));
     }
     let key = (env.to_string(), number, audience);
     {

@@ -4,8 +4,8 @@
 //! share one state, as two connections to one database do.
 
 use super::{
-    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, TokenRecord, VersionRow,
-    WriteTx,
+    chain, ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store,
+    TokenRecord, VersionRow, WriteTx,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub struct MemoryStore {
 struct State {
     versions: BTreeMap<(String, u64), VersionRow>,
     changes: Vec<Change>,
+    /// `changes` as stored, with their chain fields.
+    chain: Vec<ChainEntry>,
     pushes: BTreeMap<(String, String), u64>,
     tokens: Vec<TokenRecord>,
     outbox: Vec<OutboxRow>,
@@ -39,6 +41,15 @@ impl State {
 
     fn versions_of<'a>(&'a self, environment: &'a str) -> impl DoubleEndedIterator<Item = &'a VersionRow> + 'a {
         self.versions.range((environment.to_string(), 0)..=(environment.to_string(), u64::MAX)).map(|(_, v)| v)
+    }
+}
+
+impl State {
+    fn append(&mut self, stored: super::StoredChange) {
+        let version = self.versions.get(&(stored.environment.clone(), stored.version as u64));
+        let (snapshot_sha256, prev, hash) =
+            chain::link(self.chain.last().and_then(|e| e.hash.as_deref()), &stored, version);
+        self.chain.push(ChainEntry { stored, snapshot_sha256, prev_hash: Some(prev), hash: Some(hash) });
     }
 }
 
@@ -74,7 +85,18 @@ impl WriteTx for State {
     fn insert_change(&mut self, change: &Change) -> Result<()> {
         let id = self.changes.last().map_or(1, |c| c.id + 1);
         self.changes.push(Change { id, ..change.clone() });
+        self.append(super::StoredChange::of(change, id));
         Ok(())
+    }
+
+    fn chain_tail(&mut self, n: usize) -> Result<Vec<ChainEntry>> {
+        Ok(self.chain[self.chain.len().saturating_sub(n)..].to_vec())
+    }
+
+    fn recorded_snapshot(&mut self, environment: &str, version: u64) -> Result<Option<String>> {
+        let newest =
+            self.chain.iter().rev().find(|e| e.stored.environment == environment && e.stored.version == version as i64);
+        Ok(newest.and_then(|e| e.snapshot_sha256.clone()))
     }
 
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>> {
@@ -203,6 +225,10 @@ impl Store for MemoryStore {
         Ok(matching.take(filter.limit.unwrap_or(usize::MAX)).cloned().collect())
     }
 
+    fn chain(&mut self) -> Result<Vec<ChainEntry>> {
+        Ok(self.lock().chain.clone())
+    }
+
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
         let mut state = self.lock();
         let mut tx = state.clone();
@@ -281,6 +307,9 @@ impl Store for MemoryStore {
             state.versions.insert((v.environment.clone(), v.version), v.clone());
         }
         state.changes = copy.changes.clone();
+        for c in &copy.changes {
+            state.append(super::StoredChange::of(c, c.id));
+        }
         state.tokens = copy.tokens.clone();
         state.outbox = copy.outbox.clone();
         state.rollouts = copy.rollouts.clone();

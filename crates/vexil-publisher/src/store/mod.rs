@@ -7,18 +7,23 @@
 //! teams: several machines and CI jobs on one state) and memory (for tests of everything
 //! above the store).
 
+mod chain;
 mod memory;
 #[cfg(test)]
 mod outbox_tests;
 mod postgres;
+mod postgres_chain;
 mod postgres_connect;
 mod postgres_outbox;
 mod postgres_rollouts;
+mod postgres_tls;
 mod rollout_rows;
 mod sqlite;
+mod sqlite_chain;
 mod sqlite_outbox;
 mod sqlite_rollouts;
 
+pub use chain::{broken_link, snapshot_digest, ChainEntry};
 pub use memory::MemoryStore;
 pub use postgres::{redact, Listener, PostgresStore};
 pub use rollout_rows::{is_active, RolloutEvent, RolloutRow};
@@ -119,22 +124,53 @@ impl Change {
     }
 }
 
-/// A change-log row as both databases hold it, before it is read into a [`Change`].
-pub(crate) struct StoredChange {
+/// A change-log row as both databases hold it, before it is read into a [`Change`]: what
+/// the hash chain covers, byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChange {
+    /// [`Change::id`].
     pub id: i64,
+    /// [`Change::environment`].
     pub environment: String,
+    /// [`Change::version`].
     pub version: i64,
+    /// [`Change::flag`].
     pub flag: Option<String>,
+    /// [`Change::action`], by name.
     pub action: String,
+    /// [`Change::command`].
     pub command: String,
+    /// [`Change::author`].
     pub author: String,
+    /// [`Change::via`], by name.
     pub via: String,
+    /// [`Change::at`].
     pub at: i64,
+    /// [`Change::before`], as JSON text.
     pub before: String,
+    /// [`Change::after`], as JSON text.
     pub after: String,
 }
 
 impl StoredChange {
+    /// `change` as a store writes it, with the `id` it was given.
+    pub(crate) fn of(change: &Change, id: i64) -> StoredChange {
+        let (before, after) = change.stored_sides();
+        StoredChange {
+            id,
+            environment: change.environment.clone(),
+            version: change.version as i64,
+            flag: change.flag.clone(),
+            action: change.action.name().to_string(),
+            command: change.command.clone(),
+            author: change.author.clone(),
+            via: change.via.name().to_string(),
+            at: change.at,
+            before,
+            after,
+        }
+    }
+
     /// The entry, or an error naming the row that does not read.
     pub fn read(self, describe: &str) -> Result<Change> {
         let id = self.id;
@@ -239,8 +275,13 @@ pub trait WriteTx {
     fn latest(&mut self, environment: &str) -> Result<Option<VersionRow>>;
     /// Records a new version; its number must be one more than the latest.
     fn insert_version(&mut self, row: &VersionRow) -> Result<()>;
-    /// Appends a change-log entry (its `id` is assigned).
+    /// Appends a change-log entry (its `id` is assigned), chained after the newest one and
+    /// recording the snapshots of the version it names (inserted before it).
     fn insert_change(&mut self, change: &Change) -> Result<()>;
+    /// The newest `n` change-log entries with their chain fields, oldest first.
+    fn chain_tail(&mut self, n: usize) -> Result<Vec<ChainEntry>>;
+    /// The snapshot digest the newest entry for `version` of `environment` recorded.
+    fn recorded_snapshot(&mut self, environment: &str, version: u64) -> Result<Option<String>>;
     /// Versions of `environment` newer than `after`, oldest first.
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>>;
     /// Version `version` of `environment`.
@@ -294,6 +335,8 @@ pub trait Store {
     fn versions_after(&mut self, environment: &str, after: u64) -> Result<Vec<VersionRow>>;
     /// Change-log entries, newest first.
     fn changes(&mut self, filter: &LogFilter) -> Result<Vec<Change>>;
+    /// Every change-log entry as stored, with its chain fields, oldest first.
+    fn chain(&mut self) -> Result<Vec<ChainEntry>>;
     /// Runs `work` in one transaction that holds the write lock from its start; commits
     /// if `work` succeeds, rolls back otherwise.
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()>;

@@ -3,23 +3,24 @@
 //! advisory lock taken when the transaction starts. Each new version is announced with
 //! `NOTIFY vexil, '<environment> <version>'`, delivered at commit, for `vexil serve`.
 
+use super::postgres_chain as chain;
 use super::postgres_outbox as outbox;
 use super::postgres_rollouts as rollouts;
 use super::{
-    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange, TokenRecord,
-    VersionRow, WriteTx,
+    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange,
+    TokenRecord, VersionRow, WriteTx,
 };
 use crate::error::{Error, Result};
 use postgres::{Client, GenericClient, Transaction};
 use std::time::Duration;
 
-use super::postgres_connect::{cause, connect};
+use super::postgres_connect::{cause, connect, statement_timeout};
 pub use super::postgres_connect::{redact, Listener};
 
 /// The schema version this build writes; `vexil_schema` records the database's.
-const SCHEMA_VERSION: i32 = 6;
+const SCHEMA_VERSION: i32 = 7;
 
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "CREATE TABLE versions (
         environment  text   NOT NULL,
         version      bigint NOT NULL,
@@ -102,6 +103,7 @@ const MIGRATIONS: [&str; 6] = [
         detail  text    NOT NULL
     );
     CREATE INDEX rollout_events_by_rollout ON rollout_events (rollout, id);",
+    chain::SCHEMA_V7,
 ];
 
 /// Advisory lock keys: (space, key) pairs no other application is likely to use.
@@ -124,7 +126,7 @@ impl PostgresStore {
     /// `VEXIL_DATABASE_PASSWORD` or `PGPASSWORD` instead of the URL), creating or migrating
     /// the schema. Writers wait up to `busy` for one another.
     pub fn open(url: &str, busy: Duration) -> Result<PostgresStore> {
-        let (mut client, describe) = connect(url)?;
+        let (mut client, describe) = connect(url, statement_timeout(busy)?)?;
         client
             .batch_execute(&format!("SET lock_timeout = {}", busy.as_millis().max(1)))
             .map_err(|e| Error::io(format!("{describe}: {}", cause(&e))))?;
@@ -155,6 +157,9 @@ impl PostgresStore {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             tx.batch_execute(sql).map_err(|e| Error::io(format!("{describe}: migration {}: {}", i + 1, cause(&e))))?;
+        }
+        if current < 7 {
+            chain::chain_existing(&mut tx, &describe)?;
         }
         if current == 0 {
             tx.execute("INSERT INTO vexil_schema (version) VALUES ($1)", &[&SCHEMA_VERSION]).map_err(err)?;
@@ -203,7 +208,7 @@ fn latest_in(c: &mut impl GenericClient, describe: &str, environment: &str) -> R
     Ok(row.as_ref().map(to_version))
 }
 
-fn version_in(
+pub(super) fn version_in(
     c: &mut impl GenericClient,
     describe: &str,
     environment: &str,
@@ -288,27 +293,15 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn insert_change(&mut self, c: &Change) -> Result<()> {
-        let version = c.version as i64;
-        let (before, after) = c.stored_sides();
-        self.tx
-            .execute(
-                "INSERT INTO changes (environment, version, flag, action, command, author, via, at, before, after)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &c.environment,
-                    &version,
-                    &c.flag,
-                    &c.action.name(),
-                    &c.command,
-                    &c.author,
-                    &c.via.name(),
-                    &c.at,
-                    &before,
-                    &after,
-                ],
-            )
-            .map_err(|e| io(&self.describe, &e))?;
-        Ok(())
+        chain::insert(&mut self.tx, &self.describe, c)
+    }
+
+    fn chain_tail(&mut self, n: usize) -> Result<Vec<ChainEntry>> {
+        chain::tail(&mut self.tx, &self.describe, n)
+    }
+
+    fn recorded_snapshot(&mut self, environment: &str, version: u64) -> Result<Option<String>> {
+        chain::recorded(&mut self.tx, &self.describe, environment, version)
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
@@ -432,6 +425,10 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn chain(&mut self) -> Result<Vec<ChainEntry>> {
+        chain::all(&mut self.client, &self.describe)
+    }
+
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
         self.run_locked((LOCK_SPACE, WRITE_KEY), work)
     }
@@ -536,6 +533,9 @@ impl Store for PostgresStore {
             "SELECT setval(pg_get_serial_sequence('changes', 'id'), GREATEST((SELECT max(id) FROM changes), 1))",
         )
         .map_err(err)?;
+        // The source's chain was verified before the copy; the copy is chained anew over the
+        // same entries and versions.
+        chain::chain_existing(&mut tx, &describe)?;
         for t in &copy.tokens {
             insert_token_in(&mut tx, &describe, t)?;
         }

@@ -2,11 +2,12 @@
 //! the write lock when a transaction starts, so concurrent writers queue (up to the busy
 //! timeout) instead of failing half-way.
 
+use super::sqlite_chain as chain;
 use super::sqlite_outbox as outbox;
 use super::sqlite_rollouts as rollouts;
 use super::{
-    Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange, TokenRecord,
-    VersionRow, WriteTx,
+    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange,
+    TokenRecord, VersionRow, WriteTx,
 };
 use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The schema version this build writes. Older databases are migrated forward.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE versions (
@@ -212,6 +213,10 @@ impl SqliteStore {
         if current < 6 {
             tx.execute_batch(SCHEMA_V6).context(&describe)?;
         }
+        if current < 7 {
+            tx.execute_batch(chain::SCHEMA_V7).context(&describe)?;
+            chain::chain_existing(&tx, &describe)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).context(&describe)?;
         tx.commit().map_err(|e| locked_or(e, &describe, busy))
     }
@@ -250,7 +255,7 @@ fn versions_after_in(conn: &Connection, environment: &str, after: u64) -> rusqli
     rows.collect()
 }
 
-fn version_in(conn: &Connection, environment: &str, version: u64) -> rusqlite::Result<Option<VersionRow>> {
+pub(super) fn version_in(conn: &Connection, environment: &str, version: u64) -> rusqlite::Result<Option<VersionRow>> {
     conn.query_row(
         &format!("SELECT {VERSION_COLUMNS} FROM versions WHERE environment = ?1 AND version = ?2"),
         params![environment, version as i64],
@@ -338,26 +343,15 @@ impl WriteTx for Tx<'_> {
     }
 
     fn insert_change(&mut self, c: &Change) -> Result<()> {
-        let (before, after) = c.stored_sides();
-        self.tx
-            .execute(
-                "INSERT INTO changes (environment, version, flag, action, command, author, via, at, before, after)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    c.environment,
-                    c.version as i64,
-                    c.flag,
-                    c.action.name(),
-                    c.command,
-                    c.author,
-                    c.via.name(),
-                    c.at,
-                    before,
-                    after
-                ],
-            )
-            .context(&self.describe)?;
-        Ok(())
+        chain::insert(&self.tx, &self.describe, c)
+    }
+
+    fn chain_tail(&mut self, n: usize) -> Result<Vec<ChainEntry>> {
+        chain::tail(&self.tx, &self.describe, n)
+    }
+
+    fn recorded_snapshot(&mut self, environment: &str, version: u64) -> Result<Option<String>> {
+        chain::recorded(&self.tx, &self.describe, environment, version)
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRecord>> {
@@ -485,6 +479,10 @@ impl Store for SqliteStore {
             out.push(stored.read(&describe)?);
         }
         Ok(out)
+    }
+
+    fn chain(&mut self) -> Result<Vec<ChainEntry>> {
+        chain::all(&self.conn, &self.describe())
     }
 
     fn write(&mut self, work: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {

@@ -1,24 +1,29 @@
-//! Real servers for the team-setup tests: PostgreSQL, Garage (S3-compatible, distributed)
-//! and nginx (an HTTP origin taking PUT). Each runs on 127.0.0.1 on a free port, in its own
+//! Real servers for the team-setup tests: Garage (S3-compatible, distributed), nginx (an
+//! HTTP origin taking PUT) and `vexil serve` itself (PostgreSQL is in `postgres.rs`). Each runs on 127.0.0.1 on a free port, in its own
 //! temporary directory, and is stopped by PID when dropped; none is shared between tests.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+// A child module, so that the benchmarks, which include this file by path, get it too.
+#[path = "postgres_server.rs"]
+mod postgres_server;
+pub use postgres_server::Postgres;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("id");
     String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(start.elapsed() < timeout, "{what} did not become ready within {timeout:?}");
@@ -52,8 +57,24 @@ fn stop(child: &mut Child) {
 pub struct Process(Option<Child>);
 
 impl Process {
+    pub(super) fn new(child: Child) -> Process {
+        Process(Some(child))
+    }
+
     pub fn pid(&self) -> u32 {
         self.0.as_ref().expect("running").id()
+    }
+
+    /// Sends `signal` (a name: INT, TERM, STOP, CONT) to the process, unless it is gone.
+    pub fn signal(&mut self, signal: &str) {
+        if self.exited().is_none() {
+            let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
+        }
+    }
+
+    /// Its exit status, once it has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Stops the process abruptly, as a crash or a network cut would.
@@ -142,110 +163,6 @@ pub fn http_send(
         }
     }
     Ok(response)
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/// A PostgreSQL server from Debian's packages, run as a non-root user, with password
-/// authentication over TCP.
-pub struct Postgres {
-    process: Process,
-    dir: tempfile::TempDir,
-    pub port: u16,
-    pub password: String,
-    next_db: std::sync::atomic::AtomicU32,
-}
-
-fn postgres_bin() -> PathBuf {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL from apt (make test installs it)")
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_string_lossy().parse().ok()?, e.path().join("bin"))))
-        .collect();
-    versions.sort();
-    versions.pop().expect("a PostgreSQL version under /usr/lib/postgresql").1
-}
-
-/// Runs `cmd` as the `postgres` user when we are root: PostgreSQL refuses to run as root.
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-impl Postgres {
-    pub fn start() -> Postgres {
-        let bin = postgres_bin();
-        let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            let ok = Command::new("chown").arg("postgres:postgres").arg(dir.path()).status().unwrap();
-            assert!(ok.success());
-        }
-        let password = format!("pw-{}", std::process::id());
-        let pwfile = dir.path().join("pwfile");
-        std::fs::write(&pwfile, &password).unwrap();
-        if is_root() {
-            Command::new("chown").arg("postgres:postgres").arg(&pwfile).status().unwrap();
-        }
-        let data = dir.path().join("data");
-        let out = as_postgres(&bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "vexil", "-E", "UTF8", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions"])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let port = free_port();
-        let child = as_postgres(&bin.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", &format!("port={port}")])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("postgres.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let pg = Postgres { process: Process(Some(child)), dir, port, password, next_db: 0.into() };
-        wait_for("PostgreSQL", Duration::from_secs(30), || pg.try_client("postgres").is_ok());
-        pg
-    }
-
-    fn try_client(&self, db: &str) -> Result<postgres::Client, postgres::Error> {
-        postgres::Config::new()
-            .host("127.0.0.1")
-            .port(self.port)
-            .user("vexil")
-            .password(&self.password)
-            .dbname(db)
-            .connect(postgres::NoTls)
-    }
-
-    pub fn client(&self, db: &str) -> postgres::Client {
-        self.try_client(db).unwrap()
-    }
-
-    /// A URL without the password (vexil reads it from VEXIL_DATABASE_PASSWORD).
-    pub fn url(&self, db: &str) -> String {
-        format!("postgres://vexil@127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// A new, empty database; its URL.
-    pub fn create_database(&self) -> String {
-        let n = self.next_db.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("vexil_{n}");
-        self.client("postgres").batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        self.url(&name)
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,13 +450,33 @@ http {{
 pub struct Serve {
     process: Process,
     pub port: u16,
+    /// Where its stderr goes, when the test reads it.
+    log: Option<tempfile::NamedTempFile>,
 }
 
 impl Serve {
     /// Starts `command` (a `vexil serve --listen 127.0.0.1:0 …`) and waits for its address.
-    pub fn start(mut command: Command) -> Serve {
+    pub fn start(command: Command) -> Serve {
+        Serve::spawn(command, None)
+    }
+
+    /// [`Serve::start`], keeping what the server writes to stderr for [`Serve::stderr`].
+    pub fn start_logged(command: Command) -> Serve {
+        Serve::spawn(command, Some(tempfile::NamedTempFile::new().unwrap()))
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.log.as_ref().map(|f| std::fs::read_to_string(f.path()).unwrap()).unwrap_or_default()
+    }
+
+    fn spawn(mut command: Command, log: Option<tempfile::NamedTempFile>) -> Serve {
         use std::io::BufRead;
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("vexil serve");
+        let stderr = match &log {
+            Some(f) => Stdio::from(f.reopen().unwrap()),
+            None => Stdio::inherit(),
+        };
+        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("vexil serve");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let port = line
@@ -548,7 +485,7 @@ impl Serve {
             .and_then(|rest| rest.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("vexil serve printed no address: {line:?}"));
-        Serve { process: Process(Some(child)), port }
+        Serve { process: Process(Some(child)), port, log }
     }
 
     pub fn pid(&self) -> u32 {
