@@ -96,9 +96,15 @@ export async function* serverSentEvents(body, onBytes = () => {}) {
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
-      onBytes();
-      buffer += decoder.decode(value, { stream: true });
+      if (done) {
+        // A CR held back as maybe half of a CRLF ends a line too when nothing follows: the
+        // stream's last blank line may be one (the fuzzer found events lost to it).
+        if (!buffer.endsWith('\r')) return;
+        buffer += '\n';
+      } else {
+        onBytes();
+        buffer += decoder.decode(value, { stream: true });
+      }
       let end;
       while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
         if (buffer[end] === '\r' && end === buffer.length - 1) break; // maybe half of \r\n
@@ -122,6 +128,7 @@ export async function* serverSentEvents(body, onBytes = () => {}) {
         // As the standard says: an id holding NUL is ignored (it could not be sent back).
         else if (field === 'id' && !value.includes('\0')) event.id = value;
       }
+      if (done) return;
       // A line that never ends is not an event stream.
       if (buffer.length > MAX_LINE) throw new Error(`a line of more than ${MAX_LINE} bytes`);
     }

@@ -262,6 +262,20 @@ test('live mode: malformed events back off and leave no connection behind; a sil
   assert.ok(errors.every((c) => c === 'FETCH_FAILED') && errors.length > 0, `${errors}`);
   await bad.close();
 
+  // 500 reconnects, as fast as the backoff allows when capped at 1 ms: not one socket more
+  // in this process, not one stream left open at the origin.
+  const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+  const baseline = sockets();
+  const many = await hostileOrigin((res) => res.end('event: snapshot\ndata: {not json\n\n'));
+  const churn = createClient({ url: many.url, ...signed, live: true, pollInterval: 1 });
+  await churn.ready;
+  while (many.seen.streams < 500) await new Promise((r) => setTimeout(r, 20));
+  churn.close();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(many.seen.open, 0, 'the origin holds no stream of the client');
+  assert.ok(sockets() <= baseline + 1, `${sockets() - baseline} sockets more after 500 reconnects`);
+  await many.close();
+
   // Headers, then nothing, not even heartbeats: a half-open connection.
   const silent = await hostileOrigin(() => {});
   const quiet = createClient({ url: silent.url, ...signed, live: true, idleTimeout: 300 });

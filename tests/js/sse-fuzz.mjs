@@ -58,18 +58,21 @@ function wellFormed(r) {
   const events = [];
   let wire = r.next() < 0.1 ? '\uFEFF' : '';
   let id = null;
-  const eol = () => r.pick(['\n', '\r', '\r\n']);
+  // One space after the colon is dropped by the reader: a value starting with one needs it.
+  const sep = (value) => (value.startsWith(' ') || r.next() < 0.5 ? ' ' : '');
+  // A CR then an LF would be one CRLF, not two line ends: after a CR, no lone LF.
+  const eol = () => (wire.endsWith('\r') ? r.pick(['\r', '\r\n']) : r.pick(['\n', '\r', '\r\n']));
   for (let n = r.int(6); n > 0; n--) {
     if (r.next() < 0.3) wire += `:${text(r, 4, false)}${eol()}`;
     const type = r.next() < 0.5 ? 'snapshot' : null;
     if (type) wire += `event: ${type}${eol()}`;
     if (r.next() < 0.4) {
       id = text(r, 3, false).replace(/[\r\n]/g, '');
-      wire += `id:${r.next() < 0.5 ? ' ' : ''}${id}${eol()}`;
+      wire += `id:${sep(id)}${id}${eol()}`;
     }
     if (r.next() < 0.2) wire += `retry: 1000${eol()}unknown: field${eol()}`;
     const data = text(r, 6, true);
-    for (const line of data.split('\n')) wire += `data:${r.next() < 0.5 ? ' ' : ''}${line}${eol()}`;
+    for (const line of data.split('\n')) wire += `data:${sep(line)}${line}${eol()}`;
     wire += eol();
     events.push({ type: type ?? 'message', data, id });
   }

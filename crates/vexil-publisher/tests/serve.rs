@@ -475,18 +475,6 @@ fn wait_until(mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Reads until the server closes the connection; None if it is still open after `wait`.
-fn closed_within(stream: &mut std::net::TcpStream, wait: std::time::Duration) -> Option<Vec<u8>> {
-    use std::io::Read;
-    stream.set_read_timeout(Some(wait)).unwrap();
-    let mut got = Vec::new();
-    match stream.read_to_end(&mut got) {
-        Ok(_) => Some(got),
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(got),
-        Err(_) => None,
-    }
-}
-
 #[test]
 fn slow_headers_are_cut_off_and_a_connection_flood_leaves_subscribers_their_events() {
     use std::io::Write;
@@ -498,7 +486,10 @@ fn slow_headers_are_cut_off_and_a_connection_flood_leaves_subscribers_their_even
     // Slowloris: headers that never end are cut off at the deadline.
     let mut slow = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
-    assert!(closed_within(&mut slow, Duration::from_secs(10)).is_some(), "still open long after the header deadline");
+    assert!(
+        support::closed_within(&mut slow, Duration::from_secs(10)).is_some(),
+        "still open long after the header deadline"
+    );
 
     // Three subscribers, then a flood holding every other connection the limit allows.
     let mut subscribers: Vec<_> = (0..3).map(|_| EventStream::open(s.port, "/dev/events", &[])).collect();
@@ -514,7 +505,7 @@ fn slow_headers_are_cut_off_and_a_connection_flood_leaves_subscribers_their_even
     }
     std::thread::sleep(Duration::from_millis(300));
     for c in &mut flood {
-        if closed_within(c, Duration::from_millis(100)).is_some() {
+        if support::closed_within(c, Duration::from_millis(100)).is_some() {
             refused += 1;
         }
     }
