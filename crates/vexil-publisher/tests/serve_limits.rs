@@ -92,3 +92,41 @@ fn one_address_gets_its_share_and_others_are_still_served() {
     drop(flood);
     wait_until("the share is free again", || s.get("/healthz", &[]).status == 200);
 }
+
+#[test]
+fn a_flood_of_subscribers_past_the_limit_costs_no_memory_or_descriptors() {
+    let p = TestProject::new();
+    set(&p, "true");
+    let s = Serve::start(p.command(&["serve", "--listen", "127.0.0.1:0", "--max-connections", "40"]));
+    let status = |field: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+        let line = text.lines().find(|l| l.starts_with(field)).unwrap().to_string();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let descriptors = || std::fs::read_dir(format!("/proc/{}/fd", s.pid())).unwrap().count();
+    let mut kept: Vec<_> = (0..5).map(|_| EventStream::open(s.port, "/production/events", &[])).collect();
+    for sub in &mut kept {
+        sub.next_event().unwrap();
+    }
+    let (fds_before, rss_before) = (descriptors(), status("VmRSS:"));
+    // Two hundred more subscribers: the limit takes 35 of them, the rest are closed at once.
+    let mut flood: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            let _ =
+                c.write_all(b"GET /production/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n");
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let fds = descriptors();
+    assert!(fds <= fds_before + 36, "{} descriptors for 200 subscribers past a limit of 40", fds - fds_before);
+    let rss = status("VmRSS:");
+    assert!(rss < rss_before + 32 * 1024, "resident memory grew {} KiB", rss - rss_before);
+    set(&p, "false");
+    for sub in &mut kept {
+        assert_eq!(sub.next_event().unwrap().id.as_deref().map(str::parse::<u64>), Some(Ok(p.version("production"))));
+    }
+    flood.clear();
+    wait_until("room again", || s.get("/healthz", &[]).status == 200);
+}
