@@ -216,3 +216,18 @@ test('bootstrapped clients answer at once, refuse older snapshots and name what 
   assert.deepEqual(readBootstrap(doc), tricky);
   assert.equal(readBootstrap({ getElementById: () => null }), null);
 });
+
+test('vexil/bootstrap answers from the edge result alone: synchronously, no wasm, no network', async () => {
+  const { createBootstrapClient, readBootstrap: read } = await import('vexil/bootstrap');
+  assert.equal(read, readBootstrap, 'the same reader as the main entry');
+  const page = { environment: 'production', version: 12, flags: { promo_banner: true, checkout_redesign: false } };
+  const client = createBootstrapClient(page);
+  assert.equal(client.version, 12);
+  assert.equal(client.isEnabled('promo_banner'), true);
+  assert.equal(client.isEnabled('checkout_redesign'), false);
+  assert.deepEqual(client.evaluate('unknown_flag'), { enabled: false, reason: 'not_found', version: 12 });
+  assert.deepEqual(client.evaluate('__proto__'), { enabled: false, reason: 'not_found', version: 12 });
+  assert.deepEqual(Object.keys(client.evaluateAll()), ['promo_banner', 'checkout_redesign']);
+  assert.throws(() => createBootstrapClient({ environment: 'production', version: 1, flags: { f: 'yes' } }), TypeError);
+  assert.throws(() => createBootstrapClient(null), TypeError);
+});

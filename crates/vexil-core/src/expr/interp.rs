@@ -107,15 +107,17 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Ruby's `to_s`; fails for floats when no [`FloatText`] is at hand.
-    fn write_to_s(&self, out: &mut impl Write, float: Option<&dyn FloatText>) -> fmt::Result {
+    /// Ruby's `to_s`; fails for floats when no [`FloatText`] is at hand. Through `dyn
+    /// Write`: one copy of the number and time formatting for every sink, not one per sink
+    /// (four, in the browser's module).
+    fn write_to_s(&self, mut out: &mut dyn Write, float: Option<&dyn FloatText>) -> fmt::Result {
         match self {
             Val::Nil => Ok(()),
             Val::Bool(b) => out.write_str(if *b { "true" } else { "false" }),
-            Val::Int(i) => ruby::write_int(out, *i),
-            Val::Float(f) => ruby::write_float(out, *f, float.ok_or(fmt::Error)?),
+            Val::Int(i) => ruby::write_int(&mut out, *i),
+            Val::Float(f) => ruby::write_float(&mut out, *f, float.ok_or(fmt::Error)?),
             Val::Str(t) => out.write_str(t.as_str()),
-            Val::Time(t) => ruby::write_time(out, *t),
+            Val::Time(t) => ruby::write_time(&mut out, *t),
         }
     }
 
