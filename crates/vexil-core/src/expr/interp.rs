@@ -107,10 +107,11 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Ruby's `to_s`; fails for floats when no [`FloatText`] is at hand. Through `dyn
-    /// Write`: one copy of the number and time formatting for every sink, not one per sink
-    /// (four, in the browser's module).
-    fn write_to_s(&self, mut out: &mut dyn Write, float: Option<&dyn FloatText>) -> fmt::Result {
+    /// Ruby's `to_s`; fails for floats when no [`FloatText`] is at hand. Through `dyn Sink`:
+    /// one copy of the number and time formatting for every sink, not one per sink (four, in
+    /// the browser's module).
+    fn write_to_s(&self, out: &mut dyn Sink, float: Option<&dyn FloatText>) -> fmt::Result {
+        let mut out = ToSink(out);
         match self {
             Val::Nil => Ok(()),
             Val::Bool(b) => out.write_str(if *b { "true" } else { "false" }),
@@ -166,6 +167,27 @@ impl<'a> Val<'a> {
 }
 
 struct CrcSink(Crc32);
+
+/// What `to_s` writes to. Not `dyn core::fmt::Write`: its vtable carries `write_fmt`, and
+/// with it `core::fmt`'s machinery, into the browser's module.
+trait Sink {
+    fn put(&mut self, s: &str) -> fmt::Result;
+}
+
+impl<W: Write> Sink for W {
+    fn put(&mut self, s: &str) -> fmt::Result {
+        self.write_str(s)
+    }
+}
+
+/// A `Sink` as the one `Write` the formatting functions are compiled for.
+struct ToSink<'s>(&'s mut dyn Sink);
+
+impl Write for ToSink<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.put(s)
+    }
+}
 
 impl Write for CrcSink {
     fn write_str(&mut self, s: &str) -> fmt::Result {
