@@ -35,6 +35,13 @@ export const VEXIL = [
     wasm: [],
   },
   {
+    // A worker's script: workerd imports both wasm modules statically.
+    name: 'vexil: edge worker (workerd entry)',
+    code: "import { createClient } from 'vexil'; export default { fetch: () => createClient({ url: 'https://o/production' }).ready.then(() => new Response('ok')) };",
+    wasm: ['vexil_bg.wasm', 'verify_bg.wasm'],
+    conditions: ['workerd', 'worker'],
+  },
+  {
     name: 'vexil: OpenFeature web provider',
     code: "import { OpenFeature } from '@openfeature/web-sdk'; import { VexilWebProvider } from 'vexil/openfeature/web'; OpenFeature.setProvider(new VexilWebProvider({ url: '/production' }));",
     wasm: ['vexil_bg.wasm'],
@@ -63,20 +70,22 @@ function sizes(bytes) {
  * One bundle's JS, and its JS plus wasm, in bytes: minified, gzip -9, brotli. Dynamic
  * imports are split off as bundlers do, and count only for bundles that load them (`lazy`).
  */
-export async function measure({ code, wasm = [], lazy = false }) {
+export async function measure({ code, wasm = [], lazy = false, conditions }) {
   const result = await build({
     stdin: { contents: code, resolveDir: here, loader: 'js' },
     bundle: true,
     minify: true,
     format: 'esm',
     platform: 'browser',
+    ...(conditions ? { conditions } : {}),
     splitting: true,
     outdir: '/vexil-size',
     metafile: true,
     write: false,
     logLevel: 'error',
-    // Node built-ins some peers reference for other platforms are not what a page ships.
-    external: ['node:*'],
+    // Node built-ins some peers reference for other platforms are not what a page ships;
+    // a worker's wasm modules are counted on their own.
+    external: ['node:*', '*.wasm'],
   });
   const outputs = result.metafile.outputs;
   const entry = Object.keys(outputs).find((o) => outputs[o].entryPoint === '<stdin>');
