@@ -7,8 +7,8 @@ use super::postgres_chain as chain;
 use super::postgres_outbox as outbox;
 use super::postgres_rollouts as rollouts;
 use super::{
-    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange,
-    TokenRecord, VersionRow, WriteTx,
+    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, TokenRecord,
+    VersionRow, WriteTx,
 };
 use crate::error::{Error, Result};
 use postgres::{Client, GenericClient, Transaction};
@@ -399,30 +399,16 @@ impl Store for PostgresStore {
         let rows = self
             .client
             .query(
-                "SELECT id, environment, version, flag, action, command, author, via, at, before, after FROM changes
-                 WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR flag = $2) AND ($3::bigint IS NULL OR id > $3)
-                 ORDER BY id DESC LIMIT $4",
+                &format!(
+                    "SELECT {} FROM changes
+                     WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR flag = $2) AND ($3::bigint IS NULL OR id > $3)
+                     ORDER BY id DESC LIMIT $4",
+                    chain::CHANGE_COLUMNS
+                ),
                 &[&filter.environment, &filter.flag, &filter.after_id, &limit],
             )
             .map_err(|e| io(&self.describe, &e))?;
-        rows.iter()
-            .map(|r| {
-                StoredChange {
-                    id: r.get(0),
-                    environment: r.get(1),
-                    version: r.get(2),
-                    flag: r.get(3),
-                    action: r.get(4),
-                    command: r.get(5),
-                    author: r.get(6),
-                    via: r.get(7),
-                    at: r.get(8),
-                    before: r.get(9),
-                    after: r.get(10),
-                }
-                .read(&self.describe)
-            })
-            .collect()
+        rows.iter().map(|r| chain::stored_change(r).read(&self.describe)).collect()
     }
 
     fn chain(&mut self) -> Result<Vec<ChainEntry>> {

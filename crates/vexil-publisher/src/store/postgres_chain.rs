@@ -14,28 +14,32 @@ pub(super) const SCHEMA_V7: &str = "ALTER TABLE changes ADD COLUMN snapshot_sha2
     ALTER TABLE changes ADD COLUMN hash text;
     CREATE INDEX changes_by_version ON changes (environment, version, id);";
 
+/// A change-log entry's own columns, as `stored_change` reads them.
+pub(super) const CHANGE_COLUMNS: &str =
+    "id, environment, version, flag, action, command, author, via, at, before, after";
+
 const COLUMNS: &str =
     "id, environment, version, flag, action, command, author, via, at, before, after, snapshot_sha256, prev_hash, hash";
 
-fn entry(r: &postgres::Row) -> ChainEntry {
-    ChainEntry {
-        stored: StoredChange {
-            id: r.get(0),
-            environment: r.get(1),
-            version: r.get(2),
-            flag: r.get(3),
-            action: r.get(4),
-            command: r.get(5),
-            author: r.get(6),
-            via: r.get(7),
-            at: r.get(8),
-            before: r.get(9),
-            after: r.get(10),
-        },
-        snapshot_sha256: r.get(11),
-        prev_hash: r.get(12),
-        hash: r.get(13),
+/// The entry of a row whose first columns are [`CHANGE_COLUMNS`].
+pub(super) fn stored_change(r: &postgres::Row) -> StoredChange {
+    StoredChange {
+        id: r.get(0),
+        environment: r.get(1),
+        version: r.get(2),
+        flag: r.get(3),
+        action: r.get(4),
+        command: r.get(5),
+        author: r.get(6),
+        via: r.get(7),
+        at: r.get(8),
+        before: r.get(9),
+        after: r.get(10),
     }
+}
+
+fn entry(r: &postgres::Row) -> ChainEntry {
+    ChainEntry { stored: stored_change(r), snapshot_sha256: r.get(11), prev_hash: r.get(12), hash: r.get(13) }
 }
 
 /// Appends `c` and chains it.

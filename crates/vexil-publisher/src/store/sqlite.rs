@@ -6,8 +6,8 @@ use super::sqlite_chain as chain;
 use super::sqlite_outbox as outbox;
 use super::sqlite_rollouts as rollouts;
 use super::{
-    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, StoredChange,
-    TokenRecord, VersionRow, WriteTx,
+    ChainEntry, Change, LogFilter, OutboxRow, OutboxSummary, RolloutEvent, RolloutRow, StateCopy, Store, TokenRecord,
+    VersionRow, WriteTx,
 };
 use crate::error::{Error, ErrorContext, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -452,30 +452,19 @@ impl Store for SqliteStore {
         let describe = self.describe();
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, environment, version, flag, action, command, author, via, at, before, after FROM changes
-                 WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR flag = ?2) AND (?3 IS NULL OR id > ?3)
-                 ORDER BY id DESC LIMIT ?4",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM changes
+                     WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR flag = ?2) AND (?3 IS NULL OR id > ?3)
+                     ORDER BY id DESC LIMIT ?4",
+                chain::CHANGE_COLUMNS
+            ))
             .context(&describe)?;
         let limit = filter.limit.map_or(-1, |l| l as i64);
         let mut rows =
             stmt.query(params![filter.environment, filter.flag, filter.after_id, limit]).context(&describe)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().context(&describe)? {
-            let stored = StoredChange {
-                id: r.get(0).context(&describe)?,
-                environment: r.get(1).context(&describe)?,
-                version: r.get(2).context(&describe)?,
-                flag: r.get(3).context(&describe)?,
-                action: r.get(4).context(&describe)?,
-                command: r.get(5).context(&describe)?,
-                author: r.get(6).context(&describe)?,
-                via: r.get(7).context(&describe)?,
-                at: r.get(8).context(&describe)?,
-                before: r.get(9).context(&describe)?,
-                after: r.get(10).context(&describe)?,
-            };
+            let stored = chain::stored_change(r).context(&describe)?;
             out.push(stored.read(&describe)?);
         }
         Ok(out)
