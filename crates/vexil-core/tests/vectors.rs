@@ -78,16 +78,7 @@ fn signed_fixtures() {
     };
     files.push(("key.pub".into(), format!("{}\n", b64(key.public_key())).into_bytes()));
     files.push(("other-key.pub".into(), format!("{}\n", b64(other.public_key())).into_bytes()));
-    if std::env::var_os("VEXIL_BLESS").is_some() {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in &files {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
-    for (name, bytes) in &files {
-        let fixture = std::fs::read(dir.join(name)).unwrap_or_else(|_| panic!("{name} (VEXIL_BLESS=1 writes it)"));
-        assert!(&fixture == bytes, "{name} differs from its fixture");
-    }
+    bless_or_check(&dir, &files);
     let s = Snapshot::decode(&files[0].1, &[key.public_key()]).unwrap();
     assert_eq!(s.version(), 1);
 }
@@ -135,17 +126,22 @@ fn freshness_fixtures() {
     statement("production-v3.other-key", &v3, FRESH, &other);
     statement("production-browser-v3.fresh", &browser, FRESH, &key);
     statement("staging-v9.fresh", &staging, FRESH, &key);
-    if std::env::var_os("VEXIL_BLESS").is_some() {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in &files {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
-    for (name, bytes) in &files {
-        let fixture = std::fs::read(dir.join(name)).unwrap_or_else(|_| panic!("{name} (VEXIL_BLESS=1 writes it)"));
-        assert!(&fixture == bytes, "{name} differs from its fixture");
-    }
+    bless_or_check(&dir, &files);
     let f =
         Freshness::decode(&files.iter().find(|(n, _)| n == "production-v3.fresh.vxf").unwrap().1, &[key.public_key()]);
     assert_eq!(f.unwrap().version(), 3);
+}
+
+/// Each of `files` must equal its fixture in `dir`; `VEXIL_BLESS=1` writes them first.
+fn bless_or_check(dir: &std::path::Path, files: &[(String, Vec<u8>)]) {
+    if std::env::var_os("VEXIL_BLESS").is_some() {
+        std::fs::create_dir_all(dir).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    for (name, bytes) in files {
+        let fixture = std::fs::read(dir.join(name)).unwrap_or_else(|_| panic!("{name} (VEXIL_BLESS=1 writes it)"));
+        assert!(&fixture == bytes, "{name} differs from its fixture");
+    }
 }
