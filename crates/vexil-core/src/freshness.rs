@@ -159,18 +159,17 @@ impl Snapshot {
     }
 }
 
-/// The freshness statement for `snapshot` (a signed snapshot's bytes), issued at `issued_at`
+/// The freshness statement for `snapshot` (a signed one, as decoded), issued at `issued_at`
 /// and vouching until `expires_at` (ms since the epoch), signed with `key`.
 #[cfg(feature = "encode")]
 pub fn encode_freshness(
-    snapshot: &[u8],
+    snapshot: &Snapshot,
     issued_at: i64,
     expires_at: i64,
     key: &crate::SigningKey,
 ) -> Result<alloc::vec::Vec<u8>, crate::EncodeError> {
     let refuse = |m: &str| crate::EncodeError::new(None, m);
-    let parsed = Snapshot::decode_with(snapshot, &[], &Unchecked).map_err(|e| refuse(&alloc::format!("{e}")))?;
-    let Some(signature) = parsed.signature() else {
+    let Some(signature) = snapshot.signature() else {
         return Err(refuse("a freshness statement vouches for signed snapshots only"));
     };
     if expires_at < issued_at {
@@ -179,12 +178,12 @@ pub fn encode_freshness(
     let mut w = crate::wire::Writer { out: alloc::vec::Vec::new() };
     w.out.extend_from_slice(&FRESHNESS_MAGIC);
     w.byte(FRESHNESS_FORMAT);
-    w.str(parsed.environment());
-    w.varint(match parsed.audience().kind() {
+    w.str(snapshot.environment());
+    w.varint(match snapshot.audience().kind() {
         AudienceKind::Server => 0,
         AudienceKind::Browser => 1,
     });
-    w.varint(parsed.version());
+    w.varint(snapshot.version());
     w.out.extend_from_slice(signature);
     w.zigzag(issued_at);
     w.zigzag(expires_at);
@@ -193,17 +192,6 @@ pub fn encode_freshness(
     w.out.extend_from_slice(&key.public_key());
     w.out.extend_from_slice(&signature);
     Ok(w.out)
-}
-
-/// For reading a snapshot's own fields on the publisher's side: no keys, nothing verified.
-#[cfg(feature = "encode")]
-struct Unchecked;
-
-#[cfg(feature = "encode")]
-impl Verifier for Unchecked {
-    fn verify(&self, _: &[u8; PUBLIC_KEY_LEN], _: &[u8], _: &[u8; SIGNATURE_LEN]) -> bool {
-        false
-    }
 }
 
 #[cfg(all(test, feature = "encode", feature = "verify"))]
@@ -216,6 +204,10 @@ mod tests {
         SigningKey::from_seed([seed; 32]).unwrap()
     }
 
+    fn statement(bytes: &[u8], issued: i64, expires: i64, k: &SigningKey) -> alloc::vec::Vec<u8> {
+        encode_freshness(&Snapshot::decode(bytes, &[]).unwrap(), issued, expires, k).unwrap()
+    }
+
     fn snapshot(env: &str, version: u64, audience: Audience, k: &SigningKey) -> alloc::vec::Vec<u8> {
         let e = Environment { audience, ..Environment::new(env, version, 1_000) };
         encode(&e, Some(k)).unwrap()
@@ -226,7 +218,7 @@ mod tests {
         let k = key(1);
         let trusted = [k.public_key()];
         let v5 = snapshot("production", 5, Audience::Server, &k);
-        let statement = encode_freshness(&v5, 10_000, 20_000, &k).unwrap();
+        let statement = statement(&v5, 10_000, 20_000, &k);
         let f = Freshness::decode(&statement, &trusted).unwrap();
         assert_eq!((f.environment(), f.version(), f.issued_at(), f.expires_at()), ("production", 5, 10_000, 20_000));
         let s = Snapshot::decode(&v5, &trusted).unwrap();
@@ -255,7 +247,7 @@ mod tests {
         assert_eq!(staging.expect("production", AudienceKind::Server).unwrap_err().kind(), K::WrongEnvironment);
         assert_eq!(browser.expect("production", AudienceKind::Server).unwrap_err().kind(), K::WrongAudience);
         assert_eq!(browser.expect("production", AudienceKind::Browser), Ok(()));
-        let production = encode_freshness(&snapshot("production", 5, Audience::Server, &k), 0, 10, &k).unwrap();
+        let production = statement(&snapshot("production", 5, Audience::Server, &k), 0, 10, &k);
         let f = Freshness::decode(&production, &trusted).unwrap();
         assert_eq!(staging.check_freshness(&f, 0).unwrap_err().kind(), K::WrongEnvironment);
         assert_eq!(browser.check_freshness(&f, 0).unwrap_err().kind(), K::WrongAudience);
@@ -265,7 +257,7 @@ mod tests {
     fn only_a_trusted_intact_statement_decodes() {
         let k = key(3);
         let v1 = snapshot("production", 1, Audience::Server, &k);
-        let statement = encode_freshness(&v1, 0, 10, &k).unwrap();
+        let statement = statement(&v1, 0, 10, &k);
         assert_eq!(Freshness::decode(&statement, &[]).unwrap_err().kind(), K::UntrustedKey);
         assert_eq!(Freshness::decode(&statement, &[key(4).public_key()]).unwrap_err().kind(), K::UntrustedKey);
         for i in 0..statement.len() {
@@ -277,6 +269,6 @@ mod tests {
         // A snapshot is not a statement, though the same key signed it.
         assert_eq!(Freshness::decode(&v1, &[k.public_key()]).unwrap_err().kind(), K::BadMagic);
         let unsigned = encode(&Environment::new("production", 1, 0), None).unwrap();
-        assert!(encode_freshness(&unsigned, 0, 10, &k).is_err());
+        assert!(encode_freshness(&Snapshot::decode(&unsigned, &[]).unwrap(), 0, 10, &k).is_err());
     }
 }

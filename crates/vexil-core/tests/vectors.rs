@@ -116,7 +116,8 @@ fn freshness_fixtures() {
     staging.version = 9;
     let staging = snapshot("staging-v9", &staging);
     let mut statement = |name: &str, snapshot: &[u8], expires: i64, by: &SigningKey| {
-        files.push((format!("{name}.vxf"), encode_freshness(snapshot, ISSUED, expires, by).unwrap()));
+        let decoded = Snapshot::decode(snapshot, &[]).unwrap();
+        files.push((format!("{name}.vxf"), encode_freshness(&decoded, ISSUED, expires, by).unwrap()));
     };
     statement("production-v1.fresh", &v1, FRESH, &key);
     statement("production-v1.expired", &v1, EXPIRED, &key);

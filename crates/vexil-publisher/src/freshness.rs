@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use std::time::Duration;
-use vexil_core::{encode_freshness, SigningKey};
+use vexil_core::{encode_freshness, SigningKey, Snapshot};
 
 /// The statement's name next to `latest.vxl` in a target and under `vexil serve`.
 pub const FILE: &str = "freshness.vxf";
@@ -25,8 +25,8 @@ pub struct Signing {
 }
 
 impl Signing {
-    /// The statement for `snapshot` (signed bytes), issued at `now_ms`.
-    pub fn statement(&self, snapshot: &[u8], now_ms: i64) -> Result<Vec<u8>> {
+    /// The statement for `snapshot` (a signed one), issued at `now_ms`.
+    pub fn statement(&self, snapshot: &Snapshot, now_ms: i64) -> Result<Vec<u8>> {
         let expires = now_ms.saturating_add(self.freshness.as_millis().min(i64::MAX as u128) as i64);
         encode_freshness(snapshot, now_ms, expires, &self.key)
             .map_err(|e| Error::refused(format!("freshness statement: {}", e.message())))

@@ -370,11 +370,13 @@ impl PushTarget {
     /// push, so `vexil freshness` from cron keeps a quiet environment vouched for.
     fn put_freshness(&self, newest: &[u8]) -> Result<()> {
         let Some(signing) = &self.signing else { return Ok(()) };
+        let snapshot = Snapshot::decode(newest, &[])
+            .map_err(|e| Error::refused(format!("{}: the newest snapshot does not decode: {e}", self.describe())))?;
         // A version stored unsigned (before the project had a key) has nothing to vouch for.
-        if Snapshot::decode(newest, &[]).is_ok_and(|s| s.signer().is_none()) {
+        if snapshot.signer().is_none() {
             return Ok(());
         }
-        let statement = signing.statement(newest, crate::clock::now_ms()).map_err(|e| e.context(self.describe()))?;
+        let statement = signing.statement(&snapshot, crate::clock::now_ms()).map_err(|e| e.context(self.describe()))?;
         self.put(FRESHNESS, &statement)
     }
 

@@ -43,7 +43,9 @@ impl Statements {
                 return Some(i.bytes.clone());
             }
         }
-        let bytes = Bytes::from(signing.statement(snapshot, now).ok()?);
+        // Decoded only when a statement is issued: once per head, or per quarter lifetime.
+        let decoded = vexil_core::Snapshot::decode(snapshot, &[]).ok().filter(|s| s.signer().is_some())?;
+        let bytes = Bytes::from(signing.statement(&decoded, now).ok()?);
         issued.insert(key, Issued { version, at: now, bytes: bytes.clone() });
         Some(bytes)
     }
