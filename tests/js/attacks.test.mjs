@@ -135,3 +135,18 @@ test('workerd: every attack is refused with its code, the last good state kept',
     await origin.close();
   }
 });
+
+test('bytes inlined with their statement are checked as fetched ones are; trust needs its environment and audience', async () => {
+  await vexil.loadVerifier();
+  const trust = { publicKeys: [key], environment: 'production', audience: 'server', storage: null };
+  const v3 = files['production-v3.vxl'];
+  const inlined = vexil.createClient({ bytes: v3, freshness: files['production-v3.fresh.vxf'], ...trust });
+  assert.equal(inlined.version, 3);
+  assert.equal(inlined.stale, false);
+  assert.throws(() => vexil.createClient({ bytes: v3, freshness: files['production-v3.expired.vxf'], ...trust }), (e) => e.code === 'EXPIRED');
+  assert.throws(() => vexil.createClient({ bytes: v3, freshness: files['production-v1.fresh.vxf'].subarray(1), ...trust }), (e) => e.code === 'BAD_MAGIC');
+  assert.throws(() => vexil.createClient({ bytes: files['staging-v9.vxl'], ...trust }), (e) => e.code === 'WRONG_ENVIRONMENT');
+  assert.throws(() => vexil.createClient({ bytes: v3, ...trust, audience: 'browser' }), (e) => e.code === 'WRONG_AUDIENCE');
+  assert.throws(() => vexil.createClient({ url: 'https://o/production', publicKeys: [key] }), /needs environment and audience/);
+  assert.throws(() => vexil.createClient({ url: 'https://o/production', ...trust, freshness: v3 }), TypeError);
+});
