@@ -5,7 +5,8 @@ import { runtimeLoaded, SnapshotError } from './boundary.js';
 import { afterFirstRender, checkBootstrap } from './bootstrap.js';
 import { Snapshot } from './snapshot.js';
 import { followStream } from './sse.js';
-import { baseOf, defaultStorage, FRESHNESS, MAX_STATEMENT_BYTES, snapshotBody, timedOut } from './origin.js';
+import { baseOf, defaultStorage, FRESHNESS, snapshotBody, timedOut } from './origin.js';
+import { MAX_FRESHNESS_BYTES } from './tables.js';
 
 /**
  * A client that holds the current snapshot of one environment and follows updates.
@@ -481,7 +482,7 @@ class Client {
       res.body?.cancel().catch(() => {});
       throw new SnapshotError('NO_FRESHNESS', `GET ${url}: HTTP ${res.status} (no freshness statement; \`freshness: false\` goes without)`);
     }
-    return snapshotBody(res, `GET ${url}`, MAX_STATEMENT_BYTES);
+    return snapshotBody(res, `GET ${url}`, MAX_FRESHNESS_BYTES);
   }
 
   /**

@@ -45,8 +45,6 @@ export function timedOut(e, what) {
 
 /** The statement's name next to `latest.vxl` (see the publisher's freshness.rs). */
 export const FRESHNESS = 'freshness.vxf';
-/** Freshness statements are tiny; a larger body is not one. */
-export const MAX_STATEMENT_BYTES = 4096;
 
 /** localStorage where the runtime has one (browsers), for the high-water mark. */
 export function defaultStorage() {

@@ -18,6 +18,8 @@ export const AUDIENCES = ['server', 'browser'];
 export const MAX_ACTORS = 64;
 /** Largest snapshot the core decodes: bodies are read no further. */
 export const MAX_SNAPSHOT_BYTES = 67108864;
+/** Largest freshness statement the core decodes: bodies are read no further. */
+export const MAX_FRESHNESS_BYTES = 4096;
 /** `eval_actor`'s id length for no actor. */
 export const NO_ACTOR = 0xffffffff;
 /** `eval_context`'s result for a context it cannot read. */

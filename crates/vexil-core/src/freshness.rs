@@ -17,6 +17,7 @@
 //! The core only checks; the caller brings the clock (sans-I/O).
 
 use crate::error::{DecodeError, DecodeErrorKind as K};
+use crate::limits::MAX_FRESHNESS_BYTES;
 use crate::model::AudienceKind;
 use crate::snapshot::{Snapshot, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::verify::{verify_trailer, Trailer, Verifier};
@@ -27,8 +28,6 @@ use alloc::string::String;
 pub const FRESHNESS_MAGIC: [u8; 4] = *b"VXFR";
 /// The freshness statement format this build reads and writes.
 pub const FRESHNESS_FORMAT: u8 = 1;
-/// Largest statement accepted: an environment name is short.
-const MAX_FRESHNESS_BYTES: usize = 4096;
 
 /// A verified freshness statement.
 #[derive(Clone, Debug, PartialEq, Eq)]

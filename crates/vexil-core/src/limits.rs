@@ -11,6 +11,10 @@ pub const MAX_SNAPSHOT_BYTES: usize = 64 << 20;
 /// decoded, 16 MiB with run headers) is far beyond them, and `vexil publish` refuses more.
 pub const MAX_ACTOR_IDS: usize = 1 << 20;
 
+/// Largest freshness statement accepted: an environment name, a version, a signature and
+/// two times fit in a few hundred bytes.
+pub const MAX_FRESHNESS_BYTES: usize = 4096;
+
 /// Deepest expression nesting. Flipper's own expressions rarely pass 4 levels; the limit
 /// keeps recursive decoding and evaluation far from any stack's end, in wasm too.
 pub const MAX_EXPRESSION_DEPTH: usize = 32;

@@ -35,6 +35,8 @@ pub fn tables_js() -> String {
     let _ = writeln!(w, "export const MAX_ACTORS = {};", vexil_core::limits::MAX_CONTEXT_ACTORS);
     let _ = writeln!(w, "/** Largest snapshot the core decodes: bodies are read no further. */");
     let _ = writeln!(w, "export const MAX_SNAPSHOT_BYTES = {};", vexil_core::limits::MAX_SNAPSHOT_BYTES);
+    let _ = writeln!(w, "/** Largest freshness statement the core decodes: bodies are read no further. */");
+    let _ = writeln!(w, "export const MAX_FRESHNESS_BYTES = {};", vexil_core::limits::MAX_FRESHNESS_BYTES);
     let _ = writeln!(w, "/** `eval_actor`'s id length for no actor. */");
     let _ = writeln!(w, "export const NO_ACTOR = {NO_ACTOR:#x};");
     let _ = writeln!(w, "/** `eval_context`'s result for a context it cannot read. */");
