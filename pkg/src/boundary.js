@@ -17,13 +17,21 @@ export class SnapshotError extends Error {
 let rt = null;
 let view = new Uint8Array(0);
 let loadRuntime = null;
+// The module's shared buffer, as last reserved: every export that reads bytes reads them
+// from there, and every export that returns bytes writes them there.
+let ioAt = 0;
+let ioRoom = -1;
+const encoder = new TextEncoder();
 
 /**
- * Called by the entry point: with the initialised wasm glue, or (browsers) with a function
- * that initialises it, which clients call before their first snapshot.
+ * Called by the entry point: with the core's instance exports, or (browsers) with a function
+ * that instantiates it, which clients call before their first snapshot.
  */
-export function bind(runtime, { load } = {}) {
-  if (runtime !== null) rt = runtime;
+export function bind(exports, { load } = {}) {
+  if (exports !== null) {
+    rt = exports;
+    ioRoom = -1;
+  }
   if (load) loadRuntime = load;
 }
 
@@ -32,7 +40,7 @@ export async function runtimeLoaded() {
   if (rt === null && loadRuntime !== null) await loadRuntime();
 }
 
-/** The runtime: `{ wasm, RawSnapshot, host }`. */
+/** The core's exports (crates/vexil-wasm/src/abi.rs). */
 export function runtime() {
   if (rt === null) {
     throw new SnapshotError('NOT_READY', 'vexil is not initialised: in browsers, `await ready()` first');
@@ -42,8 +50,55 @@ export function runtime() {
 
 /** wasm memory as bytes, re-viewed after the memory grows (growth detaches the old buffer). */
 export function memory() {
-  if (view.byteLength === 0) view = new Uint8Array(rt.wasm.memory.buffer);
+  if (view.byteLength === 0) view = new Uint8Array(rt.memory.buffer);
   return view;
+}
+
+/** The address of at least `len` bytes of the shared buffer. */
+export function reserve(len) {
+  if (len > ioRoom) {
+    ioAt = rt.io(len);
+    ioRoom = len;
+  }
+  return ioAt;
+}
+
+/** Writes `text` as UTF-8 to the shared buffer; returns its length in bytes. */
+export function writeText(text) {
+  const n = text.length;
+  const at = reserve(n * 3);
+  const m = memory();
+  let i = 0;
+  // Ids and names are ASCII almost always, and a loop is faster than encodeInto for them.
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) break;
+    m[at + i] = c;
+  }
+  if (i === n) return n;
+  return encoder.encodeInto(text, m.subarray(at, at + n * 3)).written;
+}
+
+/** Writes byte arrays back to back to the shared buffer; returns their lengths. */
+export function writeBytes(...parts) {
+  const at = reserve(parts.reduce((sum, p) => sum + p.length, 0));
+  const m = memory();
+  let offset = at;
+  for (const p of parts) {
+    m.set(p, offset);
+    offset += p.length;
+  }
+  return parts.map((p) => p.length);
+}
+
+/**
+ * The `len` bytes an export just wrote to the shared buffer (it may have moved to make
+ * room); a view, valid until the next call into the module.
+ */
+export function output(len) {
+  ioAt = rt.io(len);
+  ioRoom = Math.max(ioRoom, len);
+  return memory().subarray(ioAt, ioAt + len);
 }
 
 function base64ToBytes(text) {

@@ -1,9 +1,8 @@
 // Browsers: the wasm is fetched and compiled asynchronously once — `await ready()` — and
 // every call after that is synchronous. The signature verifier is a separate download,
 // fetched only by `ready({ verify: true })` or `loadVerifier()`.
-import init, { RawSnapshot } from '../dist/vexil.js';
-import * as host from '../dist/host.js';
 import { bind } from './boundary.js';
+import { instantiate, instantiateVerifier } from './core.js';
 
 let initialised = null;
 let verifier = null;
@@ -11,10 +10,7 @@ let verifier = null;
 /** Loads the signature verifier (a separate, smaller download). */
 export function loadVerifier() {
   if (verifier === null) {
-    verifier = import('../dist/verify.js').then(async (v) => {
-      await v.default();
-      host.setVerifier(v.verify);
-    });
+    verifier = instantiateVerifier(new URL('../dist/verify_bg.wasm', import.meta.url));
   }
   return verifier;
 }
@@ -22,7 +18,7 @@ export function loadVerifier() {
 /** Initialises vexil once; `verify: true` also loads the signature verifier. */
 export function ready({ verify = false, module } = {}) {
   if (initialised === null) {
-    initialised = init(module ? { module_or_path: module } : undefined).then((wasm) => bind({ wasm, RawSnapshot, host }));
+    initialised = instantiate(module ?? new URL('../dist/vexil_bg.wasm', import.meta.url));
   }
   return verify ? Promise.all([initialised, loadVerifier()]).then(() => undefined) : initialised;
 }

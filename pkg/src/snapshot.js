@@ -1,14 +1,16 @@
 // A snapshot: one environment's flags at one version, decoded once by the wasm core and
 // evaluated synchronously. The hot path crosses the boundary with numbers only: an actor id
-// is written straight into the snapshot's scratch buffer in wasm memory, the flag is passed as
+// is written straight into the module's shared buffer in wasm memory, the flag is passed as
 // its index (looked up once, then cached in a Map), and the decision comes back as
 // `enabled | reason << 1`.
-import { decodeError, keyBytes, memory, runtime, SnapshotError, toBytes } from './boundary.js';
+import { hasVerifier } from './host.js';
+import { decodeError, keyBytes, memory, output, reserve, runtime, SnapshotError, toBytes, writeBytes, writeText } from './boundary.js';
 import {
   AUDIENCES, FLAG_INFO, FLAG_TYPES, INPUT_NOW, INPUT_RANDOM, MALFORMED_CONTEXT, MAX_ACTORS, NO_ACTOR, NOT_FOUND, REASONS, STATES,
 } from './tables.js';
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const FLOAT = Symbol('vexil.float');
 
 /**
@@ -26,17 +28,20 @@ function audienceNumber(audience) {
   return n;
 }
 
+// Snapshots dropped without free() give their wasm memory back when collected.
+const unreleased = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((handle) => runtime().release(handle)) : null;
+
 /** One environment's flags at one version: decoded once, evaluated synchronously. */
 export class Snapshot {
-  #raw;
+  // The core's exports, and this snapshot's handle in them (0 once freed).
+  #rt;
+  #handle;
   #index = new Map();
   #names;
   // Per flag: 1 if it reads the random draw, 2 if it reads the clock. Both cost more than
   // an evaluation in some runtimes (Date.now() in a VM), so they are read only when used.
   #inputs;
   #clientSide;
-  #ptr = 0;
-  #cap = 0;
 
   /**
    * Decodes (and, with `publicKeys`, verifies) a snapshot; throws a SnapshotError on bad,
@@ -48,20 +53,21 @@ export class Snapshot {
     const r = runtime();
     const data = toBytes(bytes);
     const keys = keyBytes(publicKeys);
-    if (keys.length > 0 && !r.host.hasVerifier()) {
+    if (keys.length > 0 && !hasVerifier()) {
       throw new SnapshotError('VERIFIER_NOT_LOADED', 'checking signatures needs the verifier: `await loadVerifier()` first (browsers)');
     }
-    const raw = r.RawSnapshot.decode(data, keys);
-    let error = raw.error();
-    let offset = error === 0 ? undefined : raw.error_offset();
+    const handle = r.decode(...writeBytes(data, keys));
+    let error = r.error(handle);
+    const offset = error === 0 ? undefined : r.error_offset(handle);
     if (error === 0 && (environment !== undefined || audience !== undefined)) {
-      error = raw.expect(environment ?? raw.environment(), audienceNumber(audience ?? AUDIENCES[raw.audience()]));
+      const expected = audienceNumber(audience ?? AUDIENCES[r.audience(handle)]);
+      error = r.expect(handle, environment === undefined ? output(r.environment(handle)).length : writeText(environment), expected);
     }
     if (error !== 0) {
-      raw.free();
+      r.release(handle);
       throw decodeError(error, offset);
     }
-    return new Snapshot(raw);
+    return new Snapshot(r, handle);
   }
 
   /**
@@ -72,37 +78,41 @@ export class Snapshot {
    * the statement says; a SnapshotError carries them too, when the statement was readable.
    */
   checkFreshness(statement, { publicKeys, now } = {}) {
-    const code = this.#raw.check_freshness(toBytes(statement), keyBytes(publicKeys), now ?? Date.now());
-    const said = { version: this.#raw.vouched_version(), expiresAt: this.#raw.vouched_until() };
+    const r = this.#rt;
+    const code = r.check_freshness(this.#handle, ...writeBytes(toBytes(statement), keyBytes(publicKeys)), now ?? Date.now());
+    const said = { version: r.vouched_version(this.#handle), expiresAt: r.vouched_until(this.#handle) };
     if (code !== 0) throw Object.assign(decodeError(code, undefined), said.expiresAt === 0 ? {} : said);
     return said;
   }
 
-  constructor(raw) {
-    this.#raw = raw;
+  constructor(rt, handle) {
+    this.#rt = rt;
+    this.#handle = handle;
+    unreleased?.register(this, handle, this);
     // Names are looked up in wasm on first use and cached here, so decoding stays cheap
     // however many flags a snapshot has.
-    this.#inputs = raw.inputs();
+    this.#inputs = output(rt.flag_inputs(handle)).slice();
     /** The version: it increases with every published change. */
-    this.version = raw.version();
+    this.version = rt.version(handle);
     /** The environment's name. */
-    this.environment = raw.environment();
+    this.environment = decoder.decode(output(rt.environment(handle)));
     /** When the version was published (ms since the epoch). */
-    this.publishedAt = raw.published_at();
+    this.publishedAt = rt.published_at(handle);
     /** 'server' or 'browser'. */
-    this.audience = AUDIENCES[raw.audience()];
+    this.audience = AUDIENCES[rt.audience(handle)];
   }
 
   /** The public key (Uint8Array) of the snapshot's signature, or null if unsigned. */
   get signer() {
-    return this.#raw.signer() ?? null;
+    const key = output(this.#rt.signer(this.#handle));
+    return key.length === 0 ? null : key.slice();
   }
 
   #lookup(flag) {
     let index = this.#index.get(flag);
     if (index === undefined) {
       if (typeof flag !== 'string') throw new TypeError('a flag name is a string');
-      index = this.#raw.find(flag);
+      index = this.#rt.find(this.#handle, writeText(flag));
       if (index < 0) return undefined;
       this.#index.set(flag, index);
     }
@@ -111,7 +121,7 @@ export class Snapshot {
 
   #allNames() {
     if (this.#names === undefined) {
-      const names = this.#raw.names();
+      const names = decoder.decode(output(this.#rt.names(this.#handle)));
       this.#names = names === '' ? [] : names.split('\n');
     }
     return this.#names;
@@ -122,37 +132,15 @@ export class Snapshot {
     return this.#lookup(flag) !== undefined;
   }
 
-  #scratch(len) {
-    if (len > this.#cap) {
-      this.#ptr = this.#raw.scratch(len);
-      this.#cap = len;
-    }
-    return this.#ptr;
-  }
-
-  #writeId(id) {
-    const n = id.length;
-    const ptr = this.#scratch(n * 3);
-    const m = memory();
-    let i = 0;
-    for (; i < n; i++) {
-      const c = id.charCodeAt(i);
-      if (c > 0x7f) break;
-      m[ptr + i] = c;
-    }
-    if (i === n) return n;
-    return encoder.encodeInto(id, m.subarray(ptr, ptr + n * 3)).written;
-  }
-
   #evalCode(flag, actor, random, now) {
     const index = this.#lookup(flag);
     if (index === undefined) return NOT_FOUND;
     const inputs = this.#inputs[index];
     const r = inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0;
     const t = inputs & INPUT_NOW ? (now ?? Date.now()) : 0;
-    if (actor === undefined || actor === null) return this.#raw.eval_actor(index, NO_ACTOR, r, t);
+    if (actor === undefined || actor === null) return this.#rt.eval_actor(this.#handle, index, NO_ACTOR, r, t);
     if (typeof actor !== 'string') throw new TypeError('an actor is an id string such as "User:42"');
-    return this.#raw.eval_actor(index, this.#writeId(actor), r, t);
+    return this.#rt.eval_actor(this.#handle, index, writeText(actor), r, t);
   }
 
   /** Whether `flag` is on for `actor` (an id such as "User:42"), or with no actor. */
@@ -178,7 +166,7 @@ export class Snapshot {
     if (index === undefined) return NOT_FOUND;
     const inputs = this.#inputs[index];
     const len = this.#writeContext(actors);
-    const code = this.#raw.eval_context(index, len, inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0, inputs & INPUT_NOW ? (t ?? Date.now()) : 0);
+    const code = this.#rt.eval_context(this.#handle, index, len, inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0, inputs & INPUT_NOW ? (t ?? Date.now()) : 0);
     if (code === MALFORMED_CONTEXT) throw new TypeError('invalid evaluation context');
     return code;
   }
@@ -194,7 +182,7 @@ export class Snapshot {
         size += 3 + k.length * 3 + 9 + (typeof v === 'string' ? 4 + v.length * 3 : 0);
       }
     }
-    const ptr = this.#scratch(size);
+    const ptr = reserve(size);
     const m = memory();
     const view = new DataView(m.buffer, ptr, size);
     let at = 0;
@@ -265,12 +253,12 @@ export class Snapshot {
     const names = this.#allNames();
     if (this.#clientSide === undefined) {
       this.#clientSide = [];
-      for (let i = 0; i < names.length; i++) if ((this.#raw.flag_info(i) & FLAG_INFO.CLIENT_SIDE) !== 0) this.#clientSide.push(i);
+      for (let i = 0; i < names.length; i++) if ((this.#rt.flag_info(this.#handle, i) & FLAG_INFO.CLIENT_SIDE) !== 0) this.#clientSide.push(i);
     }
     const { random, now } = this.#drawsFor(context, this.#clientSide.map((i) => this.#inputs[i]));
     // One call into wasm for the whole set: the context is decoded once.
     const len = this.#writeContext(context.actors ?? []);
-    const enabled = this.#raw.eval_client_side(len, random, now);
+    const enabled = output(this.#rt.eval_client_side(this.#handle, len, random, now));
     if (enabled.length !== this.#clientSide.length) throw new TypeError('invalid evaluation context');
     const flags = {};
     this.#clientSide.forEach((i, k) => {
@@ -282,7 +270,7 @@ export class Snapshot {
   /** The flags: `[{ name, type, defaultEnabled, clientSide, persisted, state }]`. */
   flags() {
     return this.#allNames().map((name, i) => {
-      const info = this.#raw.flag_info(i);
+      const info = this.#rt.flag_info(this.#handle, i);
       return {
         name,
         type: FLAG_TYPES[info & FLAG_INFO.TYPE_MASK],
@@ -296,7 +284,10 @@ export class Snapshot {
 
   /** Frees the wasm memory now (it is also freed when the snapshot is garbage-collected). */
   free() {
-    this.#raw.free();
+    if (this.#handle === 0) return;
+    unreleased?.unregister(this);
+    this.#rt.release(this.#handle);
+    this.#handle = 0;
   }
 }
 

@@ -151,9 +151,9 @@ results.workerd_baseline_ms = cold[2][0];
 
 // What the browser entry downloads.
 const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(new URL(f, pkgDir)), { level: 9 }).length, 0);
-const browserFiles = ['src/browser.js', 'src/sdk.js', 'src/boundary.js', 'src/tables.js', 'src/snapshot.js', 'src/bootstrap.js', 'src/client.js', 'src/sse.js', 'src/openfeature-shared.js', 'dist/vexil.js', 'dist/host.js', 'dist/vexil_bg.wasm'];
+const browserFiles = ['browser', 'core', 'host', 'sdk', 'boundary', 'tables', 'snapshot', 'bootstrap', 'client', 'origin', 'follow', 'sse', 'openfeature-shared'].map((f) => `src/${f}.js`).concat('dist/vexil_bg.wasm');
 results.browser_gzip = gz(browserFiles);
-results.verifier_gzip = gz(['dist/verify.js', 'dist/verify_bg.wasm']);
+results.verifier_gzip = gz(['dist/verify_bg.wasm']);
 results.wasm_bytes = statSync(new URL('dist/vexil_bg.wasm', pkgDir)).size;
 
 const ratio = (x) => `${(x / results.vexil.ns).toFixed(1)}×`;

@@ -1,13 +1,15 @@
 //! The WebAssembly face of vexil-core, shaped for a cheap boundary: the hot path takes and
 //! returns numbers only. JavaScript writes an actor id (or an encoded context) into the
-//! snapshot's scratch buffer in wasm memory and passes its length; the result comes back as
-//! one integer, `enabled | reason << 1`. A flag name crosses once: JS asks `find` the first
-//! time it sees a name and caches the index in its own `Map`.
+//! module's shared buffer in wasm memory and passes its length; the result comes back as one
+//! integer, `enabled | reason << 1`. A flag name crosses once: JS asks `find` the first time
+//! it sees a name and caches the index in its own `Map`.
 //!
 //! Small is the point: the browser ships this module. It is `no_std` (no formatting
 //! machinery, no unwinding), borrows float text and ed25519 verification from the host
-//! (js/host.js; the verifier is a separately loaded module), and reports errors as numbers
-//! that the JS layer turns into typed errors.
+//! (pkg/src/host.js; the verifier is a separately loaded module), reports errors as numbers
+//! that the JS layer turns into typed errors, and has no generated glue: [`RawSnapshot`] is
+//! plain Rust, and `abi.rs` exports it as functions of numbers (pkg/src/core.js is the JS
+//! side).
 //!
 //! Every number that crosses the boundary with a meaning — decode error codes, reasons, flag
 //! types, the `flag_info` layout, sentinels, limits — is defined once, in Rust, and the JS
@@ -24,8 +26,8 @@ use vexil_core::{
     Actor, AudienceKind, Context, DecodeError, DecodeErrorKind, FloatText, Freshness, Reason, Snapshot, Timestamp,
     Value, Verifier,
 };
-use wasm_bindgen::prelude::*;
-
+#[cfg(target_arch = "wasm32")]
+mod abi;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tables;
 
@@ -64,57 +66,6 @@ pub mod flag_info {
     pub const NONE: u32 = u32::MAX;
 }
 
-// A free-list allocator of a few hundred bytes instead of dlmalloc's several kilobytes: the
-// module allocates little (a snapshot's index, scratch space) and runs single-threaded.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-#[allow(unsafe_code)]
-// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread, which is what
-// AssumeSingleThreaded requires.
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
-
-#[cfg(target_arch = "wasm32")]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // Nothing in vexil-core panics on any input; should something still, trap rather than
-    // carry the formatting machinery a message would need.
-    core::arch::wasm32::unreachable()
-}
-
-#[wasm_bindgen(module = "/js/host.js")]
-extern "C" {
-    /// ed25519 verification, by the separately loaded verifier.
-    #[wasm_bindgen(js_name = verify)]
-    fn host_verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool;
-    /// `f.toExponential()`: shortest round-trip digits, as `d.ddde+x`.
-    #[wasm_bindgen(js_name = exponential)]
-    fn host_exponential(f: f64) -> String;
-    /// `Number(text)`.
-    #[wasm_bindgen(js_name = parseNumber)]
-    fn host_parse(text: &str) -> f64;
-}
-
-struct Host;
-
-impl Verifier for Host {
-    fn verify(&self, public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
-        host_verify(public_key, message, signature)
-    }
-}
-
-impl FloatText for Host {
-    fn shortest(&self, f: f64, digits: &mut [u8; 17]) -> (usize, i32) {
-        vexil_core::digits_of_exponential(&host_exponential(f), digits)
-    }
-
-    fn parse(&self, text: &str) -> f64 {
-        host_parse(text)
-    }
-}
-
-static HOST: Host = Host;
-
 fn trusted_keys(keys: &[u8]) -> Vec<[u8; 32]> {
     keys.chunks_exact(32).map(|k| <[u8; 32]>::try_from(k).unwrap_or([0; 32])).collect()
 }
@@ -129,22 +80,21 @@ fn error_number(e: &DecodeError) -> u32 {
     (1 + u32::from(e.kind().code())) | (found << ERROR_FOUND_SHIFT)
 }
 
-/// A decoded snapshot, or the reason it could not be.
-#[wasm_bindgen]
+/// A decoded snapshot, or the reason it could not be: what a handle of the module's ABI
+/// (see `abi.rs`) stands for.
 pub struct RawSnapshot {
     inner: Result<Snapshot, DecodeError>,
-    scratch: Vec<u8>,
     /// The version and expiry of the last freshness statement `check_freshness` decoded.
     vouched: (u64, i64),
 }
 
-#[wasm_bindgen]
 impl RawSnapshot {
     /// Decodes `bytes`; `keys` is any number of 32-byte ed25519 public keys, concatenated
-    /// (none: signatures are not checked). Check `error` before anything else.
-    pub fn decode(bytes: &[u8], keys: &[u8]) -> RawSnapshot {
-        let inner = Snapshot::decode_with(bytes, &trusted_keys(keys), &HOST).map(|s| s.with_float_text(&HOST));
-        RawSnapshot { inner, scratch: Vec::new(), vouched: (0, 0) }
+    /// (none: signatures are not checked), which `host` checks signatures against; `host`
+    /// also gives the snapshot's expressions their float text. Check `error` first.
+    pub fn decode<H: Verifier + FloatText>(bytes: &[u8], keys: &[u8], host: &'static H) -> RawSnapshot {
+        let inner = Snapshot::decode_with(bytes, &trusted_keys(keys), host).map(|s| s.with_float_text(host));
+        RawSnapshot { inner, vouched: (0, 0) }
     }
 
     /// 0 if the snapshot is of `environment` for `audience` (its `AudienceKind` number);
@@ -158,10 +108,10 @@ impl RawSnapshot {
     /// 0 if `statement` (a freshness statement signed by one of `keys`) vouches for this
     /// snapshot at `now` (ms); otherwise the error as `error()` numbers it. Once the
     /// statement decodes, `vouched_version` and `vouched_until` say what it claims.
-    pub fn check_freshness(&mut self, statement: &[u8], keys: &[u8], now: f64) -> u32 {
+    pub fn check_freshness(&mut self, statement: &[u8], keys: &[u8], now: f64, verifier: &dyn Verifier) -> u32 {
         self.vouched = (0, 0);
         let trusted = trusted_keys(keys);
-        let f = match Freshness::decode_with(statement, &trusted, &HOST) {
+        let f = match Freshness::decode_with(statement, &trusted, verifier) {
             Ok(f) => f,
             Err(e) => return error_number(&e),
         };
@@ -265,37 +215,27 @@ impl RawSnapshot {
         self.snapshot().map_or(0, |s| s.audience().kind() as u32)
     }
 
-    /// A scratch buffer of at least `len` bytes; returns its address in wasm memory. The
-    /// address may change when it grows, so callers ask before each write.
-    pub fn scratch(&mut self, len: usize) -> usize {
-        if self.scratch.len() < len {
-            self.scratch.resize(len.next_power_of_two(), 0);
-        }
-        self.scratch.as_ptr() as usize
-    }
-
-    /// Evaluates flag `index` for the actor whose UTF-8 id is the first `id_len` bytes of
-    /// the scratch buffer ([`NO_ACTOR`]: no actor). Returns `enabled | reason << 1`.
-    pub fn eval_actor(&self, index: u32, id_len: u32, random: f64, now: f64) -> u32 {
+    /// Evaluates flag `index` for the actor whose UTF-8 id is `id` (None: no actor).
+    /// Returns `enabled | reason << 1`.
+    pub fn eval_actor(&self, index: u32, id: Option<&[u8]>, random: f64, now: f64) -> u32 {
         let Some(s) = self.snapshot() else { return NOT_FOUND };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
-        let decision = if id_len == NO_ACTOR {
-            s.evaluate_index(index, &Context::new(&[], random, now))
-        } else {
-            let bytes = self.scratch.get(..id_len as usize).unwrap_or_default();
-            let actors = [Actor::new(core::str::from_utf8(bytes).unwrap_or(""))];
-            s.evaluate_index(index, &Context::new(&actors, random, now))
+        let decision = match id {
+            None => s.evaluate_index(index, &Context::new(&[], random, now)),
+            Some(bytes) => {
+                let actors = [Actor::new(core::str::from_utf8(bytes).unwrap_or(""))];
+                s.evaluate_index(index, &Context::new(&actors, random, now))
+            }
         };
         u32::from(decision.enabled) | (decision.reason as u32) << 1
     }
 
-    /// Evaluates flag `index` for the context encoded in the first `len` bytes of the
-    /// scratch buffer (see `decode_context`). Returns `enabled | reason << 1`, or
-    /// [`MALFORMED_CONTEXT`].
-    pub fn eval_context(&self, index: u32, len: u32, random: f64, now: f64) -> u32 {
+    /// Evaluates flag `index` for `context`, encoded as `decode_context` reads it.
+    /// Returns `enabled | reason << 1`, or [`MALFORMED_CONTEXT`].
+    pub fn eval_context(&self, index: u32, context: &[u8], random: f64, now: f64) -> u32 {
         let Some(s) = self.snapshot() else { return NOT_FOUND };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
-        let Some(owned) = decode_context(self.scratch.get(..len as usize).unwrap_or_default()) else {
+        let Some(owned) = decode_context(context) else {
             return MALFORMED_CONTEXT;
         };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
@@ -303,13 +243,13 @@ impl RawSnapshot {
         u32::from(d.enabled) | (d.reason as u32) << 1
     }
 
-    /// Every client-side flag for the context in the scratch buffer, in index order: one
-    /// byte each, 1 when enabled. One call per page render instead of one per flag, and the
-    /// context decoded once. Empty when the context is malformed.
-    pub fn eval_client_side(&self, len: u32, random: f64, now: f64) -> Vec<u8> {
+    /// Every client-side flag for `context` (encoded as `decode_context` reads it), in
+    /// index order: one byte each, 1 when enabled. One call per page render instead of one
+    /// per flag, and the context decoded once. Empty when the context is malformed.
+    pub fn eval_client_side(&self, context: &[u8], random: f64, now: f64) -> Vec<u8> {
         let Some(s) = self.snapshot() else { return Vec::new() };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
-        let Some(owned) = decode_context(self.scratch.get(..len as usize).unwrap_or_default()) else {
+        let Some(owned) = decode_context(context) else {
             return Vec::new();
         };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
