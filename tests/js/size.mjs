@@ -93,7 +93,7 @@ export async function measure({ code, wasm = [], lazy = false, conditions }) {
   const visit = (file) => {
     if (shipped.has(file)) return;
     shipped.add(file);
-    for (const i of outputs[file].imports) if (i.kind === 'import-statement' || (lazy && i.kind === 'dynamic-import')) visit(i.path);
+    for (const i of outputs[file].imports) if (!i.external && (i.kind === 'import-statement' || (lazy && i.kind === 'dynamic-import'))) visit(i.path);
   };
   visit(entry);
   // Each chunk is its own download, compressed on its own.
