@@ -17,7 +17,7 @@ out=pkg/dist
 target=target/wasm-pkg
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 for crate in vexil-wasm vexil-verify; do
-  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=-reference-types,-multivalue" \
+  RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Ctarget-feature=-reference-types,-multivalue" \
     cargo build --quiet --target wasm32-unknown-unknown --profile wasm -p "$crate" \
       --target-dir "$target" -Zbuild-std=core,alloc
 done
