@@ -66,8 +66,10 @@ pub mod flag_info {
     pub const NONE: u32 = u32::MAX;
 }
 
-fn trusted_keys(keys: &[u8]) -> Vec<[u8; 32]> {
-    keys.chunks_exact(32).map(|k| <[u8; 32]>::try_from(k).unwrap_or([0; 32])).collect()
+/// Concatenated 32-byte keys as the core takes them, without a copy (a partial key at the
+/// end, which the JS layer never sends, is ignored).
+fn trusted_keys(keys: &[u8]) -> &[[u8; 32]] {
+    keys.as_chunks::<32>().0
 }
 
 /// [`DecodeErrorKind::code`] plus one, with the version found in bits [`ERROR_FOUND_SHIFT`]
@@ -93,7 +95,7 @@ impl RawSnapshot {
     /// (none: signatures are not checked), which `host` checks signatures against; `host`
     /// also gives the snapshot's expressions their float text. Check `error` first.
     pub fn decode<H: Verifier + FloatText>(bytes: &[u8], keys: &[u8], host: &'static H) -> RawSnapshot {
-        let inner = Snapshot::decode_with(bytes, &trusted_keys(keys), host).map(|s| s.with_float_text(host));
+        let inner = Snapshot::decode_with(bytes, trusted_keys(keys), host).map(|s| s.with_float_text(host));
         RawSnapshot { inner, vouched: (0, 0) }
     }
 
@@ -110,8 +112,7 @@ impl RawSnapshot {
     /// statement decodes, `vouched_version` and `vouched_until` say what it claims.
     pub fn check_freshness(&mut self, statement: &[u8], keys: &[u8], now: f64, verifier: &dyn Verifier) -> u32 {
         self.vouched = (0, 0);
-        let trusted = trusted_keys(keys);
-        let f = match Freshness::decode_with(statement, &trusted, verifier) {
+        let f = match Freshness::decode_with(statement, trusted_keys(keys), verifier) {
             Ok(f) => f,
             Err(e) => return error_number(&e),
         };
