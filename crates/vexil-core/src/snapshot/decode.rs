@@ -16,7 +16,7 @@ use crate::limits::{MAX_ACTOR_IDS, MAX_SNAPSHOT_BYTES};
 use crate::model::{Audience, FlagType};
 use crate::percentage::Percentage;
 use crate::verify::SignedPart;
-use crate::wire::rice::{is_best_k, BitReader};
+use crate::wire::rice::{BestK, BitReader};
 use crate::wire::{Reader, Span};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -355,8 +355,10 @@ impl<'a> Decoder<'a> {
         }
         for run in &self.pending {
             let keys = &mut self.s.keys[run.at as usize..(run.at + run.count) as usize];
+            let mut best = BestK::new(run.k);
             for i in 1..keys.len() {
                 let gap = bits.read(run.k)?;
+                best.add(gap);
                 keys[i] = keys[i - 1]
                     .checked_add(1)
                     .and_then(|k| k.checked_add(gap))
@@ -364,7 +366,7 @@ impl<'a> Decoder<'a> {
             }
             // Only the encoder's choice of parameter is accepted, so that every snapshot has
             // exactly one encoding and its hash can serve as an ETag.
-            if !is_best_k(keys.windows(2).map(|p| p[1] - p[0] - 1), run.k) {
+            if !best.holds() {
                 return Err(DecodeError::new(K::NotCanonical, blob_at));
             }
         }
