@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
+import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { Snapshot, bootstrapScript, createClient, readBootstrap } from 'vexil';
 import { vexil, set, startServe, until } from './vexil-serve.mjs';
@@ -119,6 +120,34 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       assert.equal(seen.version, full.version);
       assert.ok(requests.includes('/production/browser/latest.vxl'), requests.join(' '));
       assert.ok(!requests.some((p) => p.startsWith('/production/') && !p.startsWith('/production/browser/')), `the page fetched a full snapshot: ${requests.join(' ')}`);
+
+      // The same page bundled by esbuild (as an app ships it): the client created before
+      // ready() must still initialise vexil itself, which needs browser.js's registration
+      // to survive tree-shaking.
+      const bundledPage = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
+      await bundledPage.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
+      let bundledScript = null;
+      await bundledPage.route(`${base}/`, async (route) => {
+        const res = await route.fetch();
+        const pageHtml = await res.text();
+        const script = pageHtml.match(/<script type="module">([\s\S]*?)<\/script>/)[1].replace("'/pkg/src/browser.js'", "'vexil'");
+        const out = await build({ stdin: { contents: script, resolveDir: root }, bundle: true, minify: true, format: 'esm', platform: 'browser', write: false, logLevel: 'error' });
+        bundledScript = out.outputFiles[0].text;
+        await route.fulfill({ response: res, body: pageHtml.replace(/<script type="module">[\s\S]*?<\/script>/, '<script type="module" src="/app/bundle.js"></script>') });
+      });
+      await bundledPage.route(`${base}/app/bundle.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: bundledScript }));
+      // The bundle asks for the wasm where the package keeps it, next to its own path.
+      await bundledPage.route(`${base}/dist/vexil_bg.wasm`, (route) => route.fulfill({ contentType: 'application/wasm', body: readFileSync(`${root}node_modules/vexil/dist/vexil_bg.wasm`) }));
+      await bundledPage.goto(`${base}/`);
+      await bundledPage.waitForFunction(() => window.vexilPage?.client.bootstrapped === false, null, { timeout: 15000 });
+      const bundledSeen = await bundledPage.evaluate(() => ({
+        first: window.vexilPage.firstRender.values,
+        now: Object.fromEntries(Object.entries(window.vexilPage.client.evaluateAll()).map(([f, d]) => [f, d.enabled])),
+        audience: window.vexilPage.client.snapshot.audience,
+      }));
+      assert.ok(!bundledScript.includes('/pkg/src/'), 'the page ran the bundle');
+      assert.deepEqual(bundledSeen, { first: v.expected, now: v.expected, audience: 'browser' }, `${v.id}: the bundled page`);
+      await bundledPage.close();
 
       // The same page on `vexil/bootstrap`: answers with no wasm loaded, and upgrade()
       // fetches the full client (and the wasm) only when called.
