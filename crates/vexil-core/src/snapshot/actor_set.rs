@@ -55,6 +55,33 @@ fn contains_key(keys: &[u64], key: u64) -> bool {
     keys[base] == key
 }
 
+/// Where an id's colon is (its length if it has none), and the first eight bytes of the kind
+/// before it as a little-endian word. Kinds are short (`User`, `Project`), so for most ids one
+/// load and a zero-byte test find the colon.
+#[inline]
+fn kind_of(bytes: &[u8]) -> (usize, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    if let Some(first) = bytes.first_chunk::<8>() {
+        let w = u64::from_le_bytes(*first);
+        let x = w ^ (ONES * u64::from(b':'));
+        // The lowest byte flagged here is the first zero byte of `x`: the first colon.
+        let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
+        if zero != 0 {
+            let colon = (zero.trailing_zeros() / 8) as usize;
+            return (colon, w & ((1u64 << (8 * colon)) - 1));
+        }
+    }
+    let mut colon = 0;
+    let mut word = 0u64;
+    while colon < bytes.len() && bytes[colon] != b':' {
+        if colon < 8 {
+            word |= u64::from(bytes[colon]) << (8 * colon);
+        }
+        colon += 1;
+    }
+    (colon, word)
+}
+
 /// SipHash-2-4 of an actor id under a browser snapshot's salt.
 pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
     use core::hash::Hasher;
@@ -73,15 +100,7 @@ impl Snapshot {
             return contains_key(set.keys.of(&self.keys), actor_hash(salt, id));
         }
         let bytes = id.as_bytes();
-        // One pass for the kind: where the colon is, and the kind's first eight bytes.
-        let mut colon = 0;
-        let mut word = 0u64;
-        while colon < bytes.len() && bytes[colon] != b':' {
-            if colon < 8 {
-                word |= u64::from(bytes[colon]) << (8 * colon);
-            }
-            colon += 1;
-        }
+        let (colon, word) = kind_of(bytes);
         if colon > 0 && colon < bytes.len() {
             if let Some(key) = crate::actor::canonical_u64(&bytes[colon + 1..]) {
                 if let Some(kind) = self.kind_index_of(word, &bytes[..colon]) {
@@ -135,5 +154,44 @@ impl Snapshot {
             }
         }
         ActorSet::Ids(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kind_of;
+    use proptest::prelude::*;
+
+    /// The byte-at-a-time definition `kind_of` must agree with.
+    fn kind_by_bytes(bytes: &[u8]) -> (usize, u64) {
+        let colon = bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len());
+        let word = bytes[..colon].iter().take(8).enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
+        (colon, word)
+    }
+
+    proptest! {
+        #[test]
+        fn kind_of_finds_the_first_colon(id in "[:a-zA-Z0-9\u{80}-\u{10ffff}]{0,24}") {
+            prop_assert_eq!(kind_of(id.as_bytes()), kind_by_bytes(id.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn kind_of_at_every_colon_position() {
+        for id in [
+            "User:1",
+            "User:151",
+            "Project:12345",
+            ":1",
+            "abcdefgh:1",
+            "abcdefg:",
+            "abcdefghi:2",
+            "none",
+            "",
+            "User:1:opt_out",
+            "\u{3a}\u{a3a}:",
+        ] {
+            assert_eq!(kind_of(id.as_bytes()), kind_by_bytes(id.as_bytes()), "{id}");
+        }
     }
 }
