@@ -30,6 +30,8 @@ const encoder = new TextEncoder();
 export function bind(exports, { load } = {}) {
   if (exports !== null) {
     rt = exports;
+    // A new instance has its own memory and buffer.
+    view = new Uint8Array(0);
     ioRoom = -1;
   }
   if (load) loadRuntime = load;

@@ -18,9 +18,9 @@ async function exportsOf(source, imports) {
   source = await source;
   if (typeof Response === 'function' && source instanceof Response) {
     if (!source.ok) throw new Error(`vexil: fetching ${source.url || 'a wasm module'} failed: HTTP ${source.status}`);
-    // Streaming compilation needs the right content type; servers that send another get
-    // the module compiled from its bytes instead.
-    if (source.headers.get('content-type')?.split(';')[0].trim() === 'application/wasm') {
+    // Streaming compilation needs the right content type (Node's even refuses parameters
+    // after it); other responses are compiled from their bytes.
+    if (source.headers.get('content-type') === 'application/wasm') {
       return (await WebAssembly.instantiateStreaming(source, imports)).instance.exports;
     }
     source = await source.arrayBuffer();

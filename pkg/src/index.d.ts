@@ -242,8 +242,16 @@ export function followEnvironments(
   options?: { fetch?: typeof fetch; onLive?: (live: boolean) => void; maxBackoff?: number },
 ): { close(): void };
 
-/** Browsers: initialise once (`verify: true` also loads the signature verifier). Elsewhere: resolves at once. */
-export function ready(options?: { verify?: boolean; module?: WebAssembly.Module | URL | string }): Promise<void>;
+/**
+ * Browsers: initialise once (`verify: true` also loads the signature verifier). `module` is
+ * where the core's wasm comes from when a bundler moved it: a URL, a fetch Request or
+ * Response, its bytes, or a compiled module (default: `../dist/vexil_bg.wasm` next to this
+ * file). Elsewhere: resolves at once.
+ */
+export function ready(options?: {
+  verify?: boolean;
+  module?: WebAssembly.Module | URL | string | Request | Response | Promise<Response> | BufferSource;
+}): Promise<void>;
 
 /** Loads the ed25519 verifier needed for `publicKeys` (a separate download in browsers). */
 export function loadVerifier(): Promise<void>;
