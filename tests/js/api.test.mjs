@@ -36,6 +36,13 @@ test('evaluation API', () => {
   assert.equal(s.isEnabled('actor_flag', 'Üser:ß'), true, 'non-ASCII ids take the encodeInto path');
   assert.equal(s.isEnabled('no_such_flag', 'User:1'), false);
   assert.deepEqual(s.evaluate('no_such_flag'), { enabled: false, reason: 'not_found', version: 1 });
+  // Flag indexes are cached in a dictionary object: names of Object.prototype's members are
+  // flags like any other.
+  for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+    assert.deepEqual(s.evaluate(name), { enabled: false, reason: 'not_found', version: 1 }, name);
+    assert.equal(s.has(name), false, name);
+  }
+  assert.throws(() => s.isEnabled(42), /a flag name is a string/);
   assert.deepEqual(s.evaluate('group_flag', { actors: [{ id: 'User:5', properties: { team: 'gitlab' } }] }), {
     enabled: true,
     reason: 'group',

@@ -2,7 +2,7 @@
 //! returns numbers only. JavaScript writes an actor id (or an encoded context) into the
 //! module's shared buffer in wasm memory and passes its length; the result comes back as one
 //! integer, `enabled | reason << 1`. A flag name crosses once: JS asks `find` the first time
-//! it sees a name and caches the index in its own `Map`.
+//! it sees a name and caches the index on its side.
 //!
 //! Small is the point: the browser ships this module. It is `no_std` (no formatting
 //! machinery, no unwinding), borrows float text and ed25519 verification from the host
