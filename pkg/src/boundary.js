@@ -17,8 +17,8 @@ export class SnapshotError extends Error {
 let rt = null;
 let view = new Uint8Array(0);
 let loadRuntime = null;
-// The module's shared buffer, as last reserved: every export that reads bytes reads them
-// from there, and every export that returns bytes writes them there.
+// The module's input buffer, as last reserved: every export that reads bytes reads them
+// from there (exports that return bytes write them to a buffer of their own, at `out()`).
 let ioAt = 0;
 let ioRoom = -1;
 const encoder = new TextEncoder();
@@ -56,7 +56,7 @@ export function memory() {
   return view;
 }
 
-/** The address of at least `len` bytes of the shared buffer. */
+/** The address of at least `len` bytes of the input buffer. */
 export function reserve(len) {
   if (len > ioRoom) {
     ioAt = rt.io(len);
@@ -65,7 +65,7 @@ export function reserve(len) {
   return ioAt;
 }
 
-/** Writes `text` as UTF-8 to the shared buffer; returns its length in bytes. */
+/** Writes `text` as UTF-8 to the input buffer; returns its length in bytes. */
 export function writeText(text) {
   const n = text.length;
   const at = reserve(n * 3);
@@ -81,7 +81,7 @@ export function writeText(text) {
   return encoder.encodeInto(text, m.subarray(at, at + n * 3)).written;
 }
 
-/** Writes byte arrays back to back to the shared buffer; returns their lengths. */
+/** Writes byte arrays back to back to the input buffer; returns their lengths. */
 export function writeBytes(...parts) {
   const at = reserve(parts.reduce((sum, p) => sum + p.length, 0));
   const m = memory();
@@ -93,14 +93,10 @@ export function writeBytes(...parts) {
   return parts.map((p) => p.length);
 }
 
-/**
- * The `len` bytes an export just wrote to the shared buffer (it may have moved to make
- * room); a view, valid until the next call into the module.
- */
+/** The `len` bytes an export just returned: a view, valid until the next call into the module. */
 export function output(len) {
-  ioAt = rt.io(len);
-  ioRoom = Math.max(ioRoom, len);
-  return memory().subarray(ioAt, ioAt + len);
+  const at = rt.out();
+  return memory().subarray(at, at + len);
 }
 
 function base64ToBytes(text) {

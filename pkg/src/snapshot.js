@@ -1,6 +1,6 @@
 // A snapshot: one environment's flags at one version, decoded once by the wasm core and
 // evaluated synchronously. The hot path crosses the boundary with numbers only: an actor id
-// is written straight into the module's shared buffer in wasm memory, the flag is passed as
+// is written straight into the module's input buffer in wasm memory, the flag is passed as
 // its index (looked up once, then cached), and the decision comes back as
 // `enabled | reason << 1`.
 import { hasVerifier } from './host.js';
@@ -63,7 +63,7 @@ export class Snapshot {
     const offset = error === 0 ? undefined : r.error_offset(handle);
     if (error === 0 && (environment !== undefined || audience !== undefined)) {
       const expected = audienceNumber(audience ?? AUDIENCES[r.audience(handle)]);
-      error = r.expect(handle, environment === undefined ? output(r.environment(handle)).length : writeText(environment), expected);
+      error = r.expect(handle, writeText(environment ?? decoder.decode(output(r.environment(handle)))), expected);
     }
     if (error !== 0) {
       r.release(handle);

@@ -43,6 +43,9 @@ test('evaluation API', () => {
     assert.equal(s.has(name), false, name);
   }
   assert.throws(() => s.isEnabled(42), /a flag name is a string/);
+  // An audience alone is checked against the snapshot's own environment (read back out of wasm).
+  assert.equal(Snapshot.decode(readFixture('gates.vxl'), { audience: 'server' }).environment, 'vectors-gates');
+  assert.throws(() => Snapshot.decode(readFixture('gates.vxl'), { audience: 'browser' }), (e) => e.code === 'WRONG_AUDIENCE');
   assert.deepEqual(s.evaluate('group_flag', { actors: [{ id: 'User:5', properties: { team: 'gitlab' } }] }), {
     enabled: true,
     reason: 'group',

@@ -1,7 +1,8 @@
-//! The module's ABI: every export takes and returns numbers, and bytes cross through one
-//! shared buffer in wasm memory (`io`). JavaScript reserves room with `io`, writes its input
-//! there and passes lengths; an export that returns bytes writes them there and returns
-//! their length. A snapshot crosses as a handle, the address of its boxed [`RawSnapshot`].
+//! The module's ABI: every export takes and returns numbers, and bytes cross through two
+//! buffers in wasm memory. JavaScript reserves room in the input buffer with `io`, writes its
+//! input there and passes lengths; an export that returns bytes writes them to the output
+//! buffer (at `out()`) and returns their length. A snapshot crosses as a handle, the address
+//! of its boxed [`RawSnapshot`].
 //!
 //! Hand-written rather than generated: wasm-bindgen's glue cost about 300 bytes of wasm per
 //! export and 6 KB of minified JS, more than this whole file does, in the module every page
@@ -15,7 +16,7 @@ use core::cell::UnsafeCell;
 use vexil_core::{FloatText, Verifier};
 
 // A free-list allocator of a few hundred bytes instead of dlmalloc's several kilobytes: the
-// module allocates little (a snapshot's index, the shared buffer) and runs single-threaded.
+// module allocates little (a snapshot's index, the two buffers) and runs single-threaded.
 #[global_allocator]
 // SAFETY: wasm32-unknown-unknown without the atomics feature has one thread, which is what
 // AssumeSingleThreaded requires.
@@ -74,15 +75,16 @@ struct Shared(UnsafeCell<Vec<u8>>);
 unsafe impl Sync for Shared {}
 
 static IO: Shared = Shared(UnsafeCell::new(Vec::new()));
+static OUT: Shared = Shared(UnsafeCell::new(Vec::new()));
 
-/// The shared buffer. Each export takes it at most once, and the host never calls back into
+/// The input buffer. Each export takes it at most once, and the host never calls back into
 /// the module, so no two references to it are ever alive together.
 fn shared() -> &'static mut Vec<u8> {
     // SAFETY: see above: one thread, one reference at a time.
     unsafe { &mut *IO.0.get() }
 }
 
-/// The first `len` bytes of the shared buffer (fewer if it is shorter).
+/// The first `len` bytes of the input buffer (fewer if it is shorter).
 fn input(len: usize) -> &'static [u8] {
     let io = shared();
     &io[..len.min(io.len())]
@@ -94,14 +96,20 @@ fn inputs(first: usize, second: usize) -> (&'static [u8], &'static [u8]) {
     both.split_at(first.min(both.len()))
 }
 
-/// Writes `bytes` to the shared buffer; returns their length.
-fn output(bytes: &[u8]) -> usize {
-    let io = shared();
-    if io.len() < bytes.len() {
-        io.resize(bytes.len().next_power_of_two(), 0);
-    }
-    io[..bytes.len()].copy_from_slice(bytes);
-    bytes.len()
+/// Replaces the output buffer's contents with what `write` appends; returns their length.
+fn output(write: impl FnOnce(&mut Vec<u8>)) -> usize {
+    // SAFETY: as for the input buffer; only this function takes the output buffer.
+    let out = unsafe { &mut *OUT.0.get() };
+    out.clear();
+    write(out);
+    out.len()
+}
+
+/// Where the last export that returned bytes wrote them (it moves as the buffer grows).
+#[no_mangle]
+pub extern "C" fn out() -> *const u8 {
+    // SAFETY: as in `output`; the reference ends here.
+    unsafe { &*OUT.0.get() }.as_ptr()
 }
 
 fn snapshot(handle: u32) -> Option<&'static mut RawSnapshot> {
@@ -111,7 +119,7 @@ fn snapshot(handle: u32) -> Option<&'static mut RawSnapshot> {
     (handle != 0).then(|| unsafe { &mut *(handle as *mut RawSnapshot) })
 }
 
-/// Makes the shared buffer at least `len` bytes long; returns its address (which moves when
+/// Makes the input buffer at least `len` bytes long; returns its address (which moves when
 /// it grows, so JS asks again before writing more than it last reserved).
 #[no_mangle]
 pub extern "C" fn io(len: usize) -> *mut u8 {
@@ -122,7 +130,7 @@ pub extern "C" fn io(len: usize) -> *mut u8 {
     io.as_mut_ptr()
 }
 
-/// Decodes the snapshot of `bytes_len` bytes in the shared buffer, checking its signature
+/// Decodes the snapshot of `bytes_len` bytes in the input buffer, checking its signature
 /// against the `keys_len` bytes of concatenated 32-byte keys after it; returns a handle
 /// (check `error` first).
 #[no_mangle]
@@ -150,14 +158,14 @@ pub extern "C" fn error_offset(handle: u32) -> u32 {
     snapshot(handle).map_or(0, |s| s.error_offset())
 }
 
-/// The environment name is the first `environment_len` bytes of the shared buffer.
+/// The environment name is the first `environment_len` bytes of the input buffer.
 #[no_mangle]
 pub extern "C" fn expect(handle: u32, environment_len: usize, audience: u32) -> u32 {
     let environment = core::str::from_utf8(input(environment_len)).unwrap_or("\0");
     snapshot(handle).map_or(0, |s| s.expect(environment, audience))
 }
 
-/// The statement and its keys are in the shared buffer, back to back.
+/// The statement and its keys are in the input buffer, back to back.
 #[no_mangle]
 pub extern "C" fn check_freshness(handle: u32, statement_len: usize, keys_len: usize, now: f64) -> u32 {
     let (statement, keys) = inputs(statement_len, keys_len);
@@ -189,31 +197,47 @@ pub extern "C" fn audience(handle: u32) -> u32 {
     snapshot(handle).map_or(0, |s| s.audience())
 }
 
-/// Writes the environment's name to the shared buffer.
+/// Outputs the environment's name.
 #[no_mangle]
 pub extern "C" fn environment(handle: u32) -> usize {
-    output(snapshot(handle).map(|s| s.environment()).unwrap_or_default().as_bytes())
+    output(|out| {
+        if let Some(s) = snapshot(handle) {
+            s.environment(out);
+        }
+    })
 }
 
-/// Writes every flag name, in index order and joined by newlines, to the shared buffer.
+/// Outputs every flag name, in index order and joined by newlines.
 #[no_mangle]
 pub extern "C" fn names(handle: u32) -> usize {
-    output(snapshot(handle).map(|s| s.names()).unwrap_or_default().as_bytes())
+    output(|out| {
+        if let Some(s) = snapshot(handle) {
+            s.names(out);
+        }
+    })
 }
 
-/// Writes each flag's input bits to the shared buffer.
+/// Outputs each flag's input bits.
 #[no_mangle]
 pub extern "C" fn flag_inputs(handle: u32) -> usize {
-    output(&snapshot(handle).map(|s| s.inputs()).unwrap_or_default())
+    output(|out| {
+        if let Some(s) = snapshot(handle) {
+            s.inputs(out);
+        }
+    })
 }
 
-/// Writes the signer's key to the shared buffer: 32 bytes, or none if unsigned.
+/// Outputs the signer's key: 32 bytes, or none if unsigned.
 #[no_mangle]
 pub extern "C" fn signer(handle: u32) -> usize {
-    output(&snapshot(handle).and_then(|s| s.signer()).unwrap_or_default())
+    output(|out| {
+        if let Some(s) = snapshot(handle) {
+            s.signer(out);
+        }
+    })
 }
 
-/// The flag's name is the first `name_len` bytes of the shared buffer.
+/// The flag's name is the first `name_len` bytes of the input buffer.
 #[no_mangle]
 pub extern "C" fn find(handle: u32, name_len: usize) -> i32 {
     let Ok(name) = core::str::from_utf8(input(name_len)) else { return -1 };
@@ -225,7 +249,7 @@ pub extern "C" fn flag_info(handle: u32, index: u32) -> u32 {
     snapshot(handle).map_or(crate::flag_info::NONE, |s| s.flag_info(index))
 }
 
-/// The actor's id is the first `id_len` bytes of the shared buffer ([`crate::NO_ACTOR`]:
+/// The actor's id is the first `id_len` bytes of the input buffer ([`crate::NO_ACTOR`]:
 /// no actor).
 #[no_mangle]
 pub extern "C" fn eval_actor(handle: u32, index: u32, id_len: u32, random: f64, now: f64) -> u32 {
@@ -233,15 +257,18 @@ pub extern "C" fn eval_actor(handle: u32, index: u32, id_len: u32, random: f64, 
     snapshot(handle).map_or(crate::NOT_FOUND, |s| s.eval_actor(index, id, random, now))
 }
 
-/// The context is the first `len` bytes of the shared buffer.
+/// The context is the first `len` bytes of the input buffer.
 #[no_mangle]
 pub extern "C" fn eval_context(handle: u32, index: u32, len: usize, random: f64, now: f64) -> u32 {
     snapshot(handle).map_or(crate::NOT_FOUND, |s| s.eval_context(index, input(len), random, now))
 }
 
-/// The context is the first `len` bytes of the shared buffer; the results replace it.
+/// The context is the first `len` bytes of the input buffer; outputs the results.
 #[no_mangle]
 pub extern "C" fn eval_client_side(handle: u32, len: usize, random: f64, now: f64) -> usize {
-    let enabled = snapshot(handle).map(|s| s.eval_client_side(input(len), random, now)).unwrap_or_default();
-    output(&enabled)
+    output(|out| {
+        if let Some(s) = snapshot(handle) {
+            s.eval_client_side(input(len), random, now, out);
+        }
+    })
 }

@@ -1,6 +1,6 @@
 //! The WebAssembly face of vexil-core, shaped for a cheap boundary: the hot path takes and
 //! returns numbers only. JavaScript writes an actor id (or an encoded context) into the
-//! module's shared buffer in wasm memory and passes its length; the result comes back as one
+//! module's input buffer in wasm memory and passes its length; the result comes back as one
 //! integer, `enabled | reason << 1`. A flag name crosses once: JS asks `find` the first time
 //! it sees a name and caches the index on its side.
 //!
@@ -20,7 +20,6 @@
 
 extern crate alloc;
 
-use alloc::string::String;
 use alloc::vec::Vec;
 use vexil_core::{
     Actor, AudienceKind, Context, DecodeError, DecodeErrorKind, FloatText, Freshness, Reason, Snapshot, Timestamp,
@@ -156,9 +155,9 @@ impl RawSnapshot {
         self.snapshot().map_or(0.0, |s| s.published_at() as f64)
     }
 
-    /// The environment's name.
-    pub fn environment(&self) -> String {
-        self.snapshot().map(|s| String::from(s.environment())).unwrap_or_default()
+    /// Appends the environment's name to `out`.
+    pub fn environment(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.snapshot().map_or("", |s| s.environment()).as_bytes());
     }
 
     /// The index of flag `name`, or -1.
@@ -168,27 +167,21 @@ impl RawSnapshot {
 
     /// Per flag, what its evaluation reads besides the actors: [`INPUT_RANDOM`],
     /// [`INPUT_NOW`].
-    pub fn inputs(&self) -> Vec<u8> {
-        self.snapshot()
-            .into_iter()
-            .flat_map(Snapshot::flags)
-            .map(|f| {
-                let i = f.inputs();
-                (if i.random { INPUT_RANDOM } else { 0 }) | (if i.now { INPUT_NOW } else { 0 })
-            })
-            .collect()
+    pub fn inputs(&self, out: &mut Vec<u8>) {
+        out.extend(self.snapshot().into_iter().flat_map(Snapshot::flags).map(|f| {
+            let i = f.inputs();
+            (if i.random { INPUT_RANDOM } else { 0 }) | (if i.now { INPUT_NOW } else { 0 })
+        }));
     }
 
     /// Every flag name in index order, joined by newlines (names never contain one).
-    pub fn names(&self) -> String {
-        let mut out = String::new();
+    pub fn names(&self, out: &mut Vec<u8>) {
         for (i, f) in self.snapshot().into_iter().flat_map(Snapshot::flags).enumerate() {
             if i > 0 {
-                out.push('\n');
+                out.push(b'\n');
             }
-            out.push_str(f.name());
+            out.extend_from_slice(f.name().as_bytes());
         }
-        out
     }
 
     /// Flag `index`'s facts, packed as [`flag_info`] lays them out.
@@ -206,9 +199,11 @@ impl RawSnapshot {
             | bit(inputs.now, READS_CLOCK)
     }
 
-    /// The signer's public key, if signed.
-    pub fn signer(&self) -> Option<Vec<u8>> {
-        self.snapshot().and_then(|s| s.signer()).map(|k| k.to_vec())
+    /// Appends the signer's public key to `out`, if signed.
+    pub fn signer(&self, out: &mut Vec<u8>) {
+        if let Some(key) = self.snapshot().and_then(|s| s.signer()) {
+            out.extend_from_slice(key);
+        }
     }
 
     /// The audience, as `vexil_core::AudienceKind`'s discriminant.
@@ -245,21 +240,21 @@ impl RawSnapshot {
     }
 
     /// Every client-side flag for `context` (encoded as `decode_context` reads it), in
-    /// index order: one byte each, 1 when enabled. One call per page render instead of one
-    /// per flag, and the context decoded once. Empty when the context is malformed.
-    pub fn eval_client_side(&self, context: &[u8], random: f64, now: f64) -> Vec<u8> {
-        let Some(s) = self.snapshot() else { return Vec::new() };
+    /// index order: one byte each, 1 when enabled, appended to `out`. One call per page render
+    /// instead of one per flag, and the context decoded once. Nothing when the context is
+    /// malformed.
+    pub fn eval_client_side(&self, context: &[u8], random: f64, now: f64, out: &mut Vec<u8>) {
+        let Some(s) = self.snapshot() else { return };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
-        let Some(owned) = decode_context(context) else {
-            return Vec::new();
-        };
+        let Some(owned) = decode_context(context) else { return };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
         let ctx = Context::new(&actors, random, now);
-        s.flags()
-            .enumerate()
-            .filter(|(_, f)| f.client_side())
-            .map(|(i, _)| u8::from(s.evaluate_index(i as u32, &ctx).enabled))
-            .collect()
+        out.extend(
+            s.flags()
+                .enumerate()
+                .filter(|(_, f)| f.client_side())
+                .map(|(i, _)| u8::from(s.evaluate_index(i as u32, &ctx).enabled)),
+        );
     }
 }
 
