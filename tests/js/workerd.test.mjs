@@ -1,6 +1,7 @@
-// The real workerd, through miniflare: the golden vectors replayed inside a worker, the
-// example worker (examples/worker) on a KV binding and on an origin URL, and signature
-// verification with the separately imported verifier module.
+// The real workerd, through miniflare: the golden vectors replayed inside a worker (as
+// modules, and bundled by esbuild as wrangler bundles one), the example worker
+// (examples/worker) on a KV binding and on an origin URL, and signature verification with
+// the separately imported verifier module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
