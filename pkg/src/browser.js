@@ -7,20 +7,26 @@ import { instantiate, instantiateVerifier } from './core.js';
 let initialised = null;
 let verifier = null;
 
-/** Loads the signature verifier (a separate, smaller download). */
-export function loadVerifier() {
+/**
+ * Loads the signature verifier (a separate, smaller download), from `source` when a
+ * bundler moved it (what `ready({ module })` takes).
+ */
+export function loadVerifier(source) {
   if (verifier === null) {
-    verifier = instantiateVerifier(new URL('../dist/verify_bg.wasm', import.meta.url));
+    verifier = instantiateVerifier(source ?? new URL('../dist/verify_bg.wasm', import.meta.url));
   }
   return verifier;
 }
 
-/** Initialises vexil once; `verify: true` also loads the signature verifier. */
-export function ready({ verify = false, module } = {}) {
+/**
+ * Initialises vexil once, from `module` when a bundler moved the wasm; `verify: true` also
+ * loads the signature verifier (from `verifier`, likewise).
+ */
+export function ready({ verify = false, module, verifier: verifierSource } = {}) {
   if (initialised === null) {
     initialised = instantiate(module ?? new URL('../dist/vexil_bg.wasm', import.meta.url));
   }
-  return verify ? Promise.all([initialised, loadVerifier()]).then(() => undefined) : initialised;
+  return verify ? Promise.all([initialised, loadVerifier(verifierSource)]).then(() => undefined) : initialised;
 }
 
 // A client created before `ready()` (a bootstrapped page) initialises vexil itself.

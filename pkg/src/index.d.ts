@@ -250,11 +250,19 @@ export function followEnvironments(
  */
 export function ready(options?: {
   verify?: boolean;
-  module?: WebAssembly.Module | URL | string | Request | Response | Promise<Response> | BufferSource;
+  module?: WasmSource;
+  /** Where the verifier's wasm comes from, as `module` (default: `../dist/verify_bg.wasm`). */
+  verifier?: WasmSource;
 }): Promise<void>;
 
-/** Loads the ed25519 verifier needed for `publicKeys` (a separate download in browsers). */
-export function loadVerifier(): Promise<void>;
+/** Where a wasm module comes from, when a bundler moved it. */
+export type WasmSource = WebAssembly.Module | URL | string | Request | Response | Promise<Response> | BufferSource;
+
+/**
+ * Loads the ed25519 verifier needed for `publicKeys` (a separate download in browsers, from
+ * `source` when a bundler moved it; elsewhere `source` is not needed).
+ */
+export function loadVerifier(source?: WasmSource): Promise<void>;
 
 /** Marks a number as a Ruby Float for expressions (`1` and `1.0` differ there). */
 export function asFloat(value: number): Float;

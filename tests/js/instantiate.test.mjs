@@ -1,4 +1,4 @@
-// Every source the browser entry's `ready({ module })` takes for the core's wasm, through
+// Every source the browser entry's `ready({ module, verifier })` takes for the wasm, through
 // pkg/src/core.js (the same code browsers run), in Node: a compiled module, bytes, a
 // Response served as application/wasm (streamed) or as something else (compiled from its
 // bytes), a promise of one, and a failed fetch, which must say so.
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Snapshot } from 'vexil';
 // The module 'vexil' itself loaded (its Node entry imports the same file).
-import { instantiate } from './node_modules/vexil/src/core.js';
+import { instantiate, instantiateVerifier } from './node_modules/vexil/src/core.js';
 import { readFixture } from './load-vectors.mjs';
 
 const wasm = readFileSync(new URL('./node_modules/vexil/dist/vexil_bg.wasm', import.meta.url));
@@ -32,4 +32,14 @@ for (const [name, source] of Object.entries(sources)) {
 
 test('a failed fetch of the wasm says so', async () => {
   await assert.rejects(instantiate(new Response('missing', { status: 404 })), /fetching .*failed: HTTP 404/);
+});
+
+test('the verifier instantiates from bytes and from a Response, and checks signatures', async () => {
+  const verifier = readFileSync(new URL('./node_modules/vexil/dist/verify_bg.wasm', import.meta.url));
+  const key = new TextDecoder().decode(readFixture('signed/key.pub')).trim();
+  for (const source of [new Uint8Array(verifier), new Response(verifier, { headers: { 'content-type': 'application/wasm' } })]) {
+    await instantiateVerifier(source);
+    assert.equal(Snapshot.decode(readFixture('signed/gates-v1.signed.vxl'), { publicKeys: [key] }).version, 1);
+    assert.throws(() => Snapshot.decode(readFixture('signed/gates-v1.other-key.vxl'), { publicKeys: [key] }), (e) => e.code === 'UNTRUSTED_KEY');
+  }
 });
