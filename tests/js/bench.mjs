@@ -3,9 +3,9 @@
 // pairs), through each library's public API, in one run:
 //   - ns per evaluation: vexil isEnabled, GrowthBook, unleash-client, flagd-core;
 //   - time to load W1; time from worker start to first evaluation in workerd;
-//   - gzip size of what the browser entry ships, with and without signature checking.
+//   - the edge bootstrap. (What the browser downloads is size.mjs's, bundled as apps ship it.)
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Snapshot, loadVerifier } from 'vexil';
 import { GrowthBookClient } from '@growthbook/growthbook';
@@ -152,13 +152,6 @@ cold.sort((a, b) => a[1] - a[0] - (b[1] - b[0]));
 results.workerd_first_answer_ms = cold[2][1];
 results.workerd_baseline_ms = cold[2][0];
 
-// What the browser entry downloads.
-const gz = (files) => files.reduce((sum, f) => sum + gzipSync(readFileSync(new URL(f, pkgDir)), { level: 9 }).length, 0);
-const browserFiles = ['browser', 'core', 'host', 'sdk', 'boundary', 'tables', 'snapshot', 'bootstrap', 'client', 'origin', 'follow', 'sse', 'openfeature-shared'].map((f) => `src/${f}.js`).concat('dist/vexil_bg.wasm');
-results.browser_gzip = gz(browserFiles);
-results.verifier_gzip = gz(['dist/verify_bg.wasm']);
-results.wasm_bytes = statSync(new URL('dist/vexil_bg.wasm', pkgDir)).size;
-
 const ratio = (x) => `${(x / results.vexil.ns).toFixed(1)}×`;
 console.log(`W1 through each public API (Node ${process.versions.node}), median of rounds over 1,000,000 pairs:`);
 console.log(`  vexil isEnabled        ${results.vexil.ns.toFixed(0)} ns`);
@@ -168,5 +161,4 @@ console.log(`  unleash-client         ${results.unleash.ns.toFixed(0)} ns  (${ra
 console.log(`load W1: vexil decode ${results.decode_ms.toFixed(2)} ms (${results.decode_optimized_ms.toFixed(2)} ms once optimized; ${results.decode_verify_ms.toFixed(2)} ms with signature check); GrowthBook ${results.growthbook_load_ms.toFixed(1)} ms; flagd-core ${results.flagd_load_ms.toFixed(1)} ms`);
 console.log(`edge bootstrap, 1,000 client-side flags for one visitor: ${results.bootstrap_us.toFixed(0)} µs (${results.bootstrap_props_us.toFixed(0)} µs with properties); result ${results.bootstrap_json_bytes} bytes JSON, ${results.bootstrap_json_gzip} gzip -9`);
 console.log(`workerd, new worker to first answer: ${results.workerd_first_answer_ms.toFixed(0)} ms with vexil and W1 (empty worker: ${results.workerd_baseline_ms.toFixed(0)} ms)`);
-console.log(`browser entry: ${(results.browser_gzip / 1024).toFixed(1)} KiB gzip (wasm ${results.wasm_bytes} bytes raw); signature verifier, loaded separately: ${(results.verifier_gzip / 1024).toFixed(1)} KiB gzip`);
 console.log(JSON.stringify(results));
