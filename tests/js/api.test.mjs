@@ -121,6 +121,8 @@ test('signatures: unsigned, wrong key, forged', async () => {
   }
   assert.throws(() => Snapshot.decode(body, { publicKeys: [key] }), SnapshotError);
   assert.ok(Snapshot.decode(v1).signer instanceof Uint8Array);
+  // The signer comes back out of wasm through the module's output buffer: the key itself.
+  assert.deepEqual(Snapshot.decode(v1).signer, Uint8Array.from(atob(key), (c) => c.charCodeAt(0)));
   assert.equal(Snapshot.decode(gates).signer, null);
   assert.throws(() => Snapshot.decode(v1, { publicKeys: ['short'] }), TypeError);
 });
