@@ -16,8 +16,10 @@ async function exportsOf(source, imports) {
   if (source instanceof WebAssembly.Module) return exportsSync(source, imports);
   if (typeof source === 'string' || source instanceof URL || (typeof Request === 'function' && source instanceof Request)) source = fetch(source);
   source = await source;
+  let from = 'the bytes given';
   if (typeof Response === 'function' && source instanceof Response) {
-    if (!source.ok) throw new Error(`vexil: fetching ${source.url || 'a wasm module'} failed: HTTP ${source.status}`);
+    from = source.url || 'the response given';
+    if (!source.ok) throw new Error(`vexil: fetching ${from} failed: HTTP ${source.status}`);
     // Streaming compilation needs the right content type (Node's even refuses parameters
     // after it); other responses are compiled from their bytes.
     if (source.headers.get('content-type') === 'application/wasm') {
@@ -25,7 +27,12 @@ async function exportsOf(source, imports) {
     }
     source = await source.arrayBuffer();
   }
-  return (await WebAssembly.instantiate(source, imports)).instance.exports;
+  try {
+    return (await WebAssembly.instantiate(source, imports)).instance.exports;
+  } catch (e) {
+    // Most often a server answering the wasm's URL with a page (an app's fallback route).
+    throw new Error(`vexil: could not compile its wasm from ${from} (${e.message}); if a bundler moved the files, pass where they went: ready({ module, verifier })`, { cause: e });
+  }
 }
 
 /** Instantiates the core from a compiled WebAssembly.Module. */

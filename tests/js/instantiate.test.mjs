@@ -34,6 +34,12 @@ test('a failed fetch of the wasm says so', async () => {
   await assert.rejects(instantiate(new Response('missing', { status: 404 })), /fetching .*failed: HTTP 404/);
 });
 
+test('a page where the wasm should be is named, with what to do', async () => {
+  const page = new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html' } });
+  await assert.rejects(instantiate(page), /could not compile its wasm from the response given \(.*\); if a bundler moved the files, pass where they went: ready\(\{ module, verifier \}\)/);
+  await assert.rejects(instantiate(new Uint8Array([1, 2, 3])), /could not compile its wasm from the bytes given/);
+});
+
 test('the verifier instantiates from bytes and from a Response, and checks signatures', async () => {
   const verifier = readFileSync(new URL('./node_modules/vexil/dist/verify_bg.wasm', import.meta.url));
   const key = new TextDecoder().decode(readFixture('signed/key.pub')).trim();
