@@ -150,38 +150,50 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       await bundledPage.close();
 
       // The same page on `vexil/bootstrap`: answers with no wasm loaded, and upgrade()
-      // fetches the full client (and the wasm) only when called.
-      const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
-      await light.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
-      await light.route(`${base}/`, async (route) => {
-        const res = await route.fetch();
-        const body = (await res.text()).replace(
-          /<script type="module">[\s\S]*?<\/script>/,
-          `<script type="module">
-            import { createBootstrapClient } from '/pkg/src/bootstrap-entry.js';
-            const values = (all) => Object.fromEntries(Object.entries(all).map(([f, d]) => [f, d.enabled]));
-            const loaded = () => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm') || p.endsWith('/browser.js'));
-            const b = createBootstrapClient();
-            window.light = { first: values(b.evaluateAll()), loadedFirst: loaded() };
-            const context = JSON.parse(document.getElementById('visitor').textContent);
-            b.upgrade({ url: '/production/browser', context }).then(
-              (c) => { window.light.upgraded = { values: values(c.evaluateAll()), audience: c.snapshot.audience, bootstrapped: c.bootstrapped, loaded: loaded() }; },
-              (e) => { window.light.error = String(e); });
-          </script>`,
+      // fetches the full client (and the wasm) only when called. Once from the package's
+      // source, once from its CDN build (cdn/, for pages without a bundler), whose upgrade()
+      // must load the one client file, vexil.min.js, and find the wasm in dist/.
+      const builds = [
+        { entry: '/pkg/src/bootstrap-entry.js', client: '/pkg/src/browser.js' },
+        ...(v.id === 'User:1001' ? [{ entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js' }] : []),
+      ];
+      for (const { entry, client } of builds) {
+        const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
+        await light.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
+        // The origin serves the package's src/ and dist/; the CDN build comes from the packed package.
+        await light.route(`${base}/pkg/cdn/*`, (route) =>
+          route.fulfill({ contentType: 'text/javascript', body: readFileSync(`${root}node_modules/vexil/cdn/${new URL(route.request().url()).pathname.slice('/pkg/cdn/'.length)}`) }),
         );
-        await route.fulfill({ response: res, body });
-      });
-      await light.goto(`${base}/`);
-      await light.waitForFunction(() => window.light?.upgraded || window.light?.error, null, { timeout: 15000 });
-      const lightSeen = await light.evaluate(() => window.light);
-      assert.equal(lightSeen.error, undefined);
-      assert.deepEqual(lightSeen.first, v.expected, `${v.id}: vexil/bootstrap's answers`);
-      assert.deepEqual(lightSeen.loadedFirst, [], 'vexil/bootstrap loads no wasm and no client');
-      assert.deepEqual(lightSeen.upgraded.values, v.expected, `${v.id}: after upgrade()`);
-      assert.equal(lightSeen.upgraded.audience, 'browser');
-      assert.equal(lightSeen.upgraded.bootstrapped, false);
-      assert.deepEqual(lightSeen.upgraded.loaded.sort(), ['/pkg/dist/vexil_bg.wasm', '/pkg/src/browser.js'], 'upgrade() loaded the client and the wasm');
-      await light.close();
+        await light.route(`${base}/`, async (route) => {
+          const res = await route.fetch();
+          const body = (await res.text()).replace(
+            /<script type="module">[\s\S]*?<\/script>/,
+            `<script type="module">
+              import { createBootstrapClient } from '${entry}';
+              const values = (all) => Object.fromEntries(Object.entries(all).map(([f, d]) => [f, d.enabled]));
+              const loaded = () => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm') || p === '${client}');
+              const b = createBootstrapClient();
+              window.light = { first: values(b.evaluateAll()), loadedFirst: loaded() };
+              const context = JSON.parse(document.getElementById('visitor').textContent);
+              b.upgrade({ url: '/production/browser', context }).then(
+                (c) => { window.light.upgraded = { values: values(c.evaluateAll()), audience: c.snapshot.audience, bootstrapped: c.bootstrapped, loaded: loaded() }; },
+                (e) => { window.light.error = String(e); });
+            </script>`,
+          );
+          await route.fulfill({ response: res, body });
+        });
+        await light.goto(`${base}/`);
+        await light.waitForFunction(() => window.light?.upgraded || window.light?.error, null, { timeout: 15000 });
+        const lightSeen = await light.evaluate(() => window.light);
+        assert.equal(lightSeen.error, undefined, entry);
+        assert.deepEqual(lightSeen.first, v.expected, `${v.id}: ${entry}'s answers`);
+        assert.deepEqual(lightSeen.loadedFirst, [], `${entry} loads no wasm and no client`);
+        assert.deepEqual(lightSeen.upgraded.values, v.expected, `${v.id}: after ${entry}'s upgrade()`);
+        assert.equal(lightSeen.upgraded.audience, 'browser');
+        assert.equal(lightSeen.upgraded.bootstrapped, false);
+        assert.deepEqual(lightSeen.upgraded.loaded.sort(), ['/pkg/dist/vexil_bg.wasm', client].sort(), `${entry}'s upgrade() loaded the client and the wasm`);
+        await light.close();
+      }
 
       if (v.id === 'User:1001') {
         // Live: a rollback on production reaches the page over the browser event stream.

@@ -43,47 +43,59 @@ async function serve(live) {
   return { base: `http://127.0.0.1:${server.address().port}`, requests, close: () => server.close() };
 }
 
-test('chromium agrees with every golden vector and checks signatures', async () => {
-  const live = { bytes: readFileSync(new URL('../vectors/gates.vxl', here)), version: 1 };
-  const s = await serve(live);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  try {
-    const page = await browser.newPage();
-    page.on('pageerror', (e) => console.error('page error:', e));
-    await page.goto(`${s.base}/examples/browser/index.html?actor=User:1`);
-    const result = await page.evaluate(async () => {
-      const vexil = await import('/node_modules/vexil/src/browser.js');
-      const { replay, parseVector, SUITES } = await import('/tests/replay.mjs');
-      await vexil.ready();
-      const suites = await Promise.all(
-        SUITES.map(async (name) => ({
-          name,
-          json: parseVector(await (await fetch(`/vectors/${name}.json`)).text(), vexil.asFloat),
-          bytes: new Uint8Array(await (await fetch(`/vectors/${name}.vxl`)).arrayBuffer()),
-        })),
-      );
-      const out = replay(vexil.Snapshot, suites);
-      const signed = new Uint8Array(await (await fetch('/vectors/signed/gates-v1.signed.vxl')).arrayBuffer());
-      const key = (await (await fetch('/vectors/signed/key.pub')).text()).trim();
-      try {
-        vexil.Snapshot.decode(signed, { publicKeys: [key] });
-      } catch (e) {
-        out.beforeVerifier = e.code;
+// The package's source (what bundlers take) and its CDN build (cdn/vexil.min.js, for pages
+// without a bundler), each in its own page.
+for (const entry of ['src/browser.js', 'cdn/vexil.min.js']) {
+  test(`chromium agrees with every golden vector and checks signatures (${entry})`, async () => {
+    const live = { bytes: readFileSync(new URL('../vectors/gates.vxl', here)), version: 1 };
+    const s = await serve(live);
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e));
+      await page.goto(`${s.base}/examples/browser/index.html?actor=User:1`);
+      await page.waitForSelector('body[data-ready="true"]');
+      // What the replay loads, after the example page's own (source) imports.
+      const loadedBefore = s.requests.length;
+      const result = await page.evaluate(async (entry) => {
+        const vexil = await import(`/node_modules/vexil/${entry}`);
+        const { replay, parseVector, SUITES } = await import('/tests/replay.mjs');
+        await vexil.ready();
+        const suites = await Promise.all(
+          SUITES.map(async (name) => ({
+            name,
+            json: parseVector(await (await fetch(`/vectors/${name}.json`)).text(), vexil.asFloat),
+            bytes: new Uint8Array(await (await fetch(`/vectors/${name}.vxl`)).arrayBuffer()),
+          })),
+        );
+        const out = replay(vexil.Snapshot, suites);
+        const signed = new Uint8Array(await (await fetch('/vectors/signed/gates-v1.signed.vxl')).arrayBuffer());
+        const key = (await (await fetch('/vectors/signed/key.pub')).text()).trim();
+        try {
+          vexil.Snapshot.decode(signed, { publicKeys: [key] });
+        } catch (e) {
+          out.beforeVerifier = e.code;
+        }
+        await vexil.loadVerifier();
+        out.signed = vexil.Snapshot.decode(signed, { publicKeys: [key] }).version;
+        return out;
+      }, entry);
+      assert.deepEqual(result.failures, []);
+      assert.ok(result.checked > 3000);
+      assert.equal(result.beforeVerifier, 'VERIFIER_NOT_LOADED');
+      assert.equal(result.signed, 1);
+      assert.ok(s.requests.includes('/node_modules/vexil/dist/verify_bg.wasm'), 'the verifier is a separate download');
+      if (entry.startsWith('cdn/')) {
+        const loaded = s.requests.slice(loadedBefore);
+        assert.ok(!loaded.some((p) => p.startsWith('/node_modules/vexil/src/')), `the CDN build is self-contained: ${loaded.join(' ')}`);
+        assert.ok(loaded.includes('/node_modules/vexil/cdn/vexil.min.js'), loaded.join(' '));
       }
-      await vexil.loadVerifier();
-      out.signed = vexil.Snapshot.decode(signed, { publicKeys: [key] }).version;
-      return out;
-    });
-    assert.deepEqual(result.failures, []);
-    assert.ok(result.checked > 3000);
-    assert.equal(result.beforeVerifier, 'VERIFIER_NOT_LOADED');
-    assert.equal(result.signed, 1);
-    assert.ok(s.requests.includes('/node_modules/vexil/dist/verify_bg.wasm'), 'the verifier is a separate download');
-  } finally {
-    await browser.close();
-    s.close();
-  }
-});
+    } finally {
+      await browser.close();
+      s.close();
+    }
+  });
+}
 
 test('the plain HTML example shows flags and follows a live update', async () => {
   const live = { bytes: readFileSync(new URL('../vectors/signed/gates-v1.signed.vxl', here)), version: 1 };

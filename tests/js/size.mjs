@@ -9,6 +9,7 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 const here = new URL('./', import.meta.url).pathname;
 const dist = new URL('./node_modules/vexil/dist/', import.meta.url);
+const cdnDir = new URL('./node_modules/vexil/cdn/', import.meta.url);
 
 /** The bundles: what each imports, and the wasm files it fetches at run time. */
 export const VEXIL = [
@@ -42,6 +43,17 @@ export const VEXIL = [
     conditions: ['workerd', 'worker'],
   },
   {
+    // What a page without a bundler imports from a CDN: the package's prebuilt cdn/ files.
+    name: 'vexil CDN build (no bundler): full client',
+    cdn: 'vexil.min.js',
+    wasm: ['vexil_bg.wasm'],
+  },
+  {
+    name: 'vexil CDN build (no bundler): bootstrap-only page',
+    cdn: 'bootstrap.min.js',
+    wasm: [],
+  },
+  {
     name: 'vexil: OpenFeature web provider',
     code: "import { OpenFeature } from '@openfeature/web-sdk'; import { VexilWebProvider } from 'vexil/openfeature/web'; OpenFeature.setProvider(new VexilWebProvider({ url: '/production' }));",
     wasm: ['vexil_bg.wasm'],
@@ -70,7 +82,8 @@ function sizes(bytes) {
  * One bundle's JS, and its JS plus wasm, in bytes: minified, gzip -9, brotli. Dynamic
  * imports are split off as bundlers do, and count only for bundles that load them (`lazy`).
  */
-export async function measure({ code, wasm = [], lazy = false, conditions }) {
+export async function measure({ code, cdn, wasm = [], lazy = false, conditions }) {
+  if (cdn !== undefined) return measureCdn(cdn, wasm);
   const result = await build({
     stdin: { contents: code, resolveDir: here, loader: 'js' },
     bundle: true,
@@ -102,6 +115,25 @@ export async function measure({ code, wasm = [], lazy = false, conditions }) {
   const none = { min: 0, gzip: 0, brotli: 0 };
   const js = result.outputFiles.filter((f) => paths.has(f.path)).map((f) => sizes(f.contents)).reduce(add, none);
   const total = wasm.map((file) => sizes(readFileSync(new URL(file, dist)))).reduce(add, js);
+  return { js, total };
+}
+
+/**
+ * A prebuilt file of the package's cdn/, with the chunks it imports statically (a dynamic
+ * import, such as the bootstrap's upgrade to the full client, loads only when called).
+ */
+function measureCdn(file, wasm) {
+  const files = new Set();
+  const visit = (name) => {
+    if (files.has(name)) return;
+    files.add(name);
+    const text = readFileSync(new URL(name, cdnDir), 'utf8');
+    for (const [, imported] of text.matchAll(/(?:^|;)import(?:[^"'()]*?from)?\s*"\.\/([^"]+)"/g)) visit(imported);
+  };
+  visit(file);
+  const add = (sum, s) => ({ min: sum.min + s.min, gzip: sum.gzip + s.gzip, brotli: sum.brotli + s.brotli });
+  const js = [...files].map((name) => sizes(readFileSync(new URL(name, cdnDir)))).reduce(add, { min: 0, gzip: 0, brotli: 0 });
+  const total = wasm.map((w) => sizes(readFileSync(new URL(w, dist)))).reduce(add, js);
   return { js, total };
 }
 
