@@ -21,6 +21,11 @@ let loadRuntime = null;
 // from there (exports that return bytes write them to a buffer of their own, at `out()`).
 let ioAt = 0;
 let ioRoom = -1;
+// The text the input buffer holds from its start, as `writeText` last wrote it (null once
+// anything else is written there): a page asks about many flags for one visitor, and the id
+// it writes for every call is then already in place.
+let held = null;
+let heldLength = 0;
 const encoder = new TextEncoder();
 
 /**
@@ -33,6 +38,7 @@ export function bind(exports, { load } = {}) {
     // A new instance has its own memory and buffer.
     view = new Uint8Array(0);
     ioRoom = -1;
+    held = null;
   }
   if (load) loadRuntime = load;
 }
@@ -56,8 +62,9 @@ export function memory() {
   return view;
 }
 
-/** The address of at least `len` bytes of the input buffer. */
+/** The address of at least `len` bytes of the input buffer, for the caller to write. */
 export function reserve(len) {
+  held = null;
   if (len > ioRoom) {
     ioAt = rt.io(len);
     ioRoom = len;
@@ -65,11 +72,12 @@ export function reserve(len) {
   return ioAt;
 }
 
-/** Writes `text` as UTF-8 to the input buffer; returns its length in bytes. */
+/** Writes `text` as UTF-8 to the input buffer (unless it is there already); returns its length in bytes. */
 export function writeText(text) {
+  if (text === held) return heldLength;
   const n = text.length;
   const at = reserve(n * 3);
-  const m = memory();
+  const m = view.byteLength === 0 ? memory() : view;
   let i = 0;
   // Ids and names are ASCII almost always, and a loop is faster than encodeInto for them.
   for (; i < n; i++) {
@@ -77,8 +85,9 @@ export function writeText(text) {
     if (c > 0x7f) break;
     m[at + i] = c;
   }
-  if (i === n) return n;
-  return encoder.encodeInto(text, m.subarray(at, at + n * 3)).written;
+  held = text;
+  heldLength = i === n ? n : encoder.encodeInto(text, m.subarray(at, at + n * 3)).written;
+  return heldLength;
 }
 
 /** Writes byte arrays back to back to the input buffer; returns their lengths. */

@@ -70,6 +70,30 @@ test('evaluation API', () => {
   s.free();
 });
 
+test('an id already in wasm memory is not written again, and is once anything else was written there', () => {
+  const s = Snapshot.decode(gates);
+  const other = Snapshot.decode(readFixture('signed/gates-v2.signed.vxl'));
+  const allowListed = () => assert.equal(s.isEnabled('actor_flag', 'User:1'), true);
+  allowListed();
+  // Each of these writes other bytes where the id was; the next call must write it again.
+  const writers = {
+    'a context with properties': () => s.evaluate('group_flag', { actors: [{ id: 'User:5', properties: { team: 'gitlab' } }, 'User:6'] }),
+    'a snapshot decoded': () => Snapshot.decode(gates).free(),
+    'a flag looked up for the first time': () => other.isEnabled('actor_flag'),
+    'another id': () => assert.equal(s.isEnabled('actor_flag', 'User:2'), false),
+    'a freshness statement checked': () => assert.throws(() => other.checkFreshness(new Uint8Array(64), { publicKeys: [key] })),
+    'a text longer than the buffer held': () => s.isEnabled('actor_flag', `User:${'9'.repeat(5000)}`),
+  };
+  for (const [what, write] of Object.entries(writers)) {
+    write();
+    allowListed();
+    assert.equal(s.isEnabled('actor_flag', 'User:2'), false, `after ${what}`);
+    allowListed();
+  }
+  other.free();
+  s.free();
+});
+
 test('bad bytes give typed errors and never crash', () => {
   throwsCode(() => Snapshot.decode(new Uint8Array(0)), 'BAD_MAGIC');
   throwsCode(() => Snapshot.decode(new TextEncoder().encode('<html>')), 'BAD_MAGIC');
