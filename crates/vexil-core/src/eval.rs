@@ -154,7 +154,9 @@ impl Snapshot {
         }
         match gate {
             None => (false, Reason::Off),
-            Some(_) if ctx.actors.iter().any(|a| self.contains(&f.opt_outs, a.id)) => (false, Reason::OptOut),
+            Some(_) if !f.opt_outs.is_empty() && ctx.actors.iter().any(|a| self.contains(&f.opt_outs, a.id)) => {
+                (false, Reason::OptOut)
+            }
             Some(reason) => (true, reason),
         }
     }
@@ -203,25 +205,31 @@ impl Snapshot {
 }
 
 /// Flipper's percentage-of-actors bucket: `crc32(name ++ ids.sort.join) % 100_000`, with
-/// the CRC state after the name already computed. Sorting is done by selection so that no
-/// allocation is needed; duplicates are kept, as Flipper keeps them.
+/// the CRC state after the name already computed. One actor, GitLab's case, is inlined into
+/// the gate; several are sorted without allocating.
+#[inline]
 pub(crate) fn bucket(name_crc: Crc32, actors: &[Actor<'_>]) -> u32 {
     let crc = match actors {
         [one] => name_crc.update(one.id.as_bytes()),
-        _ => {
-            let mut crc = name_crc;
-            let mut last: Option<&str> = None;
-            loop {
-                let next = actors.iter().map(|a| a.id).filter(|id| last.is_none_or(|l| *id > l)).min();
-                let Some(next) = next else { break };
-                let copies = actors.iter().filter(|a| a.id == next).count();
-                for _ in 0..copies {
-                    crc = crc.update(next.as_bytes());
-                }
-                last = Some(next);
-            }
-            crc
-        }
+        _ => sorted_ids_crc(name_crc, actors),
     };
     crc.finish() % BUCKETS
+}
+
+/// The CRC over the actors' ids in sorted order, by selection so that no allocation is
+/// needed; duplicates are kept, as Flipper keeps them.
+#[inline(never)]
+fn sorted_ids_crc(name_crc: Crc32, actors: &[Actor<'_>]) -> Crc32 {
+    let mut crc = name_crc;
+    let mut last: Option<&str> = None;
+    loop {
+        let next = actors.iter().map(|a| a.id).filter(|id| last.is_none_or(|l| *id > l)).min();
+        let Some(next) = next else { break };
+        let copies = actors.iter().filter(|a| a.id == next).count();
+        for _ in 0..copies {
+            crc = crc.update(next.as_bytes());
+        }
+        last = Some(next);
+    }
+    crc
 }

@@ -266,6 +266,33 @@ proptest! {
         prop_assert_eq!(snapshot.len(), env.flags.len());
     }
 
+    /// The actor gate opens for exactly the ids its allow-list holds, in full and browser
+    /// snapshots, at every allow-list length: the per-set filter that answers most misses
+    /// before the keys are searched never turns a member away.
+    #[test]
+    fn allow_lists_hold_exactly_their_ids(
+        ids in prop::collection::btree_set(actor_id(), 0..48),
+        strangers in prop::collection::vec(actor_id(), 0..32),
+        salt in any::<[u8; 16]>(),
+    ) {
+        let mut env = Environment::new("production", 1, 0);
+        let mut flag = Flag::new(FlagType::Beta, false);
+        flag.persisted = true;
+        flag.client_side = true;
+        flag.gates.actors = ActorSet::Ids(ids.clone());
+        env.flags.insert("allow_listed".into(), flag);
+        let full = Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap();
+        let browser = Snapshot::decode(&encode(&env.for_browser(salt).unwrap(), None).unwrap(), &[]).unwrap();
+        for id in ids.iter().chain(&strangers) {
+            let actors = [Actor::new(id)];
+            let ctx = Context::new(&actors, 0.5, Timestamp::default());
+            for snapshot in [&full, &browser] {
+                let d = snapshot.evaluate("allow_listed", &ctx);
+                prop_assert_eq!(d.enabled, ids.contains(id), "{} in {:?}", id, snapshot.audience());
+            }
+        }
+    }
+
     #[test]
     fn equal_states_encode_equally(env in environment()) {
         // Rebuilt from scratch in reverse insertion order: the same bytes.

@@ -13,16 +13,50 @@ use alloc::string::String;
 /// An actor set: its numeric runs (or, in browser snapshots, its hashes) in `keys`, and its
 /// other ids in `texts`. A run is laid out in `keys` as a header `kind << 32 | count` followed
 /// by its `count` sorted keys, so a lookup touches one contiguous stretch of memory.
+///
+/// `filter` has two bits set per key (`filter_bits`), of any kind: most lookups are of actors
+/// a short allow-list does not hold, and a clear bit says so before the runs are searched.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ActorSetRef {
     pub keys: Range32,
     pub texts: Range32,
+    pub filter: u64,
 }
 
 impl ActorSetRef {
     pub fn is_empty(&self) -> bool {
         self.keys.len == 0 && self.texts.len == 0
     }
+
+    /// The filter of `keys`: the set's run headers and keys, or in browser snapshots its
+    /// hashes.
+    #[inline(never)]
+    pub fn filter_of(keys: &[u64], browser: bool) -> u64 {
+        let mut filter = 0;
+        let mut rest = keys;
+        while let Some((&first, tail)) = rest.split_first() {
+            // A browser set is all keys; a run is a header and `count` keys.
+            let (run, after) = if browser {
+                (keys, &[][..])
+            } else {
+                let count = ((first & 0xffff_ffff) as usize).min(tail.len());
+                tail.split_at(count)
+            };
+            for &key in run {
+                filter |= filter_bits(key);
+            }
+            rest = after;
+        }
+        filter
+    }
+}
+
+/// The two filter bits of a key: from a multiplicative hash, so that the keys of consecutive
+/// users (or a stride of them) spread over the word.
+#[inline]
+fn filter_bits(key: u64) -> u64 {
+    let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63))
 }
 
 /// The runs of an actor set: `(kind, keys)`.
@@ -97,12 +131,20 @@ impl Snapshot {
             return false;
         }
         if let Audience::Browser { salt } = &self.audience {
-            return contains_key(set.keys.of(&self.keys), actor_hash(salt, id));
+            let hash = actor_hash(salt, id);
+            let bits = filter_bits(hash);
+            return set.filter & bits == bits && contains_key(set.keys.of(&self.keys), hash);
         }
         let bytes = id.as_bytes();
         let (colon, word) = kind_of(bytes);
         if colon > 0 && colon < bytes.len() {
             if let Some(key) = crate::actor::canonical_u64(&bytes[colon + 1..]) {
+                let bits = filter_bits(key);
+                if set.filter & bits != bits {
+                    // No key of any kind has this number's bits; a numeric id is never in
+                    // the texts (the decoder refuses that encoding).
+                    return false;
+                }
                 if let Some(kind) = self.kind_index_of(word, &bytes[..colon]) {
                     let mut keys = set.keys.of(&self.keys);
                     // Walk the set's runs: a header `kind << 32 | count`, then the keys.

@@ -157,6 +157,11 @@ impl<'a> Decoder<'a> {
         let blob_at = self.r.pos();
         let blob = self.r.bytes_span()?;
         self.actor_keys(blob, blob_at)?;
+        let browser = matches!(self.s.audience, Audience::Browser { .. });
+        for f in &mut self.s.flags {
+            f.actors.filter = ActorSetRef::filter_of(f.actors.keys.of(&self.s.keys), browser);
+            f.opt_outs.filter = ActorSetRef::filter_of(f.opt_outs.keys.of(&self.s.keys), browser);
+        }
 
         let tag_at = self.r.pos();
         let signed = match self.r.byte()? {
@@ -335,7 +340,8 @@ impl<'a> Decoder<'a> {
             self.s.texts.push(span);
         }
         let texts = Range32 { start: texts_start, len: n as u32 };
-        Ok(ActorSetRef { keys, texts })
+        // The filter waits for the keys, which come at the end (`actor_keys`).
+        Ok(ActorSetRef { keys, texts, ..ActorSetRef::default() })
     }
 
     /// Counts ids that decoding expands into keys, refusing past [`MAX_ACTOR_IDS`] before
