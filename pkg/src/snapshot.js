@@ -237,11 +237,26 @@ export class Snapshot {
     return { random: context.random ?? (needs & INPUT_RANDOM ? Math.random() : 0), now: t ?? (needs & INPUT_NOW ? Date.now() : 0) };
   }
 
+  /**
+   * The codes (`enabled | reason << 1`) of every flag, or of the client-side ones, for
+   * `context`: one call into wasm, which decodes the context once. One random draw and one
+   * clock reading serve them all. A view into wasm memory, valid until the next call.
+   */
+  #evaluateSet(context, indexes) {
+    const inputs = indexes === undefined ? this.#inputs : indexes.map((i) => this.#inputs[i]);
+    const { random, now } = this.#drawsFor(context, inputs);
+    const len = this.#writeContext(context.actors ?? []);
+    const codes = output(this.#rt.eval_all(this.#handle, len, random, now, indexes === undefined ? 0 : 1));
+    if (codes.length !== inputs.length) throw new TypeError('invalid evaluation context');
+    return codes;
+  }
+
   /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
   evaluateAll(context = {}) {
+    const names = this.#allNames();
+    const codes = this.#evaluateSet(context);
     const out = {};
-    const { random, now } = this.#drawsFor(context, this.#inputs);
-    for (const name of this.#allNames()) out[name] = this.evaluate(name, { ...context, random, now });
+    for (let i = 0; i < names.length; i++) out[names[i]] = { enabled: (codes[i] & 1) === 1, reason: REASONS[codes[i] >>> 1], version: this.version };
     return out;
   }
 
@@ -257,14 +272,10 @@ export class Snapshot {
       this.#clientSide = [];
       for (let i = 0; i < names.length; i++) if ((this.#rt.flag_info(this.#handle, i) & FLAG_INFO.CLIENT_SIDE) !== 0) this.#clientSide.push(i);
     }
-    const { random, now } = this.#drawsFor(context, this.#clientSide.map((i) => this.#inputs[i]));
-    // One call into wasm for the whole set: the context is decoded once.
-    const len = this.#writeContext(context.actors ?? []);
-    const enabled = output(this.#rt.eval_client_side(this.#handle, len, random, now));
-    if (enabled.length !== this.#clientSide.length) throw new TypeError('invalid evaluation context');
+    const codes = this.#evaluateSet(context, this.#clientSide);
     const flags = {};
     this.#clientSide.forEach((i, k) => {
-      flags[names[i]] = enabled[k] === 1;
+      flags[names[i]] = (codes[k] & 1) === 1;
     });
     return { environment: this.environment, version: this.version, flags };
   }

@@ -67,6 +67,9 @@ test('evaluation API', () => {
   });
   assert.throws(() => s.isEnabled('on_flag', 42), TypeError);
   assert.throws(() => s.evaluate('on_flag', { actors: [{ id: 'User:1', properties: { x: {} } }, 'User:2'] }), TypeError);
+  assert.throws(() => s.evaluateAll({ actors: [{ id: 'User:1', properties: { x: {} } }] }), TypeError);
+  assert.throws(() => s.evaluateAll({ actors: [42] }), /an actor is an id string/);
+  assert.throws(() => s.evaluateAll({ actors: Array(65).fill('User:1') }), RangeError);
   s.free();
 });
 

@@ -4,7 +4,8 @@
 //   - ns per evaluation: vexil isEnabled, GrowthBook, unleash-client, flagd-core; and vexil's
 //     for one visitor's flags, a page's case;
 //   - time to load W1; time from worker start to first evaluation in workerd;
-//   - the edge bootstrap. (What the browser downloads is size.mjs's, bundled as apps ship it.)
+//   - the edge bootstrap and evaluateAll, one call into wasm each. (What the browser
+//     downloads is size.mjs's, bundled as apps ship it.)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -119,7 +120,15 @@ for (const f of spec.flags.slice(0, 50)) {
     for (const u of users) snap.bootstrap({ actors: [{ id: u, properties: { plan: 'gold', email: 'visitor@example.com' } }] });
     withProps.push(Number(process.hrtime.bigint() - t0) / 1e3 / users.length);
   }
+  // evaluateAll: every flag's decision with its reason, what a client's subscribers get.
+  const all = [];
+  for (let r = 0; r < 9; r++) {
+    const t0 = process.hrtime.bigint();
+    for (const u of users) snap.evaluateAll({ actors: [u] });
+    all.push(Number(process.hrtime.bigint() - t0) / 1e3 / users.length);
+  }
   const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  results.evaluate_all_us = median(all);
   const one = snap.bootstrap({ actors: ['User:1'] });
   if (Object.keys(one.flags).length !== spec.flags.length) throw new Error('W1 flags are all client-side');
   const json = JSON.stringify(one);
@@ -164,5 +173,6 @@ console.log(`  flagd-core resolve     ${results.flagd.ns.toFixed(0)} ns  (${rati
 console.log(`  unleash-client         ${results.unleash.ns.toFixed(0)} ns  (${ratio(results.unleash.ns)})`);
 console.log(`load W1: vexil decode ${results.decode_ms.toFixed(2)} ms (${results.decode_optimized_ms.toFixed(2)} ms once optimized; ${results.decode_verify_ms.toFixed(2)} ms with signature check); GrowthBook ${results.growthbook_load_ms.toFixed(1)} ms; flagd-core ${results.flagd_load_ms.toFixed(1)} ms`);
 console.log(`edge bootstrap, 1,000 client-side flags for one visitor: ${results.bootstrap_us.toFixed(0)} µs (${results.bootstrap_props_us.toFixed(0)} µs with properties); result ${results.bootstrap_json_bytes} bytes JSON, ${results.bootstrap_json_gzip} gzip -9`);
+console.log(`evaluateAll, 1,000 flags with reasons for one visitor: ${results.evaluate_all_us.toFixed(0)} µs`);
 console.log(`workerd, new worker to first answer: ${results.workerd_first_answer_ms.toFixed(0)} ms with vexil and W1 (empty worker: ${results.workerd_baseline_ms.toFixed(0)} ms)`);
 console.log(JSON.stringify(results));

@@ -25,6 +25,12 @@ export function replay(Snapshot, suites) {
       if (d.enabled !== c.expected.enabled || d.reason !== c.expected.reason || d.version !== 1) {
         failures.push(`${name} case ${i}: expected ${c.expected.enabled}/${c.expected.reason}, got ${d.enabled}/${d.reason} — ${JSON.stringify(c)}`);
       }
+      // Every flag at once, in one call into wasm, agrees with the flag alone.
+      const all = snapshot.evaluateAll(context)[c.flag];
+      const expectedAll = d.reason === 'not_found' ? undefined : d;
+      if (JSON.stringify(all) !== JSON.stringify(expectedAll)) {
+        failures.push(`${name} case ${i}: evaluateAll gave ${JSON.stringify(all)}, evaluate ${JSON.stringify(d)}`);
+      }
       // The string shortcut agrees with the full form for a single id.
       if (c.actors.length === 1 && typeof c.actors[0] === 'string' && c.flag !== 'random_half') {
         const quick = snapshot.evaluate(c.flag, { actors: [c.actors[0]], random: c.random, now: c.now });

@@ -263,12 +263,13 @@ pub extern "C" fn eval_context(handle: u32, index: u32, len: usize, random: f64,
     snapshot(handle).map_or(crate::NOT_FOUND, |s| s.eval_context(index, input(len), random, now))
 }
 
-/// The context is the first `len` bytes of the input buffer; outputs the results.
+/// The context is the first `len` bytes of the input buffer; outputs every flag's code (or
+/// every client-side flag's, when `client_side_only` is 1).
 #[no_mangle]
-pub extern "C" fn eval_client_side(handle: u32, len: usize, random: f64, now: f64) -> usize {
+pub extern "C" fn eval_all(handle: u32, len: usize, random: f64, now: f64, client_side_only: u32) -> usize {
     output(|out| {
         if let Some(s) = snapshot(handle) {
-            s.eval_client_side(input(len), random, now, out);
+            s.eval_all(input(len), random, now, client_side_only == 1, out);
         }
     })
 }

@@ -239,22 +239,20 @@ impl RawSnapshot {
         u32::from(d.enabled) | (d.reason as u32) << 1
     }
 
-    /// Every client-side flag for `context` (encoded as `decode_context` reads it), in
-    /// index order: one byte each, 1 when enabled, appended to `out`. One call per page render
-    /// instead of one per flag, and the context decoded once. Nothing when the context is
-    /// malformed.
-    pub fn eval_client_side(&self, context: &[u8], random: f64, now: f64, out: &mut Vec<u8>) {
+    /// Every flag, or with `client_side_only` every client-side flag, for `context` (encoded
+    /// as `decode_context` reads it), in index order: one byte each, `enabled | reason << 1`,
+    /// appended to `out`. One call for a page's bootstrap or an `evaluateAll` instead of one
+    /// per flag, with the context decoded once. Nothing when the context is malformed.
+    pub fn eval_all(&self, context: &[u8], random: f64, now: f64, client_side_only: bool, out: &mut Vec<u8>) {
         let Some(s) = self.snapshot() else { return };
         let now = Timestamp::from_unix_nanos((now * 1e6) as i64);
         let Some(owned) = decode_context(context) else { return };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
         let ctx = Context::new(&actors, random, now);
-        out.extend(
-            s.flags()
-                .enumerate()
-                .filter(|(_, f)| f.client_side())
-                .map(|(i, _)| u8::from(s.evaluate_index(i as u32, &ctx).enabled)),
-        );
+        out.extend(s.flags().enumerate().filter(|(_, f)| !client_side_only || f.client_side()).map(|(i, _)| {
+            let d = s.evaluate_index(i as u32, &ctx);
+            u8::from(d.enabled) | (d.reason as u8) << 1
+        }));
     }
 }
 
