@@ -54,12 +54,14 @@ test-fuzz:
 # tests in Node, workerd (miniflare), Deno, Bun and headless Chromium, and the OpenFeature
 # providers against the real SDKs.
 # The serve and dashboard tests drive the real `vexil` binary, built after the wasm so that
-# the dashboard and package files it embeds are the ones just built.
+# the dashboard and package files it embeds are the ones just built. A test file that hangs
+# (a broken build once left one spinning) fails after 10 minutes, naming itself, instead of
+# using up CI's 90; the slowest file takes about 70 s.
 test-js:
 	scripts/build-wasm.sh
 	$(CARGO) build --quiet -p vexil-publisher
 	scripts/pack-npm.sh
-	cd tests/js && node --test --test-concurrency=1 *.test.mjs
+	cd tests/js && node --test --test-concurrency=1 --test-timeout=600000 *.test.mjs
 
 bench: bench-core bench-publisher bench-serve bench-api bench-js bench-size bench-rollout bench-refs
 
