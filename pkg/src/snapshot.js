@@ -6,7 +6,7 @@
 import { hasVerifier } from './host.js';
 import { decodeError, keyBytes, memory, output, reserve, runtime, SnapshotError, toBytes, writeBytes, writeText } from './boundary.js';
 import {
-  AUDIENCES, FLAG_INFO, FLAG_TYPES, INPUT_NOW, INPUT_RANDOM, MALFORMED_CONTEXT, MAX_ACTORS, NO_ACTOR, NOT_FOUND, REASONS, STATES,
+  AUDIENCES, FLAG_INFO, FLAG_TYPES, MALFORMED_CONTEXT, MAX_ACTORS, NO_ACTOR, NOT_FOUND, REASONS, STATES,
 } from './tables.js';
 
 const encoder = new TextEncoder();
@@ -31,18 +31,22 @@ function audienceNumber(audience) {
 // Snapshots dropped without free() give their wasm memory back when collected.
 const unreleased = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry((handle) => runtime().release(handle)) : null;
 
+// The two bits of a flag's `#index` entry below its index: what its evaluation reads.
+const READS_RANDOM = 1;
+const READS_CLOCK = 2;
+
 /** One environment's flags at one version: decoded once, evaluated synchronously. */
 export class Snapshot {
   // The core's exports, and this snapshot's handle in them (0 once freed).
   #rt;
   #handle;
-  // Flag name to index, filled on first use: a dictionary object, not a Map, because its
-  // lookup is the hot path's largest JS cost and V8's is faster for string keys.
+  // Flag name to `index << 2 | reads`, filled on first use (`reads`: READS_RANDOM if the
+  // flag reads the random draw, READS_CLOCK the clock; both cost more than an evaluation in
+  // some runtimes, Date.now() in a VM, so they are taken only for flags that read them). A
+  // dictionary object, not a Map: its lookup is the hot path's largest JS cost, and V8's is
+  // faster for string keys.
   #index = Object.create(null);
   #names;
-  // Per flag: 1 if it reads the random draw, 2 if it reads the clock. Both cost more than
-  // an evaluation in some runtimes (Date.now() in a VM), so they are read only when used.
-  #inputs;
   #clientSide;
 
   /**
@@ -91,9 +95,6 @@ export class Snapshot {
     this.#rt = rt;
     this.#handle = handle;
     unreleased?.register(this, handle, this);
-    // Names are looked up in wasm on first use and cached here, so decoding stays cheap
-    // however many flags a snapshot has.
-    this.#inputs = output(rt.flag_inputs(handle)).slice();
     /** The version: it increases with every published change. */
     this.version = rt.version(handle);
     /** The environment's name. */
@@ -110,15 +111,21 @@ export class Snapshot {
     return key.length === 0 ? null : key.slice();
   }
 
+  /**
+   * `index << 2 | reads` for `flag` (see `#index`), or undefined. Names are looked up in
+   * wasm on first use, so decoding stays cheap however many flags a snapshot has.
+   */
   #lookup(flag) {
     if (typeof flag !== 'string') throw new TypeError('a flag name is a string');
-    let index = this.#index[flag];
-    if (index === undefined) {
-      index = this.#rt.find(this.#handle, writeText(flag));
+    let entry = this.#index[flag];
+    if (entry === undefined) {
+      const index = this.#rt.find(this.#handle, writeText(flag));
       if (index < 0) return undefined;
-      this.#index[flag] = index;
+      const info = this.#rt.flag_info(this.#handle, index);
+      entry = (index << 2) | (info & FLAG_INFO.READS_RANDOM ? READS_RANDOM : 0) | (info & FLAG_INFO.READS_CLOCK ? READS_CLOCK : 0);
+      this.#index[flag] = entry;
     }
-    return index;
+    return entry;
   }
 
   #allNames() {
@@ -135,11 +142,11 @@ export class Snapshot {
   }
 
   #evalCode(flag, actor, random, now) {
-    const index = this.#lookup(flag);
-    if (index === undefined) return NOT_FOUND;
-    const inputs = this.#inputs[index];
-    const r = inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0;
-    const t = inputs & INPUT_NOW ? (now ?? Date.now()) : 0;
+    const entry = this.#lookup(flag);
+    if (entry === undefined) return NOT_FOUND;
+    const index = entry >>> 2;
+    const r = entry & READS_RANDOM ? (random ?? Math.random()) : 0;
+    const t = entry & READS_CLOCK ? (now ?? Date.now()) : 0;
     if (actor === undefined || actor === null) return this.#rt.eval_actor(this.#handle, index, NO_ACTOR, r, t);
     if (typeof actor !== 'string') throw new TypeError('an actor is an id string such as "User:42"');
     return this.#rt.eval_actor(this.#handle, index, writeText(actor), r, t);
@@ -164,11 +171,10 @@ export class Snapshot {
     const t = now instanceof Date ? now.getTime() : now;
     if (!actors || actors.length === 0) return this.#evalCode(flag, undefined, random, t);
     if (actors.length === 1 && typeof actors[0] === 'string') return this.#evalCode(flag, actors[0], random, t);
-    const index = this.#lookup(flag);
-    if (index === undefined) return NOT_FOUND;
-    const inputs = this.#inputs[index];
+    const entry = this.#lookup(flag);
+    if (entry === undefined) return NOT_FOUND;
     const len = this.#writeContext(actors);
-    const code = this.#rt.eval_context(this.#handle, index, len, inputs & INPUT_RANDOM ? (random ?? Math.random()) : 0, inputs & INPUT_NOW ? (t ?? Date.now()) : 0);
+    const code = this.#rt.eval_context(this.#handle, entry >>> 2, len, entry & READS_RANDOM ? (random ?? Math.random()) : 0, entry & READS_CLOCK ? (t ?? Date.now()) : 0);
     if (code === MALFORMED_CONTEXT) throw new TypeError('invalid evaluation context');
     return code;
   }
@@ -228,33 +234,24 @@ export class Snapshot {
   }
 
   /**
-   * One random draw and one clock reading for a set of flags (`inputs`: their input bits),
-   * taken only if one of them needs it, unless the context gives them.
+   * The codes (`enabled | reason << 1`) of `count` flags for `context`: every flag, or the
+   * client-side ones. One call into wasm, which decodes the context once; one random draw
+   * and one clock reading, unless the context gives them, serve them all (taken whether or
+   * not a flag reads them: once per call, that costs less than finding out). A view into
+   * wasm memory, valid until the next call.
    */
-  #drawsFor(context, inputs) {
-    const needs = inputs.reduce((a, b) => a | b, 0);
-    const t = context.now instanceof Date ? context.now.getTime() : context.now;
-    return { random: context.random ?? (needs & INPUT_RANDOM ? Math.random() : 0), now: t ?? (needs & INPUT_NOW ? Date.now() : 0) };
-  }
-
-  /**
-   * The codes (`enabled | reason << 1`) of every flag, or of the client-side ones, for
-   * `context`: one call into wasm, which decodes the context once. One random draw and one
-   * clock reading serve them all. A view into wasm memory, valid until the next call.
-   */
-  #evaluateSet(context, indexes) {
-    const inputs = indexes === undefined ? this.#inputs : indexes.map((i) => this.#inputs[i]);
-    const { random, now } = this.#drawsFor(context, inputs);
+  #evaluateSet(context, clientSideOnly, count) {
+    const now = context.now instanceof Date ? context.now.getTime() : context.now;
     const len = this.#writeContext(context.actors ?? []);
-    const codes = output(this.#rt.eval_all(this.#handle, len, random, now, indexes === undefined ? 0 : 1));
-    if (codes.length !== inputs.length) throw new TypeError('invalid evaluation context');
+    const codes = output(this.#rt.eval_all(this.#handle, len, context.random ?? Math.random(), now ?? Date.now(), clientSideOnly ? 1 : 0));
+    if (codes.length !== count) throw new TypeError('invalid evaluation context');
     return codes;
   }
 
   /** Every flag's decision for one context: `{ [flag]: { enabled, reason, version } }`. */
   evaluateAll(context = {}) {
     const names = this.#allNames();
-    const codes = this.#evaluateSet(context);
+    const codes = this.#evaluateSet(context, false, names.length);
     const out = {};
     for (let i = 0; i < names.length; i++) out[names[i]] = { enabled: (codes[i] & 1) === 1, reason: REASONS[codes[i] >>> 1], version: this.version };
     return out;
@@ -272,7 +269,7 @@ export class Snapshot {
       this.#clientSide = [];
       for (let i = 0; i < names.length; i++) if ((this.#rt.flag_info(this.#handle, i) & FLAG_INFO.CLIENT_SIDE) !== 0) this.#clientSide.push(i);
     }
-    const codes = this.#evaluateSet(context, this.#clientSide);
+    const codes = this.#evaluateSet(context, true, this.#clientSide.length);
     const flags = {};
     this.#clientSide.forEach((i, k) => {
       flags[names[i]] = (codes[k] & 1) === 1;

@@ -24,9 +24,6 @@ export const MAX_FRESHNESS_BYTES = 4096;
 export const NO_ACTOR = 0xffffffff;
 /** `eval_context`'s result for a context it cannot read. */
 export const MALFORMED_CONTEXT = 0xffffffff;
-/** Bits of `inputs()`: what evaluating a flag reads besides the actors. */
-export const INPUT_RANDOM = 1;
-export const INPUT_NOW = 2;
 /** The layout of `flag_info()`. */
 export const FLAG_INFO = { TYPE_MASK: 0xf, DEFAULT_ENABLED: 0x10, CLIENT_SIDE: 0x20, PERSISTED: 0x40, STATE_SHIFT: 7, STATE_MASK: 0x3, READS_RANDOM: 0x200, READS_CLOCK: 0x400 };
 /** `error()`: the decode error's code plus one; a version mismatch's version above this shift. */

@@ -73,6 +73,31 @@ test('evaluation API', () => {
   s.free();
 });
 
+test('the random draw and the clock are taken for the flags that read them, and only for those', () => {
+  const s = Snapshot.decode(readFixture('expressions.vxl'));
+  const { random } = Math;
+  const { now } = Date;
+  const taken = [];
+  Math.random = () => (taken.push('random'), 0.25);
+  Date.now = () => (taken.push('clock'), 1_700_000_000_000);
+  try {
+    for (const flag of ['plan_is_gold', 'random_half', 'after_launch', 'plan_is_gold']) {
+      taken.length = 0;
+      s.isEnabled(flag, 'User:1');
+      s.evaluate(flag, { actors: [{ id: 'User:1', properties: { plan: 'gold' } }] });
+      const reads = { plan_is_gold: [], random_half: ['random', 'random'], after_launch: ['clock', 'clock'] }[flag];
+      assert.deepEqual(taken, reads, flag);
+    }
+    // A draw the caller gives is used as given.
+    assert.equal(s.evaluate('random_half', { random: 0.75 }).enabled, false);
+    assert.equal(s.evaluate('random_half', { random: 0.25 }).enabled, true);
+  } finally {
+    Math.random = random;
+    Date.now = now;
+  }
+  s.free();
+});
+
 test('an id already in wasm memory is not written again, and is once anything else was written there', () => {
   const s = Snapshot.decode(gates);
   const other = Snapshot.decode(readFixture('signed/gates-v2.signed.vxl'));

@@ -217,16 +217,6 @@ pub extern "C" fn names(handle: u32) -> usize {
     })
 }
 
-/// Outputs each flag's input bits.
-#[no_mangle]
-pub extern "C" fn flag_inputs(handle: u32) -> usize {
-    output(|out| {
-        if let Some(s) = snapshot(handle) {
-            s.inputs(out);
-        }
-    })
-}
-
 /// Outputs the signer's key: 32 bytes, or none if unsigned.
 #[no_mangle]
 pub extern "C" fn signer(handle: u32) -> usize {

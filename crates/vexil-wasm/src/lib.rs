@@ -36,10 +36,6 @@ pub const NO_ACTOR: u32 = u32::MAX;
 pub const MALFORMED_CONTEXT: u32 = u32::MAX;
 /// An evaluation's result for a flag the snapshot lacks: not enabled, reason `not_found`.
 pub const NOT_FOUND: u32 = (Reason::NotFound as u32) << 1;
-/// Bits of `inputs()`: the flag reads the random draw, the clock.
-pub const INPUT_RANDOM: u8 = 1;
-/// See [`INPUT_RANDOM`].
-pub const INPUT_NOW: u8 = 2;
 /// Shift of the found version in `error()` for a version mismatch.
 pub const ERROR_FOUND_SHIFT: u32 = 8;
 
@@ -163,15 +159,6 @@ impl RawSnapshot {
     /// The index of flag `name`, or -1.
     pub fn find(&self, name: &str) -> i32 {
         self.snapshot().and_then(|s| s.find(name)).map_or(-1, |i| i as i32)
-    }
-
-    /// Per flag, what its evaluation reads besides the actors: [`INPUT_RANDOM`],
-    /// [`INPUT_NOW`].
-    pub fn inputs(&self, out: &mut Vec<u8>) {
-        out.extend(self.snapshot().into_iter().flat_map(Snapshot::flags).map(|f| {
-            let i = f.inputs();
-            (if i.random { INPUT_RANDOM } else { 0 }) | (if i.now { INPUT_NOW } else { 0 })
-        }));
     }
 
     /// Every flag name in index order, joined by newlines (names never contain one).

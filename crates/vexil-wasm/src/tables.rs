@@ -3,7 +3,7 @@
 //! is checked by `tests/tables.rs`; `VEXIL_BLESS=1 cargo test -p vexil-wasm --test tables`
 //! rewrites it after a deliberate change.
 
-use crate::{flag_info, ERROR_FOUND_SHIFT, INPUT_NOW, INPUT_RANDOM, MALFORMED_CONTEXT, NOT_FOUND, NO_ACTOR};
+use crate::{flag_info, ERROR_FOUND_SHIFT, MALFORMED_CONTEXT, NOT_FOUND, NO_ACTOR};
 use std::fmt::Write;
 use vexil_core::{AudienceKind, DecodeErrorKind, FlagType, Reason, State, FORMAT_VERSION};
 
@@ -41,9 +41,6 @@ pub fn tables_js() -> String {
     let _ = writeln!(w, "export const NO_ACTOR = {NO_ACTOR:#x};");
     let _ = writeln!(w, "/** `eval_context`'s result for a context it cannot read. */");
     let _ = writeln!(w, "export const MALFORMED_CONTEXT = {MALFORMED_CONTEXT:#x};");
-    let _ = writeln!(w, "/** Bits of `inputs()`: what evaluating a flag reads besides the actors. */");
-    let _ = writeln!(w, "export const INPUT_RANDOM = {INPUT_RANDOM};");
-    let _ = writeln!(w, "export const INPUT_NOW = {INPUT_NOW};");
     let _ = writeln!(w, "/** The layout of `flag_info()`. */");
     let _ = writeln!(
         w,
