@@ -77,7 +77,7 @@ export function writeText(text) {
   if (text === held) return heldLength;
   const n = text.length;
   const at = reserve(n * 3);
-  const m = view.byteLength === 0 ? memory() : view;
+  const m = memory();
   let i = 0;
   // Ids and names are ASCII almost always, and a loop is faster than encodeInto for them.
   for (; i < n; i++) {
