@@ -194,20 +194,25 @@ export class Snapshot {
     const m = memory();
     const view = new DataView(m.buffer, ptr, size);
     let at = 0;
-    const str = (s, lenBytes) => {
+    // Ids and property names carry a 16-bit length: a longer one would wrap it, and the core
+    // would read another context than the one given.
+    const str = (s, lenBytes, what) => {
       const r = encoder.encodeInto(s, m.subarray(ptr + at + lenBytes, ptr + size));
+      if (lenBytes === 2 && r.written > 0xffff) {
+        throw new RangeError(`${what} ${JSON.stringify(s.slice(0, 24))}… is ${r.written} bytes of UTF-8, more than the 65535 an evaluation context holds`);
+      }
       if (lenBytes === 2) view.setUint16(at, r.written, true);
       else view.setUint32(at, r.written, true);
       at += lenBytes + r.written;
     };
     view.setUint8(at++, items.length);
     for (const a of items) {
-      str(a.id, 2);
+      str(a.id, 2, 'the actor id');
       const props = Object.entries(a.properties ?? {});
       if (props.length > 255) throw new RangeError('at most 255 properties per actor');
       view.setUint8(at++, props.length);
       for (const [k, v] of props) {
-        str(k, 2);
+        str(k, 2, 'the property name');
         if (v === null || v === undefined) view.setUint8(at++, 0);
         else if (v === false) view.setUint8(at++, 1);
         else if (v === true) view.setUint8(at++, 2);

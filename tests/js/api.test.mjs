@@ -70,6 +70,12 @@ test('evaluation API', () => {
   assert.throws(() => s.evaluateAll({ actors: [{ id: 'User:1', properties: { x: {} } }] }), TypeError);
   assert.throws(() => s.evaluateAll({ actors: [42] }), /an actor is an id string/);
   assert.throws(() => s.evaluateAll({ actors: Array(65).fill('User:1') }), RangeError);
+  // Ids and property names in a context carry 16-bit lengths: a longer one is refused, named,
+  // rather than wrapped into another context.
+  const long = `User:${'7'.repeat(70_000)}`;
+  assert.throws(() => s.evaluate('actor_flag', { actors: [{ id: long }, 'User:1'] }), /the actor id "User:7+"… is 70005 bytes/);
+  assert.throws(() => s.evaluateAll({ actors: [{ id: 'User:1', properties: { ['k'.repeat(65_536)]: 1 } }] }), /the property name "k+"… is 65536 bytes/);
+  assert.equal(s.isEnabled('actor_flag', long), false, 'one id alone has a 32-bit length');
   s.free();
 });
 
