@@ -70,6 +70,13 @@ export const PEERS = [
   { name: '@openfeature/web-sdk', code: "import { OpenFeature } from '@openfeature/web-sdk'; OpenFeature.getClient().getBooleanValue('f', false);" },
 ];
 
+const add = (sum, s) => ({ min: sum.min + s.min, gzip: sum.gzip + s.gzip, brotli: sum.brotli + s.brotli });
+
+/** `js` plus the wasm files a page fetches with it. */
+function withWasm(js, wasm) {
+  return wasm.map((file) => sizes(readFileSync(new URL(file, dist)))).reduce(add, js);
+}
+
 function sizes(bytes) {
   return {
     min: bytes.length,
@@ -111,30 +118,20 @@ export async function measure({ code, cdn, wasm = [], lazy = false, conditions }
   visit(entry);
   // Each chunk is its own download, compressed on its own.
   const paths = new Set([...shipped].map((f) => resolve(f)));
-  const add = (sum, s) => ({ min: sum.min + s.min, gzip: sum.gzip + s.gzip, brotli: sum.brotli + s.brotli });
-  const none = { min: 0, gzip: 0, brotli: 0 };
-  const js = result.outputFiles.filter((f) => paths.has(f.path)).map((f) => sizes(f.contents)).reduce(add, none);
-  const total = wasm.map((file) => sizes(readFileSync(new URL(file, dist)))).reduce(add, js);
-  return { js, total };
+  const js = result.outputFiles.filter((f) => paths.has(f.path)).map((f) => sizes(f.contents)).reduce(add, { min: 0, gzip: 0, brotli: 0 });
+  return { js, total: withWasm(js, wasm) };
 }
 
 /**
- * A prebuilt file of the package's cdn/, with the chunks it imports statically (a dynamic
- * import, such as the bootstrap's upgrade to the full client, loads only when called).
+ * A prebuilt file of the package's cdn/, with the wasm it fetches. Each is whole (a dynamic
+ * import, such as the bootstrap's upgrade to the full client, loads only when called), so
+ * one that imports a chunk statically would be measured short, and is refused.
  */
 function measureCdn(file, wasm) {
-  const files = new Set();
-  const visit = (name) => {
-    if (files.has(name)) return;
-    files.add(name);
-    const text = readFileSync(new URL(name, cdnDir), 'utf8');
-    for (const [, imported] of text.matchAll(/(?:^|;)import(?:[^"'()]*?from)?\s*"\.\/([^"]+)"/g)) visit(imported);
-  };
-  visit(file);
-  const add = (sum, s) => ({ min: sum.min + s.min, gzip: sum.gzip + s.gzip, brotli: sum.brotli + s.brotli });
-  const js = [...files].map((name) => sizes(readFileSync(new URL(name, cdnDir)))).reduce(add, { min: 0, gzip: 0, brotli: 0 });
-  const total = wasm.map((w) => sizes(readFileSync(new URL(w, dist)))).reduce(add, js);
-  return { js, total };
+  const bytes = readFileSync(new URL(file, cdnDir));
+  if (/(?:^|;)import(?:[^"'()]*?from)?\s*"\.\//.test(bytes.toString('utf8'))) throw new Error(`cdn/${file} imports a chunk statically: measure its chunks too`);
+  const js = sizes(bytes);
+  return { js, total: withWasm(js, wasm) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
