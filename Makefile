@@ -29,6 +29,7 @@ lint:
 
 test-rust:
 	$(CARGO) test --workspace --all-features
+	$(CARGO) test -p vexil-core --no-default-features --features json,float-text,verify,encode --test browser_only
 
 # The core is no_std and ships as WebAssembly: prove it builds for the target we ship.
 test-wasm-build:

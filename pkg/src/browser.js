@@ -5,6 +5,8 @@ import { bind } from './boundary.js';
 import { instantiate, instantiateVerifier } from './core.js';
 
 let initialised = null;
+// Whether `initialised` is the module that reads browser snapshots only.
+let browserOnly = false;
 let verifier = null;
 
 /**
@@ -20,16 +22,23 @@ export function loadVerifier(source) {
 
 /**
  * Initialises vexil once, from `module` when a bundler moved the wasm; `verify: true` also
- * loads the signature verifier (from `verifier`, likewise).
+ * loads the signature verifier (from `verifier`, likewise). `audience: 'browser'` loads the
+ * smaller module that reads browser snapshots only, for pages that read nothing else.
  */
-export function ready({ verify = false, module, verifier: verifierSource } = {}) {
+export function ready({ verify = false, audience, module, verifier: verifierSource } = {}) {
   if (initialised === null) {
-    initialised = instantiate(module ?? new URL('../dist/vexil_bg.wasm', import.meta.url));
+    browserOnly = audience === 'browser';
+    // Two literal URLs, so that bundlers see and copy both files.
+    initialised = instantiate(module ?? (browserOnly ? new URL('../dist/vexil_browser_bg.wasm', import.meta.url) : new URL('../dist/vexil_bg.wasm', import.meta.url)));
+  } else if (browserOnly && audience !== 'browser') {
+    // Snapshots decoded already live in that module's memory: one module per page.
+    return Promise.reject(new TypeError("vexil was initialised by ready({ audience: 'browser' }), for browser snapshots only"));
   }
   return verify ? Promise.all([initialised, loadVerifier(verifierSource)]).then(() => undefined) : initialised;
 }
 
-// A client created before `ready()` (a bootstrapped page) initialises vexil itself.
-bind(null, { load: () => ready() });
+// A client created before `ready()` (a bootstrapped page) initialises vexil itself, with
+// whichever module the page chose if it did.
+bind(null, { load: () => initialised ?? ready() });
 
 export * from './sdk.js';

@@ -246,10 +246,16 @@ export function followEnvironments(
  * Browsers: initialise once (`verify: true` also loads the signature verifier). `module` is
  * where the core's wasm comes from when a bundler moved it: a URL, a fetch Request or
  * Response, its bytes, or a compiled module (default: `../dist/vexil_bg.wasm` next to this
- * file). Elsewhere: resolves at once.
+ * file, or `../dist/vexil_browser_bg.wasm` with `audience: 'browser'`). Elsewhere: resolves
+ * at once.
  */
 export function ready(options?: {
   verify?: boolean;
+  /**
+   * 'browser' loads the smaller module that reads browser snapshots only (a full snapshot is
+   * then refused with WRONG_AUDIENCE); 'server' (the default) reads both.
+   */
+  audience?: 'server' | 'browser';
   module?: WasmSource;
   /** Where the verifier's wasm comes from, as `module` (default: `../dist/verify_bg.wasm`). */
   verifier?: WasmSource;

@@ -23,6 +23,10 @@ async function serve(live) {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
+    if (path === '/blank.html') {
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>blank</title>');
+      return;
+    }
     if (path === '/flags/production/latest.vxl') {
       res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store', ETag: `"${live.version}"` }).end(Buffer.from(live.bytes));
       return;
@@ -90,6 +94,51 @@ for (const entry of ['src/browser.js', 'cdn/vexil.min.js']) {
         assert.ok(!loaded.some((p) => p.startsWith('/node_modules/vexil/src/')), `the CDN build is self-contained: ${loaded.join(' ')}`);
         assert.ok(loaded.includes('/node_modules/vexil/cdn/vexil.min.js'), loaded.join(' '));
       }
+    } finally {
+      await browser.close();
+      s.close();
+    }
+  });
+}
+
+// A page that reads browser snapshots only loads the smaller module, which answers them as
+// the full one does and refuses a full snapshot by name.
+for (const entry of ['src/browser.js', 'cdn/vexil.min.js']) {
+  test(`chromium's browser-snapshot module agrees with every golden vector's browser snapshot (${entry})`, async () => {
+    const s = await serve({ bytes: new Uint8Array(0), version: 0 });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e));
+      await page.goto(`${s.base}/blank.html`);
+      const result = await page.evaluate(async (entry) => {
+        const vexil = await import(`/node_modules/vexil/${entry}`);
+        const { replay, parseVector, SUITES } = await import('/tests/replay.mjs');
+        const out = {};
+        await vexil.ready({ audience: 'browser' });
+        const load = async (name, dir) => new Uint8Array(await (await fetch(`/vectors/${dir}${name}.vxl`)).arrayBuffer());
+        const suites = await Promise.all(
+          SUITES.map(async (name) => ({ name, json: parseVector(await (await fetch(`/vectors/${name}.json`)).text(), vexil.asFloat), bytes: await load(name, 'browser/') })),
+        );
+        Object.assign(out, replay(vexil.Snapshot, suites));
+        try {
+          vexil.Snapshot.decode(await load('gates', ''));
+        } catch (e) {
+          out.full = `${e.code}: ${e.message}`;
+        }
+        try {
+          await vexil.ready();
+        } catch (e) {
+          out.thenFull = e.message;
+        }
+        return out;
+      }, entry);
+      assert.deepEqual(result.failures, []);
+      assert.ok(result.checked > 3000, `${result.checked} cases`);
+      assert.match(result.full, /^WRONG_AUDIENCE: a full snapshot, but this build reads browser snapshots only at byte \d+$/);
+      assert.match(result.thenFull, /initialised by ready\(\{ audience: 'browser' \}\), for browser snapshots only/);
+      const wasm = s.requests.filter((p) => p.endsWith('.wasm'));
+      assert.deepEqual(wasm, ['/node_modules/vexil/dist/vexil_browser_bg.wasm'], 'only the browser-snapshot module is fetched');
     } finally {
       await browser.close();
       s.close();

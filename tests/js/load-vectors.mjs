@@ -5,11 +5,13 @@ import { SUITES, parseVector } from './replay.mjs';
 
 const dir = new URL('../vectors/', import.meta.url);
 
-export function loadSuites() {
+/** The suites with their full snapshots, or (`audience: 'browser'`) their browser snapshots. */
+export function loadSuites({ audience = 'server' } = {}) {
+  const snapshots = audience === 'browser' ? 'browser/' : '';
   return SUITES.map((name) => ({
     name,
     json: parseVector(readFileSync(new URL(`${name}.json`, dir), 'utf8'), asFloat),
-    bytes: new Uint8Array(readFileSync(new URL(`${name}.vxl`, dir))),
+    bytes: new Uint8Array(readFileSync(new URL(`${snapshots}${name}.vxl`, dir))),
   }));
 }
 

@@ -19,6 +19,12 @@ export const VEXIL = [
     wasm: ['vexil_bg.wasm'],
   },
   {
+    // A page that reads the environment's browser snapshots, and nothing else.
+    name: 'vexil: full client, browser snapshots',
+    code: "import { ready, createClient } from 'vexil'; await ready({ audience: 'browser' }); createClient({ url: '/production/browser', live: true });",
+    wasm: ['vexil_browser_bg.wasm'],
+  },
+  {
     name: 'vexil: full client, signatures verified',
     code: "import { ready, createClient } from 'vexil'; await ready({ verify: true }); createClient({ url: '/production', live: true, publicKeys: ['k'], environment: 'production', audience: 'browser' });",
     wasm: ['vexil_bg.wasm', 'verify_bg.wasm'],
@@ -47,6 +53,11 @@ export const VEXIL = [
     name: 'vexil CDN build (no bundler): full client',
     cdn: 'vexil.min.js',
     wasm: ['vexil_bg.wasm'],
+  },
+  {
+    name: 'vexil CDN build (no bundler): full client, browser snapshots',
+    cdn: 'vexil.min.js',
+    wasm: ['vexil_browser_bg.wasm'],
   },
   {
     name: 'vexil CDN build (no bundler): bootstrap-only page',

@@ -66,6 +66,9 @@ pub enum DecodeErrorKind {
     /// A newer version exists: the freshness statement, or a version the caller already
     /// held, names one.
     Rollback,
+    /// A full snapshot, given to a build that reads browser snapshots only (without the
+    /// `full-snapshots` feature: the npm package's browser-snapshot module).
+    FullSnapshot,
 }
 
 impl DecodeError {
@@ -92,7 +95,7 @@ impl DecodeError {
 
 impl DecodeErrorKind {
     /// Every kind, in [`DecodeErrorKind::code`] order (`VersionMismatch` with zero fields).
-    pub const ALL: [DecodeErrorKind; 22] = {
+    pub const ALL: [DecodeErrorKind; 23] = {
         use DecodeErrorKind::*;
         [
             BadMagic,
@@ -117,6 +120,7 @@ impl DecodeErrorKind {
             WrongEnvironment,
             WrongAudience,
             Rollback,
+            FullSnapshot,
         ]
     };
 
@@ -147,6 +151,7 @@ impl DecodeErrorKind {
             WrongEnvironment => 19,
             WrongAudience => 20,
             Rollback => 21,
+            FullSnapshot => 22,
         }
     }
 
@@ -164,7 +169,7 @@ impl DecodeErrorKind {
             BadSignature => "BAD_SIGNATURE",
             Expired => "EXPIRED",
             WrongEnvironment => "WRONG_ENVIRONMENT",
-            WrongAudience => "WRONG_AUDIENCE",
+            WrongAudience | FullSnapshot => "WRONG_AUDIENCE",
             Rollback => "ROLLBACK",
             BadVarint | BadBool | BadUtf8 | UnknownTag | NotCanonical | BadReference | BadPercentage
             | GatesWithoutState | BadActorKeys | BadExpression | TrailingBytes => "MALFORMED",
@@ -209,6 +214,7 @@ impl fmt::Display for DecodeErrorKind {
             WrongEnvironment => f.write_str("snapshot of another environment than expected"),
             WrongAudience => f.write_str("snapshot for another audience than expected"),
             Rollback => f.write_str("a newer version exists: refusing an older one (rollback)"),
+            FullSnapshot => f.write_str("a full snapshot, but this build reads browser snapshots only"),
         }
     }
 }

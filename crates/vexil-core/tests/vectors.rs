@@ -42,6 +42,26 @@ fn golden_vectors() {
     assert!(checked > 3000, "{checked} cases");
 }
 
+/// Browser snapshots of every suite (tests/vectors/browser/), for the SDKs' browser-snapshot
+/// module, which reads nothing else: they answer every case as the full snapshots do.
+#[test]
+fn browser_fixtures() {
+    let dir = support::repo_root().join("tests/vectors/browser");
+    let suites = support::load_vectors();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut checked = 0;
+    for (name, suite) in &suites {
+        let env = support::browser_environment_from_suite(suite, &format!("vectors-{name}"));
+        let bytes = vexil_core::encode(&env, None).unwrap();
+        let snapshot = Snapshot::decode(&bytes, &[]).unwrap();
+        assert!(matches!(snapshot.audience(), vexil_core::Audience::Browser { .. }));
+        checked += support::replay_suite(&snapshot, suite, name);
+        files.push((format!("{name}.vxl"), bytes));
+    }
+    assert!(checked > 3000, "{checked} cases");
+    bless_or_check(&dir, &files);
+}
+
 /// Signed fixtures for the SDKs' signature and rollback tests (tests/vectors/signed/):
 /// the gates suite at versions 1 and 2 signed with a test key, and version 1 signed with
 /// another. Deterministic signatures make them byte-exact, like the other fixtures.

@@ -135,6 +135,9 @@ impl Snapshot {
             let bits = filter_bits(hash);
             return set.filter & bits == bits && contains_key(set.keys.of(&self.keys), hash);
         }
+        if !cfg!(feature = "full-snapshots") {
+            return false;
+        }
         let bytes = id.as_bytes();
         let (colon, word) = kind_of(bytes);
         if colon > 0 && colon < bytes.len() {
@@ -186,6 +189,9 @@ impl Snapshot {
     pub(crate) fn actor_set(&self, set: &ActorSetRef) -> ActorSet {
         if let Audience::Browser { .. } = self.audience {
             return ActorSet::Hashed(set.keys.of(&self.keys).iter().copied().collect());
+        }
+        if !cfg!(feature = "full-snapshots") {
+            return ActorSet::Ids(BTreeSet::new());
         }
         let mut ids: BTreeSet<String> =
             set.texts.of(&self.texts).iter().map(|t| String::from(t.str(&self.bytes))).collect();

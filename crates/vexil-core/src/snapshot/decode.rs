@@ -102,12 +102,17 @@ impl<'a> Decoder<'a> {
         self.s.version = self.r.varint()?;
         self.s.published_at = self.r.zigzag()?;
         self.s.audience = match self.r.varint()? {
-            0 => Audience::Server,
+            0 if cfg!(feature = "full-snapshots") => Audience::Server,
+            0 => return Err(DecodeError::new(K::FullSnapshot, self.r.pos() - 1)),
             1 => Audience::Browser { salt: self.r.array()? },
             _ => return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1)),
         };
 
         let n = self.r.len(2)?;
+        // Kinds name the numeric runs of full snapshots; a browser snapshot has none.
+        if !cfg!(feature = "full-snapshots") && n > 0 {
+            return Err(DecodeError::new(K::NotCanonical, self.r.pos()));
+        }
         self.s.kinds.reserve_exact(n);
         for _ in 0..n {
             let at = self.r.pos();
@@ -135,7 +140,7 @@ impl<'a> Decoder<'a> {
 
         // A flag takes at least 12 bytes: name, type, bits, two percentages, two empty actor
         // sets (two counts each; one in browser snapshots), no groups, no expression.
-        let min_flag = if let Audience::Browser { .. } = self.s.audience { 10 } else { 12 };
+        let min_flag = if self.browser() { 10 } else { 12 };
         let n = self.r.len(min_flag)?;
         self.s.flags.reserve_exact(n);
         for _ in 0..n {
@@ -157,7 +162,7 @@ impl<'a> Decoder<'a> {
         let blob_at = self.r.pos();
         let blob = self.r.bytes_span()?;
         self.actor_keys(blob, blob_at)?;
-        let browser = matches!(self.s.audience, Audience::Browser { .. });
+        let browser = self.browser();
         for f in &mut self.s.flags {
             f.actors.filter = ActorSetRef::filter_of(f.actors.keys.of(&self.s.keys), browser);
             f.opt_outs.filter = ActorSetRef::filter_of(f.opt_outs.keys.of(&self.s.keys), browser);
@@ -178,6 +183,12 @@ impl<'a> Decoder<'a> {
             return Err(self.r.err(K::TrailingBytes));
         }
         Ok(signed)
+    }
+
+    /// Whether this is a browser snapshot: always, in a build that reads nothing else, which
+    /// leaves the full snapshots' decoding out of it.
+    fn browser(&self) -> bool {
+        !cfg!(feature = "full-snapshots") || matches!(self.s.audience, Audience::Browser { .. })
     }
 
     fn increasing(&self, prev: Option<&Span>, next: Span) -> bool {
@@ -202,7 +213,7 @@ impl<'a> Decoder<'a> {
         }
         // Browser snapshots hold client-side flags only: the encoder writes nothing else, so
         // nothing else is one of its encodings.
-        if matches!(self.s.audience, Audience::Browser { .. }) && bits & BIT_CLIENT_SIDE == 0 {
+        if self.browser() && bits & BIT_CLIENT_SIDE == 0 {
             return Err(DecodeError::new(K::UnknownTag, self.r.pos() - 1));
         }
         let percentage_of_actors = self.percentage()?;
@@ -252,7 +263,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn actor_set(&mut self, kind_used: &mut [bool], allow_list: bool) -> Result<ActorSetRef, DecodeError> {
-        if let Audience::Browser { .. } = self.s.audience {
+        if self.browser() {
             let at = self.r.pos();
             let span = self.r.bytes_span()?;
             let raw = span.get(self.bytes());
@@ -359,6 +370,14 @@ impl<'a> Decoder<'a> {
         if self.gaps > u64::from(blob.len) * 8 {
             return Err(DecodeError::new(K::BadActorKeys, blob_at));
         }
+        if cfg!(feature = "full-snapshots") {
+            self.expand_runs(&mut bits, blob_at)?;
+        }
+        bits.finish()
+    }
+
+    /// The gaps of every pending run (full snapshots only), read from the bit stream.
+    fn expand_runs(&mut self, bits: &mut BitReader<'_>, blob_at: usize) -> Result<(), DecodeError> {
         for run in &self.pending {
             let keys = &mut self.s.keys[run.at as usize..(run.at + run.count) as usize];
             let mut best = BestK::new(run.k);
@@ -377,7 +396,7 @@ impl<'a> Decoder<'a> {
             }
         }
         self.pending = Vec::new();
-        bits.finish()
+        Ok(())
     }
 
     fn build_index(&mut self) {

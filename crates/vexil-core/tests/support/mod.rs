@@ -168,3 +168,28 @@ pub fn load_vectors() -> BTreeMap<String, Json> {
     }
     out
 }
+
+/// A suite's environment as browsers receive it: every flag client-side, ids hashed under a
+/// fixed salt (so the fixture is byte-exact). Client-side flags answer as in the full
+/// snapshot, so the suite's cases hold for it unchanged.
+pub fn browser_environment_from_suite(suite: &Json, name: &str) -> Environment {
+    let mut env = environment_from_suite(suite, name);
+    for flag in env.flags.values_mut() {
+        flag.client_side = true;
+    }
+    env.for_browser([9; 16]).unwrap()
+}
+
+/// Replays a suite's cases against `snapshot`; returns how many were checked.
+pub fn replay_suite(snapshot: &Snapshot, suite: &Json, name: &str) -> usize {
+    let cases = suite["cases"].as_array().unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        let flag = case["flag"].as_str().unwrap();
+        let d = with_context(case, |ctx| snapshot.evaluate(flag, ctx));
+        let want_enabled = case["expected"]["enabled"].as_bool().unwrap();
+        let want_reason = vexil_core::Reason::from_name(case["expected"]["reason"].as_str().unwrap()).unwrap();
+        assert_eq!((d.enabled, d.reason), (want_enabled, want_reason), "{name} case {i}: {case}");
+        assert_eq!(d.version, 1);
+    }
+    cases.len()
+}
