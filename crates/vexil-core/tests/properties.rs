@@ -322,6 +322,33 @@ proptest! {
         }
     }
 
+    /// Name lookup reads names a word at a time, with overlapping tail words: every length
+    /// from 1 to 24 finds its flag, and a name one byte off (at any place) or one byte
+    /// shorter or longer finds none.
+    #[test]
+    fn flag_lookup_finds_names_of_every_length(names in prop::collection::btree_set("[a-z0-9_]{1,24}", 1..40), probe in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(), byte in b'a'..=b'z') {
+        let mut env = Environment::new("production", 1, 0);
+        for name in &names {
+            env.flags.insert(name.clone(), Flag::new(FlagType::Development, true));
+        }
+        let s = Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            prop_assert_eq!(s.find(name), Some(i as u32));
+        }
+        let name = probe.get(&names.iter().collect::<Vec<_>>()).as_bytes().to_vec();
+        let mut changed = name.clone();
+        let i = at.index(name.len());
+        changed[i] = if changed[i] == byte { b'-' } else { byte };
+        let mut longer = name.clone();
+        longer.push(b'x');
+        for other in [changed, longer, name[..name.len() - 1].to_vec()] {
+            let other = String::from_utf8(other).unwrap();
+            if !names.contains(&other) {
+                prop_assert_eq!(s.find(&other), None, "{}", other);
+            }
+        }
+    }
+
     #[test]
     fn decode_never_panics_on_noise(mut bytes in prop::collection::vec(any::<u8>(), 0..300), header in any::<bool>()) {
         if header { bytes.splice(0..0, *b"VEXL\x01"); }
