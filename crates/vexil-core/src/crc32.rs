@@ -1,26 +1,60 @@
 //! CRC-32 (IEEE 802.3, zlib's `crc32`), the hash behind Flipper's percentage-of-actors gate.
 //!
-//! A single 256-entry table keeps the WebAssembly build small (slice-by-N tables would add
-//! kilobytes of incompressible data) and is fast enough for the short strings we hash: each
+//! A single 256-entry table, filled at run time, keeps the WebAssembly build small (slice-by-N
+//! tables would add kilobytes of incompressible data) and is fast enough for the short strings we hash: each
 //! flag name once, when a snapshot is decoded, and an actor id once per percentage check. The
 //! running state is exposed so that the state after a flag's name, kept with the flag, is
 //! resumed for every actor id that follows it in Flipper's `"#{feature_name}#{actor_id}"`.
 
+/// Entry `i` of the byte-at-a-time table.
+const fn entry(i: u32) -> u32 {
+    let mut c = i;
+    let mut bit = 0;
+    while bit < 8 {
+        c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        bit += 1;
+    }
+    c
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 const TABLE: [u32; 256] = {
     let mut table = [0u32; 256];
     let mut i = 0;
     while i < 256 {
-        let mut c = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            bit += 1;
-        }
-        table[i] = c;
+        table[i] = entry(i as u32);
         i += 1;
     }
     table
 };
+
+/// The wasm module fills its table when it first hashes, instead of shipping it: 1 KiB of
+/// data that does not compress, about 5% of the module's download, for a loop of a few
+/// dozen bytes. Atomics only to be a safe `static` (the module is single-threaded: they
+/// compile to plain loads and stores).
+#[cfg(target_arch = "wasm32")]
+mod filled {
+    use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+
+    static TABLE: [AtomicU32; 256] = [const { AtomicU32::new(0) }; 256];
+    static FILLED: AtomicBool = AtomicBool::new(false);
+
+    #[inline]
+    pub(super) fn table() -> &'static [AtomicU32; 256] {
+        if !FILLED.load(Relaxed) {
+            fill();
+        }
+        &TABLE
+    }
+
+    #[cold]
+    fn fill() {
+        for (i, slot) in TABLE.iter().enumerate() {
+            slot.store(super::entry(i as u32), Relaxed);
+        }
+        FILLED.store(true, Relaxed);
+    }
+}
 
 /// Slice-by-8 tables: eight bytes per step through independent lookups instead of a chain of
 /// eight. Native builds only; in wasm the 7 KiB they add would cost more than they save.
@@ -72,8 +106,16 @@ impl Crc32 {
             }
             chunks.remainder()
         };
+        #[cfg(not(target_arch = "wasm32"))]
         for &b in bytes {
             c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let table = filled::table();
+            for &b in bytes {
+                c = table[((c ^ b as u32) & 0xff) as usize].load(core::sync::atomic::Ordering::Relaxed) ^ (c >> 8);
+            }
         }
         Crc32(c)
     }
