@@ -4,8 +4,8 @@
 // bundler gets nothing from it: it minifies src/ itself.
 //
 // Each file is whole, so a page waits for no second request before it runs. The bootstrap's
-// `upgrade()` imports vexil.min.js itself (not a copy of the client), and the wasm stays in
-// dist/, which both find from their own URL (`new URL('../dist/…', import.meta.url)`).
+// `upgrade()` imports vexil.min.js (in src/ too, where it is `../cdn/vexil.min.js`), and the
+// wasm stays in dist/, which both find from their own URL (`new URL('../dist/…', import.meta.url)`).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -13,14 +13,14 @@ const here = new URL('./', import.meta.url).pathname;
 const outdir = `${here}cdn`;
 const common = { absWorkingDir: here, bundle: true, minify: true, format: 'esm', platform: 'browser', target: 'es2022', legalComments: 'none', logLevel: 'warning' };
 
-/** The bootstrap's dynamic import of the client, pointed at the client's CDN file. */
+/** The bootstrap's dynamic import of the client (../cdn/vexil.min.js), as a CDN file sees it. */
 const clientIsTheCdnFile = {
   name: 'client-is-the-cdn-file',
   setup(b) {
-    b.onResolve({ filter: /^\.\/browser\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: './vexil.min.js', external: true } : undefined));
+    b.onResolve({ filter: /^\.\.\/cdn\/vexil\.min\.js$/ }, () => ({ path: './vexil.min.js', external: true }));
   },
 };
 
 rmSync(outdir, { recursive: true, force: true });
-await build({ ...common, entryPoints: ['src/browser.js'], outfile: `${outdir}/vexil.min.js` });
+await build({ ...common, entryPoints: ['src/browser.js'], outfile: `${outdir}/vexil.min.js`, plugins: [clientIsTheCdnFile] });
 await build({ ...common, entryPoints: ['src/bootstrap-entry.js'], outfile: `${outdir}/bootstrap.min.js`, plugins: [clientIsTheCdnFile] });

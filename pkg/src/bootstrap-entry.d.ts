@@ -1,4 +1,4 @@
-import type { Bootstrap, Client, ClientOptions, Decision } from './index';
+import type { Bootstrap, Client, ClientOptions, Decision } from './index.js';
 
 /** The bootstrap `bootstrapScript` put into this page, or null. */
 export function readBootstrap(doc?: Document): Bootstrap | null;

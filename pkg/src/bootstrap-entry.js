@@ -1,6 +1,9 @@
-// `vexil/bootstrap`: for pages that only read what the edge computed for them. No wasm, no
-// network, no client machinery: the bootstrap answers synchronously, and `upgrade()` loads
-// the full client (and its wasm) only when asked, as a separate chunk a bundler splits off.
+// `vexil/bootstrap` (and `createBootstrapClient` of the main entry): for pages that only read
+// what the edge computed for them. No wasm, no network, no client machinery: the bootstrap
+// answers synchronously, and `upgrade()` loads the full client (and its wasm) only when
+// asked. It loads the package's prebuilt browser entry, cdn/vexil.min.js, which no entry
+// imports statically: a bundler splits by file, so a client module the page's own imports
+// reach (the main entry's) would go into a chunk the page loads up front.
 import { checkBootstrap, readBootstrap } from './bootstrap.js';
 
 export { readBootstrap };
@@ -24,7 +27,7 @@ export function createBootstrapClient(bootstrap = readBootstrap()) {
     evaluate,
     evaluateAll: () => Object.fromEntries(Object.keys(b.flags).map((f) => [f, evaluate(f)])),
     async upgrade(options) {
-      const { createClient } = await import('./browser.js');
+      const { createClient } = await import('../cdn/vexil.min.js');
       const client = createClient({ ...options, bootstrap: b });
       await client.upgrade();
       return client;

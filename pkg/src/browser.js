@@ -3,6 +3,7 @@
 // fetched only by `ready({ verify: true })` or `loadVerifier()`.
 import { bind } from './boundary.js';
 import { instantiate, instantiateVerifier } from './core.js';
+import { createClient as create } from './client.js';
 
 let initialised = null;
 // Whether `initialised` is the module that reads browser snapshots only.
@@ -37,8 +38,16 @@ export function ready({ verify = false, audience, module, verifier: verifierSour
   return verify ? Promise.all([initialised, loadVerifier(verifierSource)]).then(() => undefined) : initialised;
 }
 
-// A client created before `ready()` (a bootstrapped page) initialises vexil itself, with
-// whichever module the page chose if it did.
-bind(null, { load: () => initialised ?? ready() });
-
 export * from './sdk.js';
+
+/**
+ * `createClient` of every entry; here it also lets a client created before `ready()` (a
+ * bootstrapped page) initialise vexil itself, with whichever module the page chose if it
+ * did. Registered by the call, not on import: an import with a side effect could not be
+ * tree-shaken, and a page that only reads its bootstrap (`createBootstrapClient`) would ship
+ * the client.
+ */
+export function createClient(options) {
+  bind(null, { load: () => initialised ?? ready() });
+  return create(options);
+}

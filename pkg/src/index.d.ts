@@ -139,6 +139,12 @@ export function bootstrapScript(bootstrap: Bootstrap, options?: { nonce?: string
 /** The bootstrap `bootstrapScript` put into this page, or null. */
 export function readBootstrap(doc?: Document): Bootstrap | null;
 
+/**
+ * Pages: answers from what the edge computed for this page, as `vexil/bootstrap` does; a
+ * page that imports nothing else ships only this (tree-shaken), and `upgrade()` loads the rest.
+ */
+export { createBootstrapClient, type BootstrapClient } from './bootstrap-entry.js';
+
 /** A Workers KV namespace, or anything with the same `get`. */
 export interface KvLike {
   get(key: string, type: 'arrayBuffer'): Promise<ArrayBuffer | null>;

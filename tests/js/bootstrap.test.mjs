@@ -150,12 +150,18 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       await bundledPage.close();
 
       // The same page on `vexil/bootstrap`: answers with no wasm loaded, and upgrade()
-      // fetches the full client (and the wasm) only when called. Once from the package's
-      // source, once from its CDN build (cdn/, for pages without a bundler), whose upgrade()
-      // must load the one client file, vexil.min.js, and find the wasm in dist/.
+      // fetches the full client (and the wasm) only when called: the one prebuilt client
+      // file, vexil.min.js, which finds the wasm in dist/. From the package's source, from
+      // the main entry's createBootstrapClient, and from the CDN build (cdn/, for pages
+      // without a bundler).
       const builds = [
-        { entry: '/pkg/src/bootstrap-entry.js', client: '/pkg/src/browser.js' },
-        ...(v.id === 'User:1001' ? [{ entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js' }] : []),
+        { entry: '/pkg/src/bootstrap-entry.js', client: '/pkg/cdn/vexil.min.js' },
+        ...(v.id === 'User:1001'
+          ? [
+              { entry: '/pkg/src/browser.js', client: '/pkg/cdn/vexil.min.js' },
+              { entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js' },
+            ]
+          : []),
       ];
       for (const { entry, client } of builds) {
         const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });

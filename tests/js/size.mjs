@@ -32,7 +32,14 @@ export const VEXIL = [
     lazy: true,
   },
   {
+    // The main entry, tree-shaken: the page ships what `vexil/bootstrap` does.
     name: 'vexil: bootstrap-only page (main entry)',
+    code: "import { createBootstrapClient } from 'vexil'; createBootstrapClient().isEnabled('f');",
+    wasm: [],
+  },
+  {
+    // createClient with a bootstrap is the full client, which upgrades itself after render.
+    name: 'vexil: bootstrapped full client (main entry)',
     code: "import { createClient, readBootstrap } from 'vexil'; createClient({ bootstrap: readBootstrap() }).isEnabled('f');",
     wasm: [],
   },
