@@ -36,3 +36,37 @@ fn a_full_snapshot_is_refused_at_its_audience() {
         );
     }
 }
+
+/// The browser fixtures' bytes, read once.
+fn fixtures() -> &'static [Vec<u8>] {
+    static FIXTURES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let root = support::repo_root();
+        support::load_vectors()
+            .keys()
+            .map(|name| std::fs::read(root.join(format!("tests/vectors/browser/{name}.vxl"))).unwrap())
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    /// Decoding stays total without the feature, and what it accepts is still the one
+    /// canonical encoding of its state: browser fixtures with bytes changed, inserted or cut.
+    #[test]
+    fn decode_is_total_and_canonical(fixture in proptest::prelude::any::<proptest::sample::Index>(), edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), 0u8..4), 1..4)) {
+        let mut bytes = fixture.get(fixtures()).clone();
+        for (at, byte, op) in edits {
+            if bytes.is_empty() { break; }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes[i] ^= 1 << (byte % 8),
+                2 => bytes.insert(i, byte),
+                _ => bytes.truncate(i),
+            }
+        }
+        if let Ok(snapshot) = Snapshot::decode(&bytes, &[]) {
+            proptest::prop_assert_eq!(vexil_core::encode(&snapshot.to_environment(), None).unwrap(), bytes);
+        }
+    }
+}
