@@ -58,7 +58,7 @@ ${bootstrapScript(bootstrap)}
 <script type="module">
   import { createClient, readBootstrap } from '/pkg/src/browser.js';
   const context = JSON.parse(document.getElementById('visitor').textContent);
-  const client = createClient({ bootstrap: readBootstrap(), url: '/${env.ENVIRONMENT}/browser', live: true, context });
+  const client = createClient({ bootstrap: readBootstrap(), url: '/${env.ENVIRONMENT}/browser', audience: 'browser', live: true, context });
   const render = (source) => {
     const list = document.getElementById('flags');
     list.replaceChildren(...Object.entries(client.evaluateAll()).map(([name, d]) => {

@@ -42,12 +42,12 @@ export * from './sdk.js';
 
 /**
  * `createClient` of every entry; here it also lets a client created before `ready()` (a
- * bootstrapped page) initialise vexil itself, with whichever module the page chose if it
- * did. Registered by the call, not on import: an import with a side effect could not be
- * tree-shaken, and a page that only reads its bootstrap (`createBootstrapClient`) would ship
- * the client.
+ * bootstrapped page) initialise vexil itself: with whichever module the page chose if it
+ * did, else the browser-snapshot module for a client with `audience: 'browser'`. Registered
+ * by the call, not on import: an import with a side effect could not be tree-shaken, and a
+ * page that only reads its bootstrap (`createBootstrapClient`) would ship the client.
  */
-export function createClient(options) {
-  bind(null, { load: () => initialised ?? ready() });
+export function createClient(options = {}) {
+  bind(null, { load: () => initialised ?? ready({ audience: options.audience }) });
   return create(options);
 }

@@ -85,7 +85,11 @@ export interface DecodeOptions {
   publicKeys?: Array<string | Uint8Array>;
   /** The environment the snapshot must be of (WRONG_ENVIRONMENT otherwise); required by clients with `publicKeys`. */
   environment?: string;
-  /** The audience the snapshot must be for (WRONG_AUDIENCE otherwise); required by clients with `publicKeys`. */
+  /**
+   * The audience the snapshot must be for (WRONG_AUDIENCE otherwise); required by clients with
+   * `publicKeys`. A bootstrapped browser client with 'browser' that initialises vexil itself
+   * loads the browser-snapshot module, as `ready({ audience: 'browser' })` does.
+   */
   audience?: 'server' | 'browser';
 }
 

@@ -120,6 +120,7 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       assert.equal(seen.version, full.version);
       assert.ok(requests.includes('/production/browser/latest.vxl'), requests.join(' '));
       assert.ok(!requests.some((p) => p.startsWith('/production/') && !p.startsWith('/production/browser/')), `the page fetched a full snapshot: ${requests.join(' ')}`);
+      assert.deepEqual(requests.filter((p) => p.endsWith('.wasm')), ['/pkg/dist/vexil_browser_bg.wasm'], 'a client for browser snapshots loads the browser-snapshot module');
 
       // The same page bundled by esbuild (as an app ships it): the client created before
       // ready() must still initialise vexil itself, which needs browser.js's registration
@@ -136,8 +137,9 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
         await route.fulfill({ response: res, body: pageHtml.replace(/<script type="module">[\s\S]*?<\/script>/, '<script type="module" src="/app/bundle.js"></script>') });
       });
       await bundledPage.route(`${base}/app/bundle.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: bundledScript }));
-      // The bundle asks for the wasm where the package keeps it, next to its own path.
-      await bundledPage.route(`${base}/dist/vexil_bg.wasm`, (route) => route.fulfill({ contentType: 'application/wasm', body: readFileSync(`${root}node_modules/vexil/dist/vexil_bg.wasm`) }));
+      // The bundle asks for the wasm where the package keeps it, next to its own path: the
+      // browser-snapshot module, as the page's client says audience 'browser'.
+      await bundledPage.route(`${base}/dist/vexil_browser_bg.wasm`, (route) => route.fulfill({ contentType: 'application/wasm', body: readFileSync(`${root}node_modules/vexil/dist/vexil_browser_bg.wasm`) }));
       await bundledPage.goto(`${base}/`);
       await bundledPage.waitForFunction(() => window.vexilPage?.client.bootstrapped === false, null, { timeout: 15000 });
       const bundledSeen = await bundledPage.evaluate(() => ({
@@ -154,16 +156,19 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
       // file, vexil.min.js, which finds the wasm in dist/. From the package's source, from
       // the main entry's createBootstrapClient, and from the CDN build (cdn/, for pages
       // without a bundler).
+      // With `audience: 'browser'`, the client that initialises vexil loads the
+      // browser-snapshot module.
       const builds = [
-        { entry: '/pkg/src/bootstrap-entry.js', client: '/pkg/cdn/vexil.min.js' },
+        { entry: '/pkg/src/bootstrap-entry.js', client: '/pkg/cdn/vexil.min.js', audience: 'browser' },
         ...(v.id === 'User:1001'
           ? [
               { entry: '/pkg/src/browser.js', client: '/pkg/cdn/vexil.min.js' },
-              { entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js' },
+              { entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js', audience: 'browser' },
             ]
           : []),
       ];
-      for (const { entry, client } of builds) {
+      for (const { entry, client, audience } of builds) {
+        const wasm = audience === 'browser' ? '/pkg/dist/vexil_browser_bg.wasm' : '/pkg/dist/vexil_bg.wasm';
         const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
         await light.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
         // The origin serves the package's src/ and dist/; the CDN build comes from the packed package.
@@ -181,7 +186,7 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
               const b = createBootstrapClient();
               window.light = { first: values(b.evaluateAll()), loadedFirst: loaded() };
               const context = JSON.parse(document.getElementById('visitor').textContent);
-              b.upgrade({ url: '/production/browser', context }).then(
+              b.upgrade({ url: '/production/browser', context${audience ? `, audience: '${audience}'` : ''} }).then(
                 (c) => { window.light.upgraded = { values: values(c.evaluateAll()), audience: c.snapshot.audience, bootstrapped: c.bootstrapped, loaded: loaded() }; },
                 (e) => { window.light.error = String(e); });
             </script>`,
@@ -197,7 +202,7 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
         assert.deepEqual(lightSeen.upgraded.values, v.expected, `${v.id}: after ${entry}'s upgrade()`);
         assert.equal(lightSeen.upgraded.audience, 'browser');
         assert.equal(lightSeen.upgraded.bootstrapped, false);
-        assert.deepEqual(lightSeen.upgraded.loaded.sort(), ['/pkg/dist/vexil_bg.wasm', client].sort(), `${entry}'s upgrade() loaded the client and the wasm`);
+        assert.deepEqual(lightSeen.upgraded.loaded.sort(), [wasm, client].sort(), `${entry}'s upgrade() loaded the client and the wasm`);
         await light.close();
       }
 
