@@ -164,33 +164,50 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
           ? [
               { entry: '/pkg/src/browser.js', client: '/pkg/cdn/vexil.min.js' },
               { entry: '/pkg/cdn/bootstrap.min.js', client: '/pkg/cdn/vexil.min.js', audience: 'browser' },
+              // The main entry as a bundler ships it, split (the page's chunk is 0.5 KiB):
+              // the upgrade's chunk is found and loaded, and finds its wasm.
+              { entry: 'vexil', bundled: true, audience: 'browser' },
             ]
           : []),
       ];
-      for (const { entry, client, audience } of builds) {
-        const wasm = audience === 'browser' ? '/pkg/dist/vexil_browser_bg.wasm' : '/pkg/dist/vexil_bg.wasm';
+      for (const { entry, audience, bundled, client: unbundled } of builds) {
+        let client = unbundled;
+        let wasm = audience === 'browser' ? '/pkg/dist/vexil_browser_bg.wasm' : '/pkg/dist/vexil_bg.wasm';
         const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
         await light.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
         // The origin serves the package's src/ and dist/; the CDN build comes from the packed package.
         await light.route(`${base}/pkg/cdn/*`, (route) =>
           route.fulfill({ contentType: 'text/javascript', body: readFileSync(`${root}node_modules/vexil/cdn/${new URL(route.request().url()).pathname.slice('/pkg/cdn/'.length)}`) }),
         );
+        const chunks = new Map();
+        if (bundled) {
+          await light.route(`${base}/app/*`, (route) => route.fulfill({ contentType: 'text/javascript', body: chunks.get(new URL(route.request().url()).pathname) }));
+          // A bundle looks for the wasm next to the package's files it came from: ../dist/.
+          wasm = wasm.replace('/pkg/dist/', '/dist/');
+          await light.route(`${base}/dist/*`, (route) =>
+            route.fulfill({ contentType: 'application/wasm', body: readFileSync(`${root}node_modules/vexil${new URL(route.request().url()).pathname}`) }),
+          );
+        }
         await light.route(`${base}/`, async (route) => {
           const res = await route.fetch();
-          const body = (await res.text()).replace(
-            /<script type="module">[\s\S]*?<\/script>/,
-            `<script type="module">
+          let script = `
               import { createBootstrapClient } from '${entry}';
               const values = (all) => Object.fromEntries(Object.entries(all).map(([f, d]) => [f, d.enabled]));
-              const loaded = () => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm') || p === '${client}');
+              const loaded = () => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.wasm') || p.includes('/vexil.min'));
               const b = createBootstrapClient();
               window.light = { first: values(b.evaluateAll()), loadedFirst: loaded() };
               const context = JSON.parse(document.getElementById('visitor').textContent);
               b.upgrade({ url: '/production/browser', context${audience ? `, audience: '${audience}'` : ''} }).then(
                 (c) => { window.light.upgraded = { values: values(c.evaluateAll()), audience: c.snapshot.audience, bootstrapped: c.bootstrapped, loaded: loaded() }; },
-                (e) => { window.light.error = String(e); });
-            </script>`,
-          );
+                (e) => { window.light.error = String(e); });`;
+          if (bundled) {
+            const out = await build({ stdin: { contents: script, resolveDir: root }, bundle: true, minify: true, format: 'esm', platform: 'browser', splitting: true, outdir: '/app', write: false, logLevel: 'error' });
+            for (const f of out.outputFiles) chunks.set(`/app/${f.path.split('/').pop()}`, f.text);
+            client = [...chunks.keys()].find((p) => p.includes('vexil.min'));
+            assert.ok(chunks.get('/app/stdin.js').length < 2000, `the page's own chunk: ${chunks.get('/app/stdin.js').length} bytes`);
+            script = `import '/app/stdin.js';`;
+          }
+          const body = (await res.text()).replace(/<script type="module">[\s\S]*?<\/script>/, `<script type="module">${script}</script>`);
           await route.fulfill({ response: res, body });
         });
         await light.goto(`${base}/`);
