@@ -1,10 +1,11 @@
 //! CRC-32 (IEEE 802.3, zlib's `crc32`), the hash behind Flipper's percentage-of-actors gate.
 //!
-//! A single 256-entry table, filled at run time, keeps the WebAssembly build small (slice-by-N
-//! tables would add kilobytes of incompressible data) and is fast enough for the short strings we hash: each
-//! flag name once, when a snapshot is decoded, and an actor id once per percentage check. The
-//! running state is exposed so that the state after a flag's name, kept with the flag, is
-//! resumed for every actor id that follows it in Flipper's `"#{feature_name}#{actor_id}"`.
+//! In WebAssembly, a single 256-entry table, filled at run time, keeps the build small
+//! (slice-by-N tables would add kilobytes of incompressible data) and is fast enough for the
+//! short strings we hash: each flag name once, when a snapshot is decoded, and an actor id once
+//! per percentage check. The running state is exposed so that the state after a flag's name,
+//! kept with the flag, is resumed for every actor id that follows it in Flipper's
+//! `"#{feature_name}#{actor_id}"`.
 
 /// Entry `i` of the byte-at-a-time table.
 const fn entry(i: u32) -> u32 {
