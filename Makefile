@@ -60,8 +60,8 @@ test-fuzz:
 # using up CI's 90; the slowest file takes about 70 s.
 test-js:
 	scripts/build-wasm.sh
-	$(CARGO) build --quiet -p vexil-publisher
 	scripts/pack-npm.sh
+	$(CARGO) build --quiet -p vexil-publisher
 	cd tests/js && node --test --test-concurrency=1 --test-timeout=600000 *.test.mjs
 
 bench: bench-core bench-publisher bench-serve bench-api bench-js bench-size bench-rollout bench-refs

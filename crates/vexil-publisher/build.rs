@@ -1,7 +1,7 @@
 //! Embeds the dashboard (`www/`) and the npm package's browser files (`pkg/src/`, and
-//! `pkg/dist/` once scripts/build-wasm.sh has built it) into the `vexil` binary, so an
-//! installed `vexil serve` shows the dashboard in any project. `vexil serve --www DIR` serves
-//! a checkout's files instead, for development.
+//! `pkg/dist/` and `pkg/cdn/` once scripts/build-wasm.sh and scripts/pack-npm.sh have built
+//! them) into the `vexil` binary, so an installed `vexil serve` shows the dashboard in any
+//! project. `vexil serve --www DIR` serves a checkout's files instead, for development.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,8 @@ fn main() {
         ("WWW", repo.join("www"), &["html", "js", "css", "svg", "png", "ico"][..]),
         ("PKG_SRC", repo.join("pkg/src"), &["js"][..]),
         ("PKG_DIST", repo.join("pkg/dist"), &["js", "wasm"][..]),
+        // The prebuilt entry that a bootstrap's upgrade() loads (made by scripts/pack-npm.sh).
+        ("PKG_CDN", repo.join("pkg/cdn"), &["js"][..]),
     ] {
         println!("cargo:rerun-if-changed={}", dir.display());
         let files = files(&dir, extensions);

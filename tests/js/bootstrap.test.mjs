@@ -175,10 +175,7 @@ test('a worker-bootstrapped page shows the edge values at first render, then upg
         let wasm = audience === 'browser' ? '/pkg/dist/vexil_browser_bg.wasm' : '/pkg/dist/vexil_bg.wasm';
         const light = await browser.newPage({ extraHTTPHeaders: { 'x-visitor-email': v.email } });
         await light.context().addCookies([{ name: 'actor', value: encodeURIComponent(v.id), url: base }]);
-        // The origin serves the package's src/ and dist/; the CDN build comes from the packed package.
-        await light.route(`${base}/pkg/cdn/*`, (route) =>
-          route.fulfill({ contentType: 'text/javascript', body: readFileSync(`${root}node_modules/vexil/cdn/${new URL(route.request().url()).pathname.slice('/pkg/cdn/'.length)}`) }),
-        );
+        // The origin (`vexil serve`) serves the package's src/, dist/ and cdn/ built into it.
         const chunks = new Map();
         if (bundled) {
           await light.route(`${base}/app/*`, (route) => route.fulfill({ contentType: 'text/javascript', body: chunks.get(new URL(route.request().url()).pathname) }));

@@ -32,6 +32,7 @@ pub(super) fn routes(router: Router<Arc<Shared>>, options: &ServeOptions) -> Rou
                 match dir.as_str() {
                     "src" => file_in(embedded::PKG_SRC, &file),
                     "dist" => file_in(embedded::PKG_DIST, &file),
+                    "cdn" => file_in(embedded::PKG_CDN, &file),
                     _ => missing(&file),
                 }
             }),
