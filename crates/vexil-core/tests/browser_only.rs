@@ -4,6 +4,8 @@
 //! empty.
 #![cfg(not(feature = "full-snapshots"))]
 
+#[path = "support/edits.rs"]
+mod edits;
 mod support;
 
 use vexil_core::{DecodeErrorKind, Snapshot};
@@ -53,18 +55,9 @@ proptest::proptest! {
     /// Decoding stays total without the feature, and what it accepts is still the one
     /// canonical encoding of its state: browser fixtures with bytes changed, inserted or cut.
     #[test]
-    fn decode_is_total_and_canonical(fixture in proptest::prelude::any::<proptest::sample::Index>(), edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), 0u8..4), 1..4)) {
+    fn decode_is_total_and_canonical(fixture in proptest::prelude::any::<proptest::sample::Index>(), edits in edits::edits()) {
         let mut bytes = fixture.get(fixtures()).clone();
-        for (at, byte, op) in edits {
-            if bytes.is_empty() { break; }
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] = byte,
-                1 => bytes[i] ^= 1 << (byte % 8),
-                2 => bytes.insert(i, byte),
-                _ => bytes.truncate(i),
-            }
-        }
+        edits::apply(&mut bytes, &edits);
         if let Ok(snapshot) = Snapshot::decode(&bytes, &[]) {
             proptest::prop_assert_eq!(vexil_core::encode(&snapshot.to_environment(), None).unwrap(), bytes);
         }

@@ -1,6 +1,9 @@
 //! Property tests: the codec round-trips and is canonical, decoding is total, percentages are
 //! monotonic, and signatures refuse every forgery and truncation.
 
+#[path = "support/edits.rs"]
+mod edits;
+
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use vexil_core::{
@@ -305,18 +308,9 @@ proptest! {
 
     /// Decoding is total, and whatever it accepts is the one canonical encoding of its state.
     #[test]
-    fn decode_is_total_and_canonical(env in environment(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..4)) {
+    fn decode_is_total_and_canonical(env in environment(), edits in edits::edits()) {
         let mut bytes = encode(&env, None).unwrap();
-        for (at, byte, op) in edits {
-            if bytes.is_empty() { break; }
-            let i = at.index(bytes.len());
-            match op {
-                0 => bytes[i] = byte,
-                1 => bytes[i] ^= 1 << (byte % 8),
-                2 => { bytes.insert(i, byte); }
-                _ => bytes.truncate(i),
-            }
-        }
+        edits::apply(&mut bytes, &edits);
         if let Ok(snapshot) = Snapshot::decode(&bytes, &[]) {
             prop_assert_eq!(encode(&snapshot.to_environment(), None).unwrap(), bytes);
         }
