@@ -33,7 +33,7 @@ export function ready({ verify = false, audience, module, verifier: verifierSour
     initialised = instantiate(module ?? (browserOnly ? new URL('../dist/vexil_browser_bg.wasm', import.meta.url) : new URL('../dist/vexil_bg.wasm', import.meta.url)));
   } else if (browserOnly && audience !== 'browser') {
     // Snapshots decoded already live in that module's memory: one module per page.
-    return Promise.reject(new TypeError("vexil was initialised by ready({ audience: 'browser' }), for browser snapshots only"));
+    return Promise.reject(new TypeError("vexil was initialised by ready({ audience: 'browser' }), for browser snapshots only: on a page that also reads full snapshots, call ready() first"));
   }
   return verify ? Promise.all([initialised, loadVerifier(verifierSource)]).then(() => undefined) : initialised;
 }

@@ -52,7 +52,7 @@ export const DECODE_ERRORS = [
   ['WRONG_ENVIRONMENT', 'snapshot of another environment than expected'],
   ['WRONG_AUDIENCE', 'snapshot for another audience than expected'],
   ['ROLLBACK', 'a newer version exists: refusing an older one (rollback)'],
-  ['WRONG_AUDIENCE', 'a full snapshot, but this build reads browser snapshots only'],
+  ['WRONG_AUDIENCE', 'a full snapshot, but this build reads only browser snapshots (an environment\'s /browser/ files; the full module reads both)'],
 ];
 /** The message of a version mismatch. */
 export const versionMismatch = (found) => `snapshot format version ${found} is not supported (this build reads version 1); upgrade vexil`;

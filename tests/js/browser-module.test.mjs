@@ -35,7 +35,7 @@ test('the browser-snapshot module refuses a full snapshot, naming why, and keeps
   for (const { name, bytes } of loadSuites()) {
     assert.throws(
       () => Snapshot.decode(bytes),
-      (e) => e instanceof SnapshotError && e.code === 'WRONG_AUDIENCE' && /^a full snapshot, but this build reads browser snapshots only at byte \d+$/.test(e.message) && bytes[e.offset] === 0,
+      (e) => e instanceof SnapshotError && e.code === 'WRONG_AUDIENCE' && /^a full snapshot, but this build reads only browser snapshots \(an environment's \/browser\/ files; the full module reads both\) at byte \d+$/.test(e.message) && bytes[e.offset] === 0,
       name,
     );
   }

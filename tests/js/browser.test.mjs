@@ -135,8 +135,8 @@ for (const entry of ['src/browser.js', 'cdn/vexil.min.js']) {
       }, entry);
       assert.deepEqual(result.failures, []);
       assert.ok(result.checked > 3000, `${result.checked} cases`);
-      assert.match(result.full, /^WRONG_AUDIENCE: a full snapshot, but this build reads browser snapshots only at byte \d+$/);
-      assert.match(result.thenFull, /initialised by ready\(\{ audience: 'browser' \}\), for browser snapshots only/);
+      assert.match(result.full, /^WRONG_AUDIENCE: a full snapshot, but this build reads only browser snapshots \(an environment's \/browser\/ files; the full module reads both\) at byte \d+$/);
+      assert.match(result.thenFull, /initialised by ready\(\{ audience: 'browser' \}\), for browser snapshots only: on a page that also reads full snapshots, call ready\(\) first/);
       const wasm = s.requests.filter((p) => p.endsWith('.wasm'));
       assert.deepEqual(wasm, ['/node_modules/vexil/dist/vexil_browser_bg.wasm'], 'only the browser-snapshot module is fetched');
     } finally {

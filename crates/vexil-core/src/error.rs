@@ -214,7 +214,7 @@ impl fmt::Display for DecodeErrorKind {
             WrongEnvironment => f.write_str("snapshot of another environment than expected"),
             WrongAudience => f.write_str("snapshot for another audience than expected"),
             Rollback => f.write_str("a newer version exists: refusing an older one (rollback)"),
-            FullSnapshot => f.write_str("a full snapshot, but this build reads browser snapshots only"),
+            FullSnapshot => f.write_str("a full snapshot, but this build reads only browser snapshots (an environment's /browser/ files; the full module reads both)"),
         }
     }
 }

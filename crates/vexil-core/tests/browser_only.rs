@@ -34,9 +34,26 @@ fn a_full_snapshot_is_refused_at_its_audience() {
         assert_eq!(bytes[e.offset()], 0, "{name}: offset {} is the audience tag", e.offset());
         assert_eq!(
             e.to_string(),
-            format!("a full snapshot, but this build reads browser snapshots only at byte {}", e.offset())
+            format!("a full snapshot, but this build reads only browser snapshots (an environment's /browser/ files; the full module reads both) at byte {}", e.offset())
         );
     }
+}
+
+/// A browser snapshot has no kind table (kinds name full snapshots' numeric runs): one that
+/// lists a kind is not an encoding of anything, and is refused where the table is.
+#[test]
+fn a_browser_snapshot_listing_a_kind_is_refused() {
+    let bytes = &fixtures()[0];
+    // Magic and format version, the environment's name (one length byte: the names are
+    // short), version, publication time, the audience tag, the salt: then the kind count.
+    let name_len = usize::from(bytes[5]);
+    let count_at = 5 + 1 + name_len + 1 + 1 + 1 + 16;
+    assert_eq!((bytes[count_at - 17], bytes[count_at]), (1, 0), "a browser snapshot's audience tag, then no kinds");
+    let mut listed = bytes.clone();
+    listed.splice(count_at..=count_at, [1, 4, b'U', b's', b'e', b'r']);
+    let e = Snapshot::decode(&listed, &[]).err().expect("refused");
+    assert_eq!(e.kind(), DecodeErrorKind::NotCanonical);
+    assert!(e.offset() <= count_at + 1, "refused at the kind table, not after it: byte {}", e.offset());
 }
 
 /// The browser fixtures' bytes, read once.
