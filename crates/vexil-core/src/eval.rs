@@ -13,7 +13,7 @@ use crate::actor::{Actor, Context};
 use crate::crc32::Crc32;
 use crate::expr::{FlagStack, Scope};
 use crate::percentage::BUCKETS;
-use crate::snapshot::{FlagEntry, Snapshot, BIT_BOOLEAN, BIT_DEFAULT_ENABLED, BIT_PERSISTED};
+use crate::snapshot::{FlagEntry, Kept, Snapshot, BIT_BOOLEAN, BIT_DEFAULT_ENABLED, BIT_PERSISTED};
 use core::fmt;
 
 /// Why a flag is on or off for a context.
@@ -114,8 +114,29 @@ impl Snapshot {
     /// Evaluates the flag at `index` (from [`Snapshot::find`]); out of range is
     /// [`Reason::NotFound`].
     pub fn evaluate_index(&self, index: u32, ctx: &Context<'_>) -> Decision {
+        self.evaluate_probed(index, ctx, None)
+    }
+
+    /// Evaluates each flag of `indexes` for one context, in order, as
+    /// [`Snapshot::evaluate_index`] would, calling `each` with the index and its decision:
+    /// with each actor's id parsed (or, in a browser snapshot, hashed) once for all the flags
+    /// rather than once per flag. What a page's `evaluateAll` and an edge bootstrap do. (A
+    /// callback rather than an iterator: it compiles to less wasm.)
+    pub fn evaluate_many(
+        &self,
+        indexes: impl IntoIterator<Item = u32>,
+        ctx: &Context<'_>,
+        mut each: impl FnMut(u32, Decision),
+    ) {
+        let kept = Kept::default();
+        for index in indexes {
+            each(index, self.evaluate_probed(index, ctx, Some(&kept)));
+        }
+    }
+
+    fn evaluate_probed(&self, index: u32, ctx: &Context<'_>, kept: Option<&Kept>) -> Decision {
         let (enabled, reason) = if (index as usize) < self.flags.len() {
-            self.decide(index, ctx, &mut FlagStack::new())
+            self.decide(index, ctx, kept, &mut FlagStack::new())
         } else {
             (false, Reason::NotFound)
         };
@@ -129,15 +150,21 @@ impl Snapshot {
     pub fn evaluate_counting(&self, index: u32, ctx: &Context<'_>) -> (Decision, usize, usize) {
         let mut stack = FlagStack::new();
         let (enabled, reason) = if (index as usize) < self.flags.len() {
-            self.decide(index, ctx, &mut stack)
+            self.decide(index, ctx, None, &mut stack)
         } else {
             (false, Reason::NotFound)
         };
         (Decision { enabled, reason, version: self.version() }, stack.checks(), stack.steps())
     }
 
-    /// GitLab's `current_feature_value` for one flag.
-    pub(crate) fn decide(&self, index: u32, ctx: &Context<'_>, stack: &mut FlagStack) -> (bool, Reason) {
+    /// GitLab's `current_feature_value` for one flag; `kept` holds probes of `ctx`'s actors.
+    pub(crate) fn decide(
+        &self,
+        index: u32,
+        ctx: &Context<'_>,
+        kept: Option<&Kept>,
+        stack: &mut FlagStack,
+    ) -> (bool, Reason) {
         let f = &self.flags[index as usize];
         if f.bits & BIT_PERSISTED == 0 {
             return (f.bits & BIT_DEFAULT_ENABLED != 0, Reason::Default);
@@ -148,20 +175,25 @@ impl Snapshot {
         if guarded && !stack.push(index) {
             return (false, Reason::Off);
         }
-        let gate = self.open_gate(index, f, ctx, stack);
+        let gate = self.open_gate(index, f, ctx, kept, stack);
         if guarded {
             stack.pop();
         }
         match gate {
             None => (false, Reason::Off),
-            Some(_) if !f.opt_outs.is_empty() && ctx.actors.iter().any(|a| self.contains(&f.opt_outs, a.id)) => {
-                (false, Reason::OptOut)
-            }
+            Some(_) if self.opted_out(f, ctx.actors, kept) => (false, Reason::OptOut),
             Some(reason) => (true, reason),
         }
     }
 
-    fn open_gate(&self, index: u32, f: &FlagEntry, ctx: &Context<'_>, stack: &mut FlagStack) -> Option<Reason> {
+    fn open_gate(
+        &self,
+        index: u32,
+        f: &FlagEntry,
+        ctx: &Context<'_>,
+        kept: Option<&Kept>,
+        stack: &mut FlagStack,
+    ) -> Option<Reason> {
         if f.bits & BIT_BOOLEAN != 0 {
             return Some(Reason::Boolean);
         }
@@ -175,7 +207,7 @@ impl Snapshot {
                 return Some(Reason::Expression);
             }
         }
-        if ctx.actors.iter().any(|a| self.in_actor_gate(f, a.id)) {
+        if self.actor_gate_opens(f, ctx.actors, kept) {
             return Some(Reason::Actor);
         }
         if f.open_buckets > 0 && !ctx.actors.is_empty() && bucket(f.name_crc, ctx.actors) < f.open_buckets {

@@ -260,6 +260,35 @@ proptest! {
         }
     }
 
+    /// Evaluating many flags for one context (each actor probed once for all of them, the
+    /// first four kept) answers as evaluating each flag alone, in full and browser
+    /// snapshots, for contexts of up to seven actors, in any order, repeats and unknown
+    /// indexes included.
+    #[test]
+    fn evaluating_many_flags_agrees_with_one_at_a_time(
+        env in mixed_environment(),
+        salt in any::<[u8; 16]>(),
+        actors in prop::collection::vec((pooled_id(), any::<bool>(), prop::sample::select(PLANS.to_vec())), 0..8),
+        order in prop::collection::vec(0u32..8, 0..24),
+        random in 0.0f64..1.0,
+    ) {
+        let ids: Vec<String> = actors.iter().map(|(id, o, _)| if *o { format!("{id}:opt_out") } else { id.clone() }).collect();
+        let props: Vec<[(&str, vexil_core::Value); 1]> = actors.iter().map(|(_, _, plan)| [("plan", vexil_core::Value::Str(plan))]).collect();
+        let list: Vec<Actor> = ids.iter().zip(&props).map(|(id, p)| Actor::with_properties(id, p)).collect();
+        let context = Context::new(&list, random, Timestamp::default());
+        let mut snapshots = vec![Snapshot::decode(&encode(&env, None).unwrap(), &[]).unwrap()];
+        if let Ok(browser) = env.for_browser(salt) {
+            snapshots.push(Snapshot::decode(&encode(&browser, None).unwrap(), &[]).unwrap());
+        }
+        for snapshot in &snapshots {
+            let every: Vec<u32> = (0..snapshot.len() as u32).chain(order.iter().copied()).collect();
+            let mut answered = Vec::new();
+            snapshot.evaluate_many(every.iter().copied(), &context, |i, d| answered.push((i, d)));
+            let alone: Vec<_> = every.iter().map(|&i| (i, snapshot.evaluate_index(i, &context))).collect();
+            prop_assert_eq!(answered, alone, "{:?}", snapshot.audience());
+        }
+    }
+
     #[test]
     fn decode_inverts_encode(env in environment()) {
         let bytes = encode(&env, None).unwrap();

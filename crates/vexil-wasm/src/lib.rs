@@ -236,10 +236,8 @@ impl RawSnapshot {
         let Some(owned) = decode_context(context) else { return };
         let actors: Vec<Actor<'_>> = owned.iter().map(|a| Actor::with_properties(a.id, &a.props)).collect();
         let ctx = Context::new(&actors, random, now);
-        out.extend(s.flags().enumerate().filter(|(_, f)| !client_side_only || f.client_side()).map(|(i, _)| {
-            let d = s.evaluate_index(i as u32, &ctx);
-            u8::from(d.enabled) | (d.reason as u8) << 1
-        }));
+        let flags = s.flags().enumerate().filter(|(_, f)| !client_side_only || f.client_side()).map(|(i, _)| i as u32);
+        s.evaluate_many(flags, &ctx, |_, d| out.push(u8::from(d.enabled) | (d.reason as u8) << 1));
     }
 }
 

@@ -370,7 +370,7 @@ impl<'a> Scope<'a> {
                     None => &[],
                 };
                 let ctx = Context { actors, ..*self.ctx };
-                let (enabled, _) = self.snapshot.decide(flag, &ctx, stack);
+                let (enabled, _) = self.snapshot.decide(flag, &ctx, None, stack);
                 Ok(Val::Bool(enabled))
             }
         }

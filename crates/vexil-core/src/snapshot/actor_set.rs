@@ -6,9 +6,11 @@
 
 use super::index::bytes_eq;
 use super::{FlagEntry, Range32, Snapshot};
+use crate::actor::Actor;
 use crate::model::{ActorSet, Audience};
 use alloc::collections::BTreeSet;
 use alloc::string::String;
+use core::cell::Cell;
 
 /// An actor set: its numeric runs (or, in browser snapshots, its hashes) in `keys`, and its
 /// other ids in `texts`. A run is laid out in `keys` as a header `kind << 32 | count` followed
@@ -116,6 +118,18 @@ fn kind_of(bytes: &[u8]) -> (usize, u64) {
     (colon, word)
 }
 
+/// A `Kind:<number>` id as the runs hold it: the number, the kind, and the kind's first
+/// eight bytes as a word. None for every other id, which is kept as text.
+#[inline(always)]
+fn numeric_id(id: &str) -> Option<(u64, &[u8], u64)> {
+    let bytes = id.as_bytes();
+    let (colon, word) = kind_of(bytes);
+    if colon == 0 || colon >= bytes.len() {
+        return None;
+    }
+    Some((crate::actor::canonical_u64(&bytes[colon + 1..])?, &bytes[..colon], word))
+}
+
 /// SipHash-2-4 of an actor id under a browser snapshot's salt.
 pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
     use core::hash::Hasher;
@@ -124,45 +138,80 @@ pub(crate) fn actor_hash(salt: &[u8; 16], id: &str) -> u64 {
     h.finish()
 }
 
+/// What an actor's id is to this snapshot's actor-set filters, kept for an evaluation of
+/// many flags for one context ([`Snapshot::evaluate_many`]): the filter bits of its number
+/// (or, in a browser snapshot, its hash and their bits), recorded by the first test for the
+/// actor so that later ones skip parsing (or hashing) the id. Most tests end at the filter;
+/// the few numeric ones that pass it parse the id again. One flag's evaluation keeps none.
+#[derive(Default)]
+pub(crate) struct KeptProbe {
+    form: Cell<u8>,
+    hash: Cell<u64>,
+    bits: Cell<u64>,
+}
+
+const UNMADE: u8 = 0;
+const NUMERIC: u8 = 1;
+const HASHED: u8 = 2;
+
+/// The probes kept for a context's first four actors (contexts rarely hold more).
+pub(crate) type Kept = [KeptProbe; 4];
+
 impl Snapshot {
-    /// Whether `id` is in an actor set of this snapshot.
-    pub(crate) fn contains(&self, set: &ActorSetRef, id: &str) -> bool {
+    /// Whether `id` is in an actor set of this snapshot. `kept`, the actor's probe when the
+    /// caller keeps one, is read before the id and recorded after it.
+    #[inline(never)]
+    pub(crate) fn contains(&self, set: &ActorSetRef, id: &str, kept: Option<&KeptProbe>) -> bool {
         if set.is_empty() {
             return false;
         }
+        let made = kept.map_or(UNMADE, |p| p.form.get());
+        if made != UNMADE {
+            let bits = kept.map_or(0, |p| p.bits.get());
+            // A clear bit: no key of the set has this number or hash. A numeric id is never
+            // in the texts (the decoder refuses that encoding), so a miss here is final.
+            if set.filter & bits != bits {
+                return false;
+            }
+        }
+        let record = |form: u8, hash: u64, bits: u64| {
+            if let Some(p) = kept {
+                p.form.set(form);
+                p.hash.set(hash);
+                p.bits.set(bits);
+            }
+        };
         if let Audience::Browser { salt } = &self.audience {
-            let hash = actor_hash(salt, id);
+            let hash = match kept {
+                Some(p) if made == HASHED => p.hash.get(),
+                _ => actor_hash(salt, id),
+            };
             let bits = filter_bits(hash);
+            record(HASHED, hash, bits);
             return set.filter & bits == bits && contains_key(set.keys.of(&self.keys), hash);
         }
         if !cfg!(feature = "full-snapshots") {
             return false;
         }
-        let bytes = id.as_bytes();
-        let (colon, word) = kind_of(bytes);
-        if colon > 0 && colon < bytes.len() {
-            if let Some(key) = crate::actor::canonical_u64(&bytes[colon + 1..]) {
-                let bits = filter_bits(key);
-                if set.filter & bits != bits {
-                    // No key of any kind has this number's bits; a numeric id is never in
-                    // the texts (the decoder refuses that encoding).
-                    return false;
-                }
-                if let Some(kind) = self.kind_index_of(word, &bytes[..colon]) {
-                    let mut keys = set.keys.of(&self.keys);
-                    // Walk the set's runs: a header `kind << 32 | count`, then the keys.
-                    while let Some((&header, rest)) = keys.split_first() {
-                        let count = ((header & 0xffff_ffff) as usize).min(rest.len());
-                        if (header >> 32) as usize == kind {
-                            return contains_key(&rest[..count], key);
-                        }
-                        keys = &rest[count..];
-                    }
-                    return false;
-                }
-            }
+        let Some((key, kind, word)) = numeric_id(id) else {
+            return set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(id.as_bytes())).is_ok();
+        };
+        let bits = filter_bits(key);
+        record(NUMERIC, 0, bits);
+        if set.filter & bits != bits {
+            return false;
         }
-        set.texts.of(&self.texts).binary_search_by(|t| t.get(&self.bytes).cmp(bytes)).is_ok()
+        let Some(kind) = self.kind_index_of(word, kind) else { return false };
+        let mut keys = set.keys.of(&self.keys);
+        // Walk the set's runs: a header `kind << 32 | count`, then the keys.
+        while let Some((&header, rest)) = keys.split_first() {
+            let count = ((header & 0xffff_ffff) as usize).min(rest.len());
+            if (header >> 32) as usize == kind {
+                return contains_key(&rest[..count], key);
+            }
+            keys = &rest[count..];
+        }
+        false
     }
 
     fn kind_index_of(&self, word: u64, kind: &[u8]) -> Option<usize> {
@@ -177,12 +226,21 @@ impl Snapshot {
         None
     }
 
-    /// GitLab keeps opt-outs as `<id>:opt_out` entries of the actor gate, so an actor whose
-    /// id is literally `X:opt_out` passes the actor gate when `X` is opted out.
-    pub(crate) fn in_actor_gate(&self, f: &FlagEntry, id: &str) -> bool {
-        self.contains(&f.actors, id)
-            || (!f.opt_outs.is_empty()
-                && id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner)))
+    /// Whether an actor of the context passes flag `f`'s actor gate. GitLab keeps opt-outs as
+    /// `<id>:opt_out` entries of the actor gate, so an actor whose id is literally
+    /// `X:opt_out` passes the actor gate when `X` is opted out.
+    pub(crate) fn actor_gate_opens(&self, f: &FlagEntry, actors: &[Actor<'_>], kept: Option<&Kept>) -> bool {
+        actors.iter().enumerate().any(|(i, a)| {
+            self.contains(&f.actors, a.id, kept.and_then(|k| k.get(i)))
+                || (!f.opt_outs.is_empty()
+                    && a.id.strip_suffix(":opt_out").is_some_and(|inner| self.contains(&f.opt_outs, inner, None)))
+        })
+    }
+
+    /// Whether an actor of the context is opted out of flag `f`.
+    pub(crate) fn opted_out(&self, f: &FlagEntry, actors: &[Actor<'_>], kept: Option<&Kept>) -> bool {
+        !f.opt_outs.is_empty()
+            && actors.iter().enumerate().any(|(i, a)| self.contains(&f.opt_outs, a.id, kept.and_then(|k| k.get(i))))
     }
 
     /// The owned form of an actor set.

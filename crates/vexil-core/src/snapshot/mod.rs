@@ -22,7 +22,7 @@ mod decode;
 mod index;
 mod view;
 
-pub(crate) use actor_set::{actor_hash, ActorSetRef};
+pub(crate) use actor_set::{actor_hash, ActorSetRef, Kept};
 pub use view::{FlagView, Inputs};
 
 use crate::crc32::Crc32;
